@@ -1,0 +1,397 @@
+//! The in-memory store: the default, for development and single-process deployments.
+
+use std::hash::BuildHasher;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use hashbrown::HashMap;
+
+use crate::store::{
+    Acquired, Fenced, LeaseToken, Loaded, LockingStore, Saved, Store, StoreError,
+    StoreErrorKind, StoreResult, Version,
+};
+
+/// What a full [`MemoryStore`] does with a new session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WhenFull {
+    /// Drop expired sessions, then, if still full, evict the session closest to expiry
+    /// among a small sample (the least recently active, since every use extends the
+    /// expiry). New visitors are always served; the oldest idle sessions make room.
+    #[default]
+    EvictSoonestExpiring,
+    /// Drop expired sessions, then, if still full, refuse the new session with a
+    /// [`StoreErrorKind::Full`] error (answered `503` by the axum layer). Existing
+    /// sessions are never evicted.
+    Reject,
+}
+
+/// Sessions kept in this process's memory, in shards of hash maps behind mutexes.
+///
+/// - **Bounded**: at most [`max_sessions`](MemoryStoreBuilder::max_sessions) records
+///   (default 100 000); what happens past that is set by [`WhenFull`].
+/// - **Swept**: a background task (started when the store is created inside a tokio
+///   runtime) drops expired records every
+///   [`sweep_interval`](MemoryStoreBuilder::sweep_interval) (default 60 s), and stops by
+///   itself when the last clone of the store is dropped. Expired records are invisible
+///   before that, since every read checks expiry.
+/// - **Complete**: it implements [`LockingStore`], so every feature of sessio, locks
+///   included, works without a server.
+///
+/// Clones share the same data. Sessions do not survive a restart and are not shared between
+/// processes: use a networked store for that.
+///
+/// ```
+/// use sessio::memory::{MemoryStore, WhenFull};
+/// use std::time::Duration;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let store = MemoryStore::builder()
+///     .max_sessions(10_000)
+///     .when_full(WhenFull::Reject)
+///     .sweep_interval(Duration::from_secs(30))
+///     .build();
+/// assert_eq!(store.len(), 0);
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct MemoryStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("sessions", &self.len())
+            .field("max_sessions", &(self.inner.per_shard * self.inner.shards.len()))
+            .finish()
+    }
+}
+
+struct Inner {
+    shards: Box<[Mutex<Shard>]>,
+    hasher: hashbrown::DefaultHashBuilder,
+    per_shard: usize,
+    when_full: WhenFull,
+}
+
+#[derive(Default)]
+struct Shard {
+    records: HashMap<Box<str>, Entry>,
+    leases: HashMap<Box<str>, Lease>,
+    next_version: u64,
+}
+
+struct Entry {
+    data: Box<[u8]>,
+    expires_ms: u64,
+    version: u64,
+}
+
+struct Lease {
+    token: LeaseToken,
+    expires_ms: u64,
+}
+
+/// Builds a [`MemoryStore`]; see its fields' methods for the defaults.
+#[derive(Debug, Clone)]
+pub struct MemoryStoreBuilder {
+    max_sessions: usize,
+    shards: usize,
+    sweep_interval: Option<Duration>,
+    when_full: WhenFull,
+}
+
+impl Default for MemoryStoreBuilder {
+    fn default() -> Self {
+        Self {
+            max_sessions: 100_000,
+            shards: 64,
+            sweep_interval: Some(Duration::from_secs(60)),
+            when_full: WhenFull::default(),
+        }
+    }
+}
+
+impl MemoryStoreBuilder {
+    /// The most sessions kept at once (default 100 000); rounded up to a multiple of the
+    /// shard count.
+    pub fn max_sessions(mut self, max: usize) -> Self {
+        self.max_sessions = max.max(1);
+        self
+    }
+
+    /// Number of independently locked shards (default 64).
+    pub fn shards(mut self, shards: usize) -> Self {
+        self.shards = shards.max(1);
+        self
+    }
+
+    /// How often the background sweeper drops expired sessions (default 60 s); `None`
+    /// turns it off (expired sessions are then dropped only when a shard is full).
+    pub fn sweep_interval(mut self, every: Option<Duration>) -> Self {
+        self.sweep_interval = every;
+        self
+    }
+
+    /// What to do when full (default [`WhenFull::EvictSoonestExpiring`]).
+    pub fn when_full(mut self, policy: WhenFull) -> Self {
+        self.when_full = policy;
+        self
+    }
+
+    /// Builds the store, and starts its sweeper if called inside a tokio runtime.
+    pub fn build(self) -> MemoryStore {
+        let shards = self.shards.min(self.max_sessions);
+        let inner = Arc::new(Inner {
+            shards: (0..shards).map(|_| Mutex::new(Shard::default())).collect(),
+            hasher: Default::default(),
+            per_shard: self.max_sessions.div_ceil(shards),
+            when_full: self.when_full,
+        });
+        if let (Some(every), Ok(runtime)) = (self.sweep_interval, tokio::runtime::Handle::try_current()) {
+            runtime.spawn(sweep(Arc::downgrade(&inner), every));
+        }
+        MemoryStore { inner }
+    }
+}
+
+async fn sweep(store: Weak<Inner>, every: Duration) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        let Some(inner) = store.upgrade() else {
+            return;
+        };
+        let now = now_ms();
+        for shard in inner.shards.iter() {
+            lock(shard).purge(now);
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn deadline(ttl: Duration) -> u64 {
+    now_ms().saturating_add(ttl.as_millis().try_into().unwrap_or(u64::MAX))
+}
+
+fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
+    // A panic while holding a shard cannot leave it half-written (every critical section
+    // is a single map operation), so a poisoned lock is safe to keep using.
+    shard.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Shard {
+    fn purge(&mut self, now: u64) {
+        self.records.retain(|_, e| e.expires_ms > now);
+        self.leases.retain(|_, l| l.expires_ms > now);
+    }
+
+    fn live(&self, key: &str, now: u64) -> Option<&Entry> {
+        self.records.get(key).filter(|e| e.expires_ms > now)
+    }
+
+    fn version(&mut self) -> u64 {
+        self.next_version += 1;
+        self.next_version
+    }
+
+    /// Writes a record; makes room first if it is new and the shard is full.
+    fn put(&mut self, key: &str, data: &[u8], ttl: Duration, cap: usize, policy: WhenFull) -> StoreResult<u64> {
+        let version = self.version();
+        let entry = Entry {
+            data: data.into(),
+            expires_ms: deadline(ttl),
+            version,
+        };
+        if let Some(existing) = self.records.get_mut(key) {
+            *existing = entry;
+            return Ok(version);
+        }
+        if self.records.len() >= cap {
+            let now = now_ms();
+            self.purge(now);
+            if self.records.len() >= cap {
+                match policy {
+                    WhenFull::Reject => {
+                        return Err(StoreError::new(
+                            StoreErrorKind::Full,
+                            "the in-memory store holds its maximum number of sessions; raise MemoryStoreBuilder::max_sessions",
+                        ))
+                    }
+                    WhenFull::EvictSoonestExpiring => {
+                        let victim = self
+                            .records
+                            .iter()
+                            .take(8)
+                            .min_by_key(|(_, e)| e.expires_ms)
+                            .map(|(k, _)| k.clone());
+                        if let Some(victim) = victim {
+                            self.records.remove(&victim);
+                        }
+                    }
+                }
+            }
+        }
+        self.records.insert(key.into(), entry);
+        Ok(version)
+    }
+
+    fn lease_holder(&self, key: &str, now: u64) -> Option<&LeaseToken> {
+        self.leases
+            .get(key)
+            .filter(|l| l.expires_ms > now)
+            .map(|l| &l.token)
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::builder().build()
+    }
+}
+
+impl MemoryStore {
+    /// A store with the default limits (see [`MemoryStoreBuilder`]).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A builder to set the limits.
+    pub fn builder() -> MemoryStoreBuilder {
+        MemoryStoreBuilder::default()
+    }
+
+    /// The number of records held, expired ones not yet swept included.
+    pub fn len(&self) -> usize {
+        self.inner.shards.iter().map(|s| lock(s).records.len()).sum()
+    }
+
+    /// Whether the store holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn shard(&self, key: &str) -> MutexGuard<'_, Shard> {
+        let index = self.inner.hasher.hash_one(key) as usize % self.inner.shards.len();
+        lock(&self.inner.shards[index])
+    }
+
+    fn loaded(entry: &Entry) -> Loaded {
+        Loaded {
+            data: entry.data.to_vec(),
+            version: Version(entry.version),
+            expires_at: Some(UNIX_EPOCH + Duration::from_millis(entry.expires_ms)),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn load(&self, key: &str) -> StoreResult<Option<Loaded>> {
+        Ok(self.shard(key).live(key, now_ms()).map(Self::loaded))
+    }
+
+    async fn create(&self, key: &str, data: &[u8], ttl: Duration) -> StoreResult<Option<Version>> {
+        let mut shard = self.shard(key);
+        if shard.live(key, now_ms()).is_some() {
+            return Ok(None);
+        }
+        let v = shard.put(key, data, ttl, self.inner.per_shard, self.inner.when_full)?;
+        Ok(Some(Version(v)))
+    }
+
+    async fn save(&self, key: &str, expected: &Loaded, data: &[u8], ttl: Duration) -> StoreResult<Saved> {
+        let mut shard = self.shard(key);
+        match shard.live(key, now_ms()) {
+            None => Ok(Saved::Missing),
+            Some(e) if e.version != expected.version.0 => Ok(Saved::Conflict),
+            Some(_) => {
+                let v = shard.put(key, data, ttl, self.inner.per_shard, self.inner.when_full)?;
+                Ok(Saved::Stored(Version(v)))
+            }
+        }
+    }
+
+    async fn touch(&self, key: &str, ttl: Duration) -> StoreResult<bool> {
+        let now = now_ms();
+        let mut shard = self.shard(key);
+        match shard.records.get_mut(key) {
+            Some(e) if e.expires_ms > now => {
+                e.expires_ms = deadline(ttl);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn delete(&self, key: &str) -> StoreResult<()> {
+        self.shard(key).records.remove(key);
+        Ok(())
+    }
+
+    fn locking(&self) -> Option<&dyn LockingStore> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl LockingStore for MemoryStore {
+    async fn acquire(&self, key: &str, token: &LeaseToken, lease: Duration) -> StoreResult<Acquired> {
+        let now = now_ms();
+        let mut shard = self.shard(key);
+        if shard.lease_holder(key, now).is_some_and(|t| t != token) {
+            return Ok(Acquired::Held);
+        }
+        let lease = Lease {
+            token: *token,
+            expires_ms: deadline(lease),
+        };
+        shard.leases.insert(key.into(), lease);
+        Ok(Acquired::Granted(shard.live(key, now).map(Self::loaded)))
+    }
+
+    async fn save_locked(
+        &self,
+        key: &str,
+        token: &LeaseToken,
+        data: &[u8],
+        ttl: Duration,
+        release: bool,
+    ) -> StoreResult<Fenced> {
+        let mut shard = self.shard(key);
+        if shard.lease_holder(key, now_ms()) != Some(token) {
+            return Ok(Fenced::LeaseLost);
+        }
+        let v = shard.put(key, data, ttl, self.inner.per_shard, self.inner.when_full)?;
+        if release {
+            shard.leases.remove(key);
+        }
+        Ok(Fenced::Done(Some(Version(v))))
+    }
+
+    async fn delete_locked(&self, key: &str, token: &LeaseToken) -> StoreResult<Fenced> {
+        let mut shard = self.shard(key);
+        if shard.lease_holder(key, now_ms()) != Some(token) {
+            return Ok(Fenced::LeaseLost);
+        }
+        shard.records.remove(key);
+        shard.leases.remove(key);
+        Ok(Fenced::Done(None))
+    }
+
+    async fn release(&self, key: &str, token: &LeaseToken) -> StoreResult<bool> {
+        let mut shard = self.shard(key);
+        if shard.leases.get(key).is_some_and(|l| l.token == *token) {
+            shard.leases.remove(key);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+}

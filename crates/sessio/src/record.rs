@@ -1,0 +1,151 @@
+//! The bytes a session becomes in a store.
+//!
+//! Native format: a 10-byte header (format tag, flags, creation time), an optional 4-byte
+//! idle-timeout override, then the session's JSON object. The `sanic_session`
+//! compatibility format is the JSON object alone, exactly what the Python library writes.
+
+use serde_json::{Map, Value};
+
+/// The session's key/value data.
+pub(crate) type Data = Map<String, Value>;
+
+const TAG: u8 = 0xA1;
+const FLAG_TTL: u8 = 1;
+const FLAG_BROWSER_COOKIE: u8 = 2;
+const HEADER: usize = 10;
+
+/// Metadata kept beside the data.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Meta {
+    /// Unix seconds when the session was first stored; 0 when unknown (compat format).
+    pub created: u64,
+    /// Per-session idle timeout in seconds, overriding the configured one.
+    pub ttl_override: Option<u32>,
+    /// The session asked for a cookie that dies with the browser ("remember me" off).
+    pub browser_cookie: bool,
+}
+
+/// Which byte format a manager reads and writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    Native,
+    JsonOnly,
+}
+
+/// Why stored bytes could not be read as a session.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DecodeError {
+    #[error("record is not in sessio's format (bad header)")]
+    Header,
+    #[error("record data is not a JSON object: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+pub(crate) fn encode(format: Format, meta: &Meta, data: &Data) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    if format == Format::Native {
+        let mut flags = 0;
+        if meta.ttl_override.is_some() {
+            flags |= FLAG_TTL;
+        }
+        if meta.browser_cookie {
+            flags |= FLAG_BROWSER_COOKIE;
+        }
+        out.push(TAG);
+        out.push(flags);
+        out.extend_from_slice(&meta.created.to_le_bytes());
+        if let Some(ttl) = meta.ttl_override {
+            out.extend_from_slice(&ttl.to_le_bytes());
+        }
+    }
+    serde_json::to_writer(&mut out, data).expect("a JSON map always serializes");
+    out
+}
+
+pub(crate) fn decode(format: Format, bytes: &[u8]) -> Result<(Meta, Data), DecodeError> {
+    let mut meta = Meta::default();
+    let mut body = bytes;
+    if format == Format::Native {
+        if bytes.len() < HEADER || bytes[0] != TAG {
+            return Err(DecodeError::Header);
+        }
+        let flags = bytes[1];
+        meta.created = u64::from_le_bytes(bytes[2..HEADER].try_into().expect("8 bytes"));
+        meta.browser_cookie = flags & FLAG_BROWSER_COOKIE != 0;
+        body = &bytes[HEADER..];
+        if flags & FLAG_TTL != 0 {
+            let raw = body.get(..4).ok_or(DecodeError::Header)?;
+            meta.ttl_override = Some(u32::from_le_bytes(raw.try_into().expect("4 bytes")));
+            body = &body[4..];
+        }
+    }
+    let data: Data = serde_json::from_slice(body)?;
+    Ok((meta, data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            ".{0,20}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 32, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::btree_map(".{0,8}", inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn data() -> impl Strategy<Value = Data> {
+        proptest::collection::btree_map(".{0,12}", json_value(), 0..8)
+            .prop_map(|m| m.into_iter().collect())
+    }
+
+    fn meta() -> impl Strategy<Value = Meta> {
+        (any::<u64>(), proptest::option::of(any::<u32>()), any::<bool>()).prop_map(
+            |(created, ttl_override, browser_cookie)| Meta {
+                created,
+                ttl_override,
+                browser_cookie,
+            },
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn native_round_trips(m in meta(), d in data()) {
+            let bytes = encode(Format::Native, &m, &d);
+            let (m2, d2) = decode(Format::Native, &bytes).unwrap();
+            prop_assert_eq!(m2, m);
+            prop_assert_eq!(d2, d);
+        }
+
+        #[test]
+        fn json_only_is_exactly_the_object(d in data()) {
+            let bytes = encode(Format::JsonOnly, &Meta::default(), &d);
+            prop_assert_eq!(&bytes, &serde_json::to_vec(&d).unwrap());
+            let (_, d2) = decode(Format::JsonOnly, &bytes).unwrap();
+            prop_assert_eq!(d2, d);
+        }
+
+        #[test]
+        fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let _ = decode(Format::Native, &bytes);
+            let _ = decode(Format::JsonOnly, &bytes);
+        }
+    }
+
+    #[test]
+    fn non_object_json_is_rejected() {
+        assert!(decode(Format::JsonOnly, b"[1,2]").is_err());
+        assert!(decode(Format::Native, b"{}").is_err());
+    }
+}

@@ -1,1 +1,29 @@
-fn main(){}
+//! The seed's hello world: a counter kept in the session, on the in-memory store.
+//!
+//! ```text
+//! cargo run --example counter
+//! curl -c jar -b jar localhost:8000/    # 1
+//! curl -c jar -b jar localhost:8000/    # 2
+//! ```
+
+use axum::{routing::get, Router};
+use sessio_axum::{MemoryStore, Session, SessionError, SessionLayer};
+
+async fn index(session: Session) -> Result<String, SessionError> {
+    // Interact with the session like a map of JSON values.
+    let foo = session.get::<u64>("foo").await?.unwrap_or(0) + 1;
+    session.insert("foo", &foo).await?;
+    Ok(foo.to_string())
+}
+
+#[tokio::main]
+async fn main() {
+    let app = Router::new()
+        .route("/", get(index))
+        .layer(SessionLayer::new(MemoryStore::default()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:8000")
+        .await
+        .expect("port 8000 is free");
+    println!("counter listening on http://127.0.0.1:8000");
+    axum::serve(listener, app).await.expect("server runs");
+}

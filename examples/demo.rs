@@ -1,1 +1,86 @@
-fn main(){}
+//! The demo server: every feature of sessio behind a small HTTP API (see `lib.rs`).
+//!
+//! ```text
+//! cargo run --release --example demo -- --addr 127.0.0.1:3000 --store memory [--ttl S]
+//!     [--absolute-ttl S] [--compat sanic-session] [--secure]
+//! ```
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+use sessio::Compat;
+use sessio_examples::{app, open_store, DemoOptions};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum CompatArg {
+    /// Share sessions with Python's sanic_session.
+    SanicSession,
+}
+
+/// sessio demo server.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    addr: SocketAddr,
+    /// Session store: memory (redis://, memcached://, mongodb:// as their crates land).
+    #[arg(long, default_value = "memory")]
+    store: String,
+    /// Idle timeout in seconds.
+    #[arg(long)]
+    ttl: Option<u64>,
+    /// Absolute session lifetime in seconds.
+    #[arg(long)]
+    absolute_ttl: Option<u64>,
+    /// Compatibility mode.
+    #[arg(long, value_enum)]
+    compat: Option<CompatArg>,
+    /// Mark the cookie Secure.
+    #[arg(long)]
+    secure: bool,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let options = DemoOptions {
+        ttl: args.ttl,
+        absolute_ttl: args.absolute_ttl,
+        compat: args.compat.map(|CompatArg::SanicSession| Compat::SanicSession),
+        secure: args.secure,
+    };
+    let store = match open_store(&args.store).await {
+        Ok(store) => store,
+        Err(error) => {
+            eprintln!("demo: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let router = match app(store, &options) {
+        Ok(router) => router,
+        Err(error) => {
+            eprintln!("demo: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(args.addr).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("demo: cannot listen on {}: {error}", args.addr);
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("demo listening on http://{}", args.addr);
+    if let Err(error) = axum::serve(listener, router).await {
+        eprintln!("demo: server failed: {error}");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}

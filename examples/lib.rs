@@ -1,1 +1,166 @@
+//! The demo application of `examples/demo.rs`, as a library so that tests and benchmarks
+//! drive exactly what the demo serves.
+//!
+//! Routes (the contract in DESIGN.md):
+//!
+//! ```text
+//! GET  /               increment the integer "foo" atomically and return it
+//! GET  /get/{key}      200 + JSON value, or 404
+//! PUT  /set/{key}      body = JSON value -> 200 "ok"; invalid JSON -> 400
+//! POST /clear          empty the session: record deleted, cookie expired
+//! POST /rotate         new id, same data
+//! GET  /locked?hold_ms=N  under the session lock: read "locked", sleep N ms, write +1
+//! POST /login/{user}   rotate the id and store the user;  GET /me -> 200 user | 401
+//! POST /logout         destroy the session
+//! ```
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use sessio::{Compat, Config, MemoryStore, Store};
+use sessio_axum::{Session, SessionError, SessionLayer};
+
+/// Options of the demo server that shape its sessions.
+#[derive(Debug, Clone, Default)]
+pub struct DemoOptions {
+    /// Idle timeout in seconds (the library default if `None`).
+    pub ttl: Option<u64>,
+    /// Absolute lifetime in seconds.
+    pub absolute_ttl: Option<u64>,
+    /// Share sessions with Python's sanic_session.
+    pub compat: Option<Compat>,
+    /// Send the cookie with `Secure`.
+    pub secure: bool,
+}
+
+impl DemoOptions {
+    /// The session configuration these options describe.
+    pub fn config(&self) -> Config {
+        let mut config = Config::default()
+            .with_compat(self.compat)
+            .with_secure(self.secure)
+            .with_absolute_timeout(self.absolute_ttl.map(Duration::from_secs));
+        if let Some(ttl) = self.ttl {
+            config = config.with_idle_timeout(Duration::from_secs(ttl));
+        }
+        config
+    }
+}
+
+/// Why a `--store` value was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreUrlError {
+    /// The scheme names no store this build knows.
+    #[error("unknown store {0:?}; expected `memory` (networked stores join as their crates land)")]
+    Unknown(String),
+}
+
+/// Opens the store named by a `--store` value.
+///
+/// # Errors
+/// [`StoreUrlError`] for a store this build does not know.
+pub async fn open_store(spec: &str) -> Result<Arc<dyn Store>, StoreUrlError> {
+    match spec {
+        "memory" => Ok(Arc::new(MemoryStore::default())),
+        other => Err(StoreUrlError::Unknown(other.to_string())),
+    }
+}
+
+/// The demo's router over `store`.
+///
+/// # Errors
+/// A configuration error from the options.
+pub fn app(store: Arc<dyn Store>, options: &DemoOptions) -> Result<Router, sessio::ConfigError> {
+    let manager = sessio::SessionManager::from_arc(store, options.config())?;
+    Ok(Router::new()
+        .route("/", get(increment))
+        .route("/get/{key}", get(get_key))
+        .route("/set/{key}", put(set_key))
+        .route("/clear", post(clear))
+        .route("/rotate", post(rotate))
+        .route("/locked", get(locked))
+        .route("/login/{user}", post(login))
+        .route("/me", get(me))
+        .route("/logout", post(logout))
+        .layer(SessionLayer::from_manager(manager)))
+}
+
+async fn increment(session: Session) -> Result<String, SessionError> {
+    let n = session
+        .update("foo", |n: Option<i64>| n.unwrap_or(0) + 1)
+        .await?;
+    Ok(n.to_string())
+}
+
+async fn get_key(session: Session, Path(key): Path<String>) -> Result<Response, SessionError> {
+    Ok(match session.get_value(&key).await? {
+        Some(value) => Json(value).into_response(),
+        None => (StatusCode::NOT_FOUND, "no such key\n").into_response(),
+    })
+}
+
+async fn set_key(
+    session: Session,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> Result<Response, SessionError> {
+    let value: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(value) => value,
+        Err(error) => {
+            return Ok((StatusCode::BAD_REQUEST, format!("invalid JSON: {error}\n")).into_response())
+        }
+    };
+    session.insert(&key, &value).await?;
+    Ok("ok".into_response())
+}
+
+async fn clear(session: Session) -> Result<&'static str, SessionError> {
+    session.clear().await?;
+    Ok("ok")
+}
+
+async fn rotate(session: Session) -> Result<&'static str, SessionError> {
+    session.cycle_id().await?;
+    Ok("ok")
+}
+
+/// Query of `/locked`.
+#[derive(Debug, Deserialize)]
+struct Hold {
+    #[serde(default)]
+    hold_ms: u64,
+}
+
+async fn locked(session: Session, Query(hold): Query<Hold>) -> Result<String, SessionError> {
+    let guard = session.lock().await?;
+    let n: i64 = guard.get("locked").await?.unwrap_or(0);
+    tokio::time::sleep(Duration::from_millis(hold.hold_ms.min(60_000))).await;
+    guard.insert("locked", &(n + 1)).await?;
+    guard.unlock().await?;
+    Ok((n + 1).to_string())
+}
+
+async fn login(session: Session, Path(user): Path<String>) -> Result<&'static str, SessionError> {
+    session.cycle_id().await?;
+    session.insert("user", &user).await?;
+    Ok("ok")
+}
+
+async fn me(session: Session) -> Result<Response, SessionError> {
+    Ok(match session.get::<String>("user").await? {
+        Some(user) => user.into_response(),
+        None => (StatusCode::UNAUTHORIZED, "not logged in\n").into_response(),
+    })
+}
+
+async fn logout(session: Session) -> Result<&'static str, SessionError> {
+    session.destroy().await?;
+    Ok("ok")
+}

@@ -1,1 +1,303 @@
+//! # sessio-axum
+//!
+//! [`sessio`] sessions for axum and any tower stack: one [`SessionLayer`] on the router,
+//! one [`Session`] extractor in the handlers.
+//!
+//! ```no_run
+//! use axum::{routing::get, Router};
+//! use sessio_axum::{MemoryStore, Session, SessionError, SessionLayer};
+//!
+//! async fn counter(session: Session) -> Result<String, SessionError> {
+//!     let n = session.update("foo", |n: Option<u64>| n.unwrap_or(0) + 1).await?;
+//!     Ok(n.to_string())
+//! }
+//!
+//! # async fn run() {
+//! let app = Router::new()
+//!     .route("/", get(counter))
+//!     .layer(SessionLayer::new(MemoryStore::default()));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await.unwrap();
+//! axum::serve(listener, app).await.unwrap();
+//! # }
+//! ```
+//!
+//! ## What the layer does
+//!
+//! Before the handler it reads the session cookie (without touching the store). After the
+//! handler it [commits](sessio::Session::commit): saves what changed, extends the idle
+//! timeout of a session that was only read (throttled), and adds a `Set-Cookie` only when
+//! needed: a new or rotated id, a renewed persistent cookie, or the removal of an emptied
+//! or destroyed session. An untouched session costs no store round trip and no cookie.
+//!
+//! ## Errors and their responses
+//!
+//! | error | default response |
+//! |---|---|
+//! | store unavailable / timed out / full ([`sessio::Error::Store`]) | `503` `session store unavailable`, no `Set-Cookie` |
+//! | lock wait timeout, lease lost, too much contention | `503` with `Retry-After: 1` |
+//! | a value that does not (de)serialize, a session over the size limit | `500` |
+//! | garbage, oversized, forged or unknown cookie | not an error: a fresh session |
+//!
+//! A commit that fails replaces the handler's response: a client is never told "ok" for
+//! data that was not saved. Handlers return session errors as [`SessionError`] (with `?`),
+//! which renders the same mapping. Replace the mapping with [`SessionLayer::on_error`]; it
+//! applies to both.
+#![warn(missing_docs)]
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum_core::body::Body;
+use axum_core::extract::FromRequestParts;
+use axum_core::response::{IntoResponse, Response};
+use http::header::{HeaderValue, COOKIE, RETRY_AFTER, SET_COOKIE};
+use http::request::Parts;
+use http::{Request, StatusCode};
+use tower_layer::Layer;
+use tower_service::Service;
+
+pub use sessio::{
+    self, Compat, Config, ConfigError, MemoryStore, SameSite, SessionLock, SessionManager, Store,
+};
+
+/// The session of the current request, as an axum extractor. Derefs to
+/// [`sessio::Session`], whose methods do the work.
+///
+/// Extracting it needs a [`SessionLayer`] on the route; without one the request fails
+/// with `500` and a message saying to add it.
+#[derive(Clone, Debug)]
+pub struct Session(pub sessio::Session);
+
+impl std::ops::Deref for Session {
+    type Target = sessio::Session;
+    fn deref(&self) -> &sessio::Session {
+        &self.0
+    }
+}
+
+/// Rejection of the [`Session`] extractor when no [`SessionLayer`] runs on the route.
+#[derive(Debug, Clone, Copy)]
+pub struct MissingSessionLayer;
+
+impl IntoResponse for MissingSessionLayer {
+    fn into_response(self) -> Response {
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "no session on this request: add .layer(SessionLayer::new(store)) to the router",
+        )
+            .into_response()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Session {
+    type Rejection = MissingSessionLayer;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<sessio::Session>()
+            .cloned()
+            .map(Session)
+            .ok_or(MissingSessionLayer)
+    }
+}
+
+/// A session error returned by a handler, rendered with the layer's error mapping.
+///
+/// `?` converts a [`sessio::Error`] into it.
+#[derive(Debug)]
+pub struct SessionError(pub sessio::Error);
+
+impl From<sessio::Error> for SessionError {
+    fn from(error: sessio::Error) -> Self {
+        Self(error)
+    }
+}
+
+impl std::fmt::Display for SessionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for SessionError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+/// Marks a response made from a [`SessionError`], so the layer can apply its own mapping.
+#[derive(Clone)]
+struct HandlerError(Arc<sessio::Error>);
+
+impl IntoResponse for SessionError {
+    fn into_response(self) -> Response {
+        let error = Arc::new(self.0);
+        let mut response = default_error_response(&error);
+        response.extensions_mut().insert(HandlerError(error));
+        response
+    }
+}
+
+/// The default mapping from a session error to a response (see the crate docs).
+pub fn default_error_response(error: &sessio::Error) -> Response {
+    if error.is_unavailable() {
+        let body = match error {
+            sessio::Error::Store(_) => "session store unavailable, please retry\n",
+            _ => "session busy, please retry\n",
+        };
+        let mut response = (StatusCode::SERVICE_UNAVAILABLE, body).into_response();
+        if let Some(after) = error.retry_after() {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(after.as_secs().max(1)));
+        }
+        response
+    } else {
+        (StatusCode::INTERNAL_SERVER_ERROR, "session error\n").into_response()
+    }
+}
+
+type ErrorMapper = Arc<dyn Fn(&sessio::Error) -> Response + Send + Sync>;
+
+/// The tower layer that gives every request a [`Session`] and commits it afterwards.
+///
+/// ```
+/// use sessio_axum::{Config, MemoryStore, SessionLayer};
+/// use std::time::Duration;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let config = Config::default()
+///     .with_cookie_name("sid")
+///     .with_idle_timeout(Duration::from_secs(3600));
+/// let layer = SessionLayer::with_config(MemoryStore::default(), config)?
+///     .on_error(|error| {
+///         (http::StatusCode::SERVICE_UNAVAILABLE, format!("try again: {error}")).into_response()
+///     });
+/// # use axum_core::response::IntoResponse;
+/// # Ok::<(), sessio::ConfigError>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct SessionLayer {
+    manager: SessionManager,
+    on_error: Option<ErrorMapper>,
+}
+
+impl std::fmt::Debug for SessionLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionLayer")
+            .field("manager", &self.manager)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionLayer {
+    /// A layer over `store` with the default [`Config`].
+    pub fn new(store: impl Store) -> Self {
+        Self::from_manager(
+            SessionManager::new(store, Config::default()).expect("the default config is valid"),
+        )
+    }
+
+    /// A layer over `store` with `config`.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the option to change if the options do not fit together.
+    pub fn with_config(store: impl Store, config: Config) -> Result<Self, ConfigError> {
+        Ok(Self::from_manager(SessionManager::new(store, config)?))
+    }
+
+    /// A layer over an existing manager.
+    pub fn from_manager(manager: SessionManager) -> Self {
+        Self {
+            manager,
+            on_error: None,
+        }
+    }
+
+    /// Replaces the default error mapping ([`default_error_response`]) for errors of the
+    /// commit and for [`SessionError`]s returned by handlers.
+    pub fn on_error<F>(mut self, map: F) -> Self
+    where
+        F: Fn(&sessio::Error) -> Response + Send + Sync + 'static,
+    {
+        self.on_error = Some(Arc::new(map));
+        self
+    }
+
+    /// The session manager.
+    pub fn manager(&self) -> &SessionManager {
+        &self.manager
+    }
+}
+
+impl<S> Layer<S> for SessionLayer {
+    type Service = SessionService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        SessionService {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service made by [`SessionLayer`].
+#[derive(Clone, Debug)]
+pub struct SessionService<S> {
+    inner: S,
+    layer: SessionLayer,
+}
+
+impl<S, B> Service<Request<B>> for SessionService<S>
+where
+    S: Service<Request<B>, Response = Response<Body>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        let cookies = request.headers().get_all(COOKIE).iter().map(|v| v.as_bytes());
+        let session = self.layer.manager.session(cookies);
+        request.extensions_mut().insert(session.clone());
+        // The clone that was made ready goes into the future; keep a fresh one.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let on_error = self.layer.on_error.clone();
+        Box::pin(async move {
+            let mut response = inner.call(request).await?;
+            if let Some(HandlerError(error)) = response.extensions_mut().remove::<HandlerError>() {
+                if let Some(map) = &on_error {
+                    response = map(&error);
+                }
+            }
+            match session.commit().await {
+                Ok(Some(cookie)) => match HeaderValue::try_from(cookie) {
+                    Ok(value) => {
+                        response.headers_mut().append(SET_COOKIE, value);
+                    }
+                    Err(error) => tracing::error!(%error, "session cookie is not a valid header"),
+                },
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::error!(%error, "session not saved; answering with an error");
+                    response = match &on_error {
+                        Some(map) => map(&error),
+                        None => default_error_response(&error),
+                    };
+                }
+            }
+            Ok(response)
+        })
+    }
+}

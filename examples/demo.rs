@@ -39,22 +39,27 @@ struct Args {
     /// Mark the cookie Secure.
     #[arg(long)]
     secure: bool,
+    /// How long /locked waits for the session lock, in milliseconds.
+    #[arg(long)]
+    lock_wait_ms: Option<u64>,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .init();
     let args = Args::parse();
     let options = DemoOptions {
         ttl: args.ttl,
         absolute_ttl: args.absolute_ttl,
-        compat: args.compat.map(|CompatArg::SanicSession| Compat::SanicSession),
+        compat: args
+            .compat
+            .map(|CompatArg::SanicSession| Compat::SanicSession),
         secure: args.secure,
+        lock_wait: args.lock_wait_ms.map(std::time::Duration::from_millis),
     };
     let store = match open_store(&args.store).await {
         Ok(store) => store,

@@ -38,6 +38,8 @@ pub struct DemoOptions {
     pub compat: Option<Compat>,
     /// Send the cookie with `Secure`.
     pub secure: bool,
+    /// How long `/locked` waits for the lock (library default if `None`).
+    pub lock_wait: Option<Duration>,
 }
 
 impl DemoOptions {
@@ -47,6 +49,9 @@ impl DemoOptions {
             .with_compat(self.compat)
             .with_secure(self.secure)
             .with_absolute_timeout(self.absolute_ttl.map(Duration::from_secs));
+        if let Some(wait) = self.lock_wait {
+            config = config.with_lock_wait(wait);
+        }
         if let Some(ttl) = self.ttl {
             config = config.with_idle_timeout(Duration::from_secs(ttl));
         }
@@ -114,7 +119,9 @@ async fn set_key(
     let value: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(value) => value,
         Err(error) => {
-            return Ok((StatusCode::BAD_REQUEST, format!("invalid JSON: {error}\n")).into_response())
+            return Ok(
+                (StatusCode::BAD_REQUEST, format!("invalid JSON: {error}\n")).into_response(),
+            )
         }
     };
     session.insert(&key, &value).await?;

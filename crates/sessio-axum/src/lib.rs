@@ -267,7 +267,11 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        let cookies = request.headers().get_all(COOKIE).iter().map(|v| v.as_bytes());
+        let cookies = request
+            .headers()
+            .get_all(COOKIE)
+            .iter()
+            .map(|v| v.as_bytes());
         let session = self.layer.manager.session(cookies);
         request.extensions_mut().insert(session.clone());
         // The clone that was made ready goes into the future; keep a fresh one.

@@ -282,13 +282,17 @@ impl Config {
         }
         if self.host_prefix {
             if self.domain.is_some() {
-                return err("a __Host- cookie must not set a Domain; remove with_domain or the host prefix");
+                return err(
+                    "a __Host- cookie must not set a Domain; remove with_domain or the host prefix",
+                );
             }
             if self.path != "/" {
                 return err("a __Host- cookie must have Path=/");
             }
             if !self.secure {
-                return err("a __Host- cookie must be Secure; remove with_secure(false) or the host prefix");
+                return err(
+                    "a __Host- cookie must be Secure; remove with_secure(false) or the host prefix",
+                );
             }
         }
         if self.same_site == SameSite::None && !self.secure {
@@ -297,7 +301,10 @@ impl Config {
         if self.idle_timeout < Duration::from_secs(1) {
             return err("the idle timeout must be at least one second");
         }
-        if self.absolute_timeout.is_some_and(|a| a < Duration::from_secs(1)) {
+        if self
+            .absolute_timeout
+            .is_some_and(|a| a < Duration::from_secs(1))
+        {
             return err("the absolute timeout must be at least one second");
         }
         if self.lock_lease < Duration::from_millis(10) {

@@ -33,7 +33,9 @@ pub enum Error {
     LockUnsupported,
 
     /// `lock()` was called while this request already holds the session lock.
-    #[error("this request already holds the session lock; unlock the first guard before locking again")]
+    #[error(
+        "this request already holds the session lock; unlock the first guard before locking again"
+    )]
     AlreadyLocked,
 
     /// The record kept changing under concurrent requests; every conditional save lost.
@@ -44,7 +46,9 @@ pub enum Error {
     },
 
     /// A value could not be turned into JSON.
-    #[error("cannot store the value for session key {key:?}: it does not serialize to JSON: {source}")]
+    #[error(
+        "cannot store the value for session key {key:?}: it does not serialize to JSON: {source}"
+    )]
     Serialize {
         /// The session key.
         key: String,

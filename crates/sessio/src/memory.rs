@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use hashbrown::HashMap;
 
 use crate::store::{
-    Acquired, Fenced, LeaseToken, Loaded, LockingStore, Saved, Store, StoreError,
-    StoreErrorKind, StoreResult, Version,
+    Acquired, Fenced, LeaseToken, Loaded, LockingStore, Saved, Store, StoreError, StoreErrorKind,
+    StoreResult, Version,
 };
 
 /// What a full [`MemoryStore`] does with a new session.
@@ -49,7 +49,7 @@ pub enum WhenFull {
 /// let store = MemoryStore::builder()
 ///     .max_sessions(10_000)
 ///     .when_full(WhenFull::Reject)
-///     .sweep_interval(Duration::from_secs(30))
+///     .sweep_interval(Some(Duration::from_secs(30)))
 ///     .build();
 /// assert_eq!(store.len(), 0);
 /// # });
@@ -63,7 +63,10 @@ impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryStore")
             .field("sessions", &self.len())
-            .field("max_sessions", &(self.inner.per_shard * self.inner.shards.len()))
+            .field(
+                "max_sessions",
+                &(self.inner.per_shard * self.inner.shards.len()),
+            )
             .finish()
     }
 }
@@ -149,7 +152,9 @@ impl MemoryStoreBuilder {
             per_shard: self.max_sessions.div_ceil(shards),
             when_full: self.when_full,
         });
-        if let (Some(every), Ok(runtime)) = (self.sweep_interval, tokio::runtime::Handle::try_current()) {
+        if let (Some(every), Ok(runtime)) =
+            (self.sweep_interval, tokio::runtime::Handle::try_current())
+        {
             runtime.spawn(sweep(Arc::downgrade(&inner), every));
         }
         MemoryStore { inner }
@@ -184,7 +189,9 @@ fn deadline(ttl: Duration) -> u64 {
 fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
     // A panic while holding a shard cannot leave it half-written (every critical section
     // is a single map operation), so a poisoned lock is safe to keep using.
-    shard.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    shard
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Shard {
@@ -203,7 +210,14 @@ impl Shard {
     }
 
     /// Writes a record; makes room first if it is new and the shard is full.
-    fn put(&mut self, key: &str, data: &[u8], ttl: Duration, cap: usize, policy: WhenFull) -> StoreResult<u64> {
+    fn put(
+        &mut self,
+        key: &str,
+        data: &[u8],
+        ttl: Duration,
+        cap: usize,
+        policy: WhenFull,
+    ) -> StoreResult<u64> {
         let version = self.version();
         let entry = Entry {
             data: data.into(),
@@ -270,7 +284,11 @@ impl MemoryStore {
 
     /// The number of records held, expired ones not yet swept included.
     pub fn len(&self) -> usize {
-        self.inner.shards.iter().map(|s| lock(s).records.len()).sum()
+        self.inner
+            .shards
+            .iter()
+            .map(|s| lock(s).records.len())
+            .sum()
     }
 
     /// Whether the store holds no record.
@@ -307,7 +325,13 @@ impl Store for MemoryStore {
         Ok(Some(Version(v)))
     }
 
-    async fn save(&self, key: &str, expected: &Loaded, data: &[u8], ttl: Duration) -> StoreResult<Saved> {
+    async fn save(
+        &self,
+        key: &str,
+        expected: &Loaded,
+        data: &[u8],
+        ttl: Duration,
+    ) -> StoreResult<Saved> {
         let mut shard = self.shard(key);
         match shard.live(key, now_ms()) {
             None => Ok(Saved::Missing),
@@ -343,7 +367,12 @@ impl Store for MemoryStore {
 
 #[async_trait]
 impl LockingStore for MemoryStore {
-    async fn acquire(&self, key: &str, token: &LeaseToken, lease: Duration) -> StoreResult<Acquired> {
+    async fn acquire(
+        &self,
+        key: &str,
+        token: &LeaseToken,
+        lease: Duration,
+    ) -> StoreResult<Acquired> {
         let now = now_ms();
         let mut shard = self.shard(key);
         if shard.lease_holder(key, now).is_some_and(|t| t != token) {

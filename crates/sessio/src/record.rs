@@ -110,13 +110,16 @@ mod tests {
     }
 
     fn meta() -> impl Strategy<Value = Meta> {
-        (any::<u64>(), proptest::option::of(any::<u32>()), any::<bool>()).prop_map(
-            |(created, ttl_override, browser_cookie)| Meta {
+        (
+            any::<u64>(),
+            proptest::option::of(any::<u32>()),
+            any::<bool>(),
+        )
+            .prop_map(|(created, ttl_override, browser_cookie)| Meta {
                 created,
                 ttl_override,
                 browser_cookie,
-            },
-        )
+            })
     }
 
     proptest! {

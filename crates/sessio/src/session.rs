@@ -40,7 +40,7 @@ use crate::Error;
 /// assert_eq!(session.len().await?, 2);
 /// assert_eq!(session.remove::<Vec<u32>>("cart").await?, Some(vec![3, 4]));
 /// assert!(session.contains_key("user").await?);
-/// # Ok::<(), sessio::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// # }).unwrap();
 /// ```
 #[derive(Clone)]
@@ -142,7 +142,10 @@ impl State {
 }
 
 /// Recomputes one key after a conflict: `update`'s closure, type-erased.
-type Hook<'a> = (&'a str, &'a mut (dyn FnMut(&mut State) -> Result<(), Error> + Send));
+type Hook<'a> = (
+    &'a str,
+    &'a mut (dyn FnMut(&mut State) -> Result<(), Error> + Send),
+);
 
 impl Session {
     pub(crate) fn new(mgr: Arc<Manager>, cookie_id: Option<SessionId>, presented: bool) -> Self {
@@ -217,8 +220,8 @@ impl Session {
     ///
     /// # Errors
     /// [`Error::Store`] if the store fails; [`Error::Serialize`] if `value` has no JSON form.
-    pub async fn insert<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<(), Error> {
-        let value = serialize(key, value)?;
+    pub async fn insert<T: Serialize>(&self, key: &str, value: T) -> Result<(), Error> {
+        let value = serialize(key, &value)?;
         let mut st = self.state().await?;
         if st.data.get(key) != Some(&value) {
             st.set(key, Some(value));
@@ -300,7 +303,7 @@ impl Session {
     /// # let session = manager.session(std::iter::empty());
     /// let visits = session.update("visits", |n: Option<u64>| n.unwrap_or(0) + 1).await?;
     /// assert_eq!(visits, 1);
-    /// # Ok::<(), sessio::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// # }).unwrap();
     /// ```
     ///
@@ -370,8 +373,7 @@ impl Session {
     /// [`Error::Store`] if the store fails.
     pub async fn set_expiry(&self, idle: Option<Duration>) -> Result<(), Error> {
         let mut st = self.state().await?;
-        st.meta.ttl_override =
-            idle.map(|d| u32::try_from(d.as_secs().max(1)).unwrap_or(u32::MAX));
+        st.meta.ttl_override = idle.map(|d| u32::try_from(d.as_secs().max(1)).unwrap_or(u32::MAX));
         st.meta_dirty = true;
         Ok(())
     }
@@ -413,10 +415,10 @@ impl Session {
     /// # let session = manager.session(std::iter::empty());
     /// let guard = session.lock().await?;
     /// let balance: i64 = guard.get("balance").await?.unwrap_or(100);
-    /// guard.insert("balance", &(balance - 30)).await?;
+    /// guard.insert("balance", balance - 30).await?;
     /// guard.unlock().await?;
     /// assert_eq!(session.get::<i64>("balance").await?, Some(70));
-    /// # Ok::<(), sessio::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// # }).unwrap();
     /// ```
     ///
@@ -500,7 +502,12 @@ impl Session {
         };
         let mgr = self.inner.mgr.clone();
         let locking = mgr.store.locking().ok_or(Error::LockUnsupported)?;
-        let key = st.ident.as_ref().expect("a held lock has a key").key.clone();
+        let key = st
+            .ident
+            .as_ref()
+            .expect("a held lock has a key")
+            .key
+            .clone();
         if !(save && st.dirty() && st.stale_key.is_none()) {
             st.lock = None;
             locking.release(&key, &token).await?;
@@ -551,7 +558,11 @@ impl Session {
         result
     }
 
-    async fn persist_inner(&self, st: &mut State, hook: &mut Option<Hook<'_>>) -> Result<(), Error> {
+    async fn persist_inner(
+        &self,
+        st: &mut State,
+        hook: &mut Option<Hook<'_>>,
+    ) -> Result<(), Error> {
         let mgr = self.inner.mgr.clone();
         if let Some((_, recompute)) = hook {
             recompute(st)?;
@@ -563,7 +574,12 @@ impl Session {
             if st.data.is_empty() || ttl.is_none() {
                 // Nothing to keep (or past its absolute lifetime): the record goes.
                 if st.base.is_some() {
-                    let key = st.ident.as_ref().expect("a stored session has a key").key.clone();
+                    let key = st
+                        .ident
+                        .as_ref()
+                        .expect("a stored session has a key")
+                        .key
+                        .clone();
                     match (st.lock, mgr.store.locking()) {
                         (Some(token), Some(locking)) => {
                             if locking.delete_locked(&key, &token).await? == Fenced::LeaseLost {
@@ -585,7 +601,10 @@ impl Session {
             let outcome = match (st.lock, &st.base) {
                 (Some(token), _) => {
                     let locking = mgr.store.locking().ok_or(Error::LockUnsupported)?;
-                    match locking.save_locked(&key, &token, &bytes, ttl, false).await? {
+                    match locking
+                        .save_locked(&key, &token, &bytes, ttl, false)
+                        .await?
+                    {
                         Fenced::Done(v) => Saved::Stored(v.unwrap_or(crate::Version(0))),
                         Fenced::LeaseLost => return Err(Error::LockLost),
                     }
@@ -751,7 +770,9 @@ impl Drop for SessionLock {
                 });
             }
             Err(_) => {
-                tracing::warn!("session lock dropped outside a tokio runtime; it lapses with its lease");
+                tracing::warn!(
+                    "session lock dropped outside a tokio runtime; it lapses with its lease"
+                );
             }
         }
     }

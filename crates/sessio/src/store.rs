@@ -172,8 +172,12 @@ pub enum Fenced {
 pub trait LockingStore: Store {
     /// Takes the lease on `key` for `lease` if nobody else holds a live one, and returns
     /// the record in the same round trip.
-    async fn acquire(&self, key: &str, token: &LeaseToken, lease: Duration)
-        -> StoreResult<Acquired>;
+    async fn acquire(
+        &self,
+        key: &str,
+        token: &LeaseToken,
+        lease: Duration,
+    ) -> StoreResult<Acquired>;
 
     /// Writes `data` under `key` (creating it if absent) only while `token` holds the
     /// lease, and releases the lease in the same round trip if `release` is set.

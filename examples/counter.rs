@@ -11,9 +11,9 @@ use sessio_axum::{MemoryStore, Session, SessionError, SessionLayer};
 
 async fn index(session: Session) -> Result<String, SessionError> {
     // Interact with the session like a map of JSON values.
-    let foo = session.get::<u64>("foo").await?.unwrap_or(0) + 1;
-    session.insert("foo", &foo).await?;
-    Ok(foo.to_string())
+    let count = session.get::<u64>("foo").await?.unwrap_or(0) + 1;
+    session.insert("foo", count).await?;
+    Ok(count.to_string())
 }
 
 #[tokio::main]

@@ -674,6 +674,8 @@ impl Session {
         let had_id = st.cookie_id.clone();
         let stored_before = st.base.as_ref().map(|b| b.expires_at);
         let mut renewed = false;
+        // An expiry override or a "remember me" change alters the cookie itself.
+        let cookie_changed = st.meta_dirty;
         if st.dirty() {
             let due = match (stored_before, mgr.ttl(&st.meta)) {
                 (Some(expires), Some(ttl)) => mgr.due_for_touch(expires, ttl),
@@ -705,7 +707,7 @@ impl Session {
             (Some(_), Some(ident)) => {
                 let persistent = !st.meta.browser_cookie;
                 let new_id = had_id.as_ref() != Some(&ident.id);
-                if new_id || (renewed && persistent) {
+                if new_id || cookie_changed || (renewed && persistent) {
                     let max_age = if persistent { mgr.ttl(&st.meta) } else { None };
                     Some(mgr.cookie(&ident.id, max_age))
                 } else {

@@ -1,0 +1,455 @@
+//! Engine behaviour seen through the public API: laziness, expiry, cookies, compat mode,
+//! and the in-memory store's bounds and sweeper.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use proptest::prelude::*;
+use sessio::memory::WhenFull;
+use sessio::{
+    Config, Loaded, LockingStore, MemoryStore, Saved, SessionManager, Store, StoreErrorKind,
+    StoreResult, Version,
+};
+
+/// A real MemoryStore that counts the operations the engine makes.
+#[derive(Clone, Default)]
+struct Counted {
+    store: MemoryStore,
+    ops: Arc<AtomicUsize>,
+    touches: Arc<AtomicUsize>,
+}
+
+impl Counted {
+    fn ops(&self) -> usize {
+        self.ops.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl Store for Counted {
+    async fn load(&self, key: &str) -> StoreResult<Option<Loaded>> {
+        self.ops.fetch_add(1, Ordering::SeqCst);
+        self.store.load(key).await
+    }
+    async fn create(&self, key: &str, data: &[u8], ttl: Duration) -> StoreResult<Option<Version>> {
+        self.ops.fetch_add(1, Ordering::SeqCst);
+        self.store.create(key, data, ttl).await
+    }
+    async fn save(
+        &self,
+        key: &str,
+        expected: &Loaded,
+        data: &[u8],
+        ttl: Duration,
+    ) -> StoreResult<Saved> {
+        self.ops.fetch_add(1, Ordering::SeqCst);
+        self.store.save(key, expected, data, ttl).await
+    }
+    async fn touch(&self, key: &str, ttl: Duration) -> StoreResult<bool> {
+        self.ops.fetch_add(1, Ordering::SeqCst);
+        self.touches.fetch_add(1, Ordering::SeqCst);
+        self.store.touch(key, ttl).await
+    }
+    async fn delete(&self, key: &str) -> StoreResult<()> {
+        self.ops.fetch_add(1, Ordering::SeqCst);
+        self.store.delete(key).await
+    }
+    fn locking(&self) -> Option<&dyn LockingStore> {
+        self.store.locking()
+    }
+}
+
+fn pair(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn untouched_sessions_cost_nothing_and_reads_cost_one_round_trip() {
+    let store = Counted::default();
+    let manager = SessionManager::new(store.clone(), Config::default()).unwrap();
+    let created = manager.session(std::iter::empty());
+    created.insert("a", 1).await.unwrap();
+    let cookie = pair(&created.commit().await.unwrap().unwrap());
+    let before = store.ops();
+
+    let untouched = manager.session([cookie.as_bytes()]);
+    assert_eq!(untouched.commit().await.unwrap(), None);
+    assert_eq!(
+        store.ops(),
+        before,
+        "an untouched session made a store call"
+    );
+
+    let reader = manager.session([cookie.as_bytes()]);
+    assert_eq!(reader.get::<i32>("a").await.unwrap(), Some(1));
+    assert_eq!(
+        reader.commit().await.unwrap(),
+        None,
+        "a fresh session needs no new cookie"
+    );
+    assert_eq!(
+        store.ops(),
+        before + 1,
+        "a read is one load, with no touch while fresh"
+    );
+
+    let same_value = manager.session([cookie.as_bytes()]);
+    same_value.insert("a", 1).await.unwrap();
+    same_value.commit().await.unwrap();
+    assert_eq!(
+        store.ops(),
+        before + 2,
+        "writing an unchanged value is not a save"
+    );
+}
+
+#[tokio::test]
+async fn reads_touch_once_the_throttle_has_passed() {
+    let store = Counted::default();
+    let config = Config::default()
+        .with_idle_timeout(Duration::from_secs(4))
+        .with_touch_after(Duration::from_millis(500));
+    let manager = SessionManager::new(store.clone(), config).unwrap();
+    let created = manager.session(std::iter::empty());
+    created.insert("a", 1).await.unwrap();
+    let cookie = pair(&created.commit().await.unwrap().unwrap());
+
+    let early = manager.session([cookie.as_bytes()]);
+    early.get::<i32>("a").await.unwrap();
+    assert_eq!(early.commit().await.unwrap(), None);
+    assert_eq!(
+        store.touches.load(Ordering::SeqCst),
+        0,
+        "touched inside the throttle window"
+    );
+
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let later = manager.session([cookie.as_bytes()]);
+    later.get::<i32>("a").await.unwrap();
+    let renewed = later
+        .commit()
+        .await
+        .unwrap()
+        .expect("the renewed expiry is sent");
+    assert_eq!(store.touches.load(Ordering::SeqCst), 1);
+    assert!(renewed.contains("Max-Age=4"), "{renewed}");
+    assert_eq!(pair(&renewed), cookie, "a touch keeps the id");
+}
+
+#[tokio::test]
+async fn cookie_attributes_follow_the_config_and_the_removal_repeats_them() {
+    let config = Config::default()
+        .with_cookie_name("sid")
+        .with_domain(Some("example.com"))
+        .with_path("/app")
+        .with_same_site(sessio::SameSite::Strict);
+    let manager = SessionManager::new(MemoryStore::default(), config).unwrap();
+    let session = manager.session(std::iter::empty());
+    session.insert("a", 1).await.unwrap();
+    let set = session.commit().await.unwrap().unwrap();
+    let cookie = pair(&set);
+    assert!(cookie.starts_with("sid="));
+    for attribute in [
+        "Domain=example.com",
+        "Path=/app",
+        "SameSite=Strict",
+        "Secure",
+        "HttpOnly",
+        "Max-Age=2592000",
+        "Expires=",
+    ] {
+        assert!(set.contains(attribute), "{attribute} missing from {set}");
+    }
+    let session = manager.session([cookie.as_bytes()]);
+    session.destroy().await.unwrap();
+    let removal = session.commit().await.unwrap().unwrap();
+    for attribute in [
+        "sid=;",
+        "Domain=example.com",
+        "Path=/app",
+        "SameSite=Strict",
+        "Secure",
+        "HttpOnly",
+        "Max-Age=0",
+    ] {
+        assert!(
+            removal.contains(attribute),
+            "{attribute} missing from removal {removal}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn host_prefix_and_browser_session_cookies() {
+    let config = Config::default()
+        .with_host_prefix(true)
+        .with_session_cookie(true);
+    let manager = SessionManager::new(MemoryStore::default(), config).unwrap();
+    let session = manager.session(std::iter::empty());
+    session.insert("a", 1).await.unwrap();
+    let set = session.commit().await.unwrap().unwrap();
+    assert!(set.starts_with("__Host-id="), "{set}");
+    assert!(
+        !set.contains("Max-Age") && !set.contains("Expires"),
+        "a browser-session cookie has no expiry: {set}"
+    );
+    let cookie = pair(&set);
+
+    // "Remember me" turns this session's cookie persistent.
+    let session = manager.session([cookie.as_bytes()]);
+    session.set_remember(true).await.unwrap();
+    let set = session
+        .commit()
+        .await
+        .unwrap()
+        .expect("the persistent cookie is sent");
+    assert!(set.contains("Max-Age="), "{set}");
+}
+
+#[tokio::test]
+async fn per_session_expiry_override_is_kept() {
+    let manager = SessionManager::new(MemoryStore::default(), Config::default()).unwrap();
+    let session = manager.session(std::iter::empty());
+    session.insert("a", 1).await.unwrap();
+    session
+        .set_expiry(Some(Duration::from_secs(1)))
+        .await
+        .unwrap();
+    let set = session.commit().await.unwrap().unwrap();
+    assert!(set.contains("Max-Age=1"), "{set}");
+    let cookie = pair(&set);
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let later = manager.session([cookie.as_bytes()]);
+    assert!(
+        later.is_empty().await.unwrap(),
+        "the 1 s override did not expire the session"
+    );
+}
+
+#[tokio::test]
+async fn invalid_configs_are_refused_with_a_reason() {
+    let cases = [
+        (Config::default().with_cookie_name("a b"), "cookie name"),
+        (Config::default().with_path("app"), "path"),
+        (
+            Config::default().with_host_prefix(true).with_secure(false),
+            "Secure",
+        ),
+        (
+            Config::default().with_host_prefix(true).with_path("/x"),
+            "Path=/",
+        ),
+        (
+            Config::default()
+                .with_same_site(sessio::SameSite::None)
+                .with_secure(false),
+            "SameSite=None",
+        ),
+        (
+            Config::default().with_idle_timeout(Duration::ZERO),
+            "idle timeout",
+        ),
+        (Config::default().with_max_retries(0), "max_retries"),
+    ];
+    for (config, needle) in cases {
+        let error = SessionManager::new(MemoryStore::default(), config).unwrap_err();
+        assert!(
+            error.to_string().contains(needle),
+            "{error} should mention {needle}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn sanic_session_compat_stores_the_bare_json_object() {
+    let store = MemoryStore::default();
+    let manager = SessionManager::new(store.clone(), Config::sanic_session()).unwrap();
+    // A Python app wrote this session under a uuid4().hex id.
+    let hex = "0123456789abcdef0123456789abcdef";
+    store
+        .create(
+            &format!("session:{hex}"),
+            br#"{"foo": 1}"#,
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    let cookie = format!("session={hex}");
+    let session = manager.session([cookie.as_bytes()]);
+    let n = session
+        .update("foo", |n: Option<i64>| n.unwrap_or(0) + 1)
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    session.commit().await.unwrap();
+    let raw = store
+        .load(&format!("session:{hex}"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        raw.data, br#"{"foo":2}"#,
+        "compat mode must store exactly the JSON object"
+    );
+}
+
+#[tokio::test]
+async fn too_large_sessions_are_refused_not_truncated() {
+    let config = Config::default().with_max_size(100);
+    let manager = SessionManager::new(MemoryStore::default(), config).unwrap();
+    let session = manager.session(std::iter::empty());
+    session.insert("big", "x".repeat(200)).await.unwrap();
+    let error = session.commit().await.unwrap_err();
+    assert!(
+        matches!(error, sessio::Error::TooLarge { max: 100, .. }),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn type_mismatches_are_errors_that_name_the_key() {
+    let manager = SessionManager::new(MemoryStore::default(), Config::default()).unwrap();
+    let session = manager.session(std::iter::empty());
+    session.insert("n", "not a number").await.unwrap();
+    let error = session.get::<u32>("n").await.unwrap_err();
+    assert!(error.to_string().contains("\"n\""), "{error}");
+}
+
+#[tokio::test]
+async fn a_dropped_lock_guard_releases_the_lock() {
+    let config = Config::default().with_lock_wait(Duration::from_secs(2));
+    let manager = SessionManager::new(MemoryStore::default(), config).unwrap();
+    let first = manager.session(std::iter::empty());
+    first.insert("a", 1).await.unwrap();
+    let cookie = pair(&first.commit().await.unwrap().unwrap());
+
+    let holder = manager.session([cookie.as_bytes()]);
+    let task = tokio::spawn(async move {
+        let _guard = holder.lock().await.unwrap();
+        panic!("handler panics while holding the lock");
+    });
+    assert!(task.await.unwrap_err().is_panic());
+    let next = manager.session([cookie.as_bytes()]);
+    let started = std::time::Instant::now();
+    let guard = next
+        .lock()
+        .await
+        .expect("the panicked holder's lock was released");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "waited for the lease instead of the release"
+    );
+    guard.unlock().await.unwrap();
+}
+
+#[tokio::test]
+async fn lock_timeout_is_an_error_not_a_hang() {
+    let config = Config::default().with_lock_wait(Duration::from_millis(100));
+    let manager = SessionManager::new(MemoryStore::default(), config).unwrap();
+    let first = manager.session(std::iter::empty());
+    first.insert("a", 1).await.unwrap();
+    let cookie = pair(&first.commit().await.unwrap().unwrap());
+    let holder = manager.session([cookie.as_bytes()]);
+    let _guard = holder.lock().await.unwrap();
+    let waiter = manager.session([cookie.as_bytes()]);
+    let error = tokio::time::timeout(Duration::from_secs(2), waiter.lock())
+        .await
+        .expect("lock() must give up at its deadline")
+        .unwrap_err();
+    assert!(
+        matches!(error, sessio::Error::LockTimeout { .. }),
+        "{error}"
+    );
+    assert!(error.is_unavailable());
+}
+
+#[tokio::test]
+async fn memory_store_stays_within_its_bound() {
+    let store = MemoryStore::builder().max_sessions(64).shards(4).build();
+    for i in 0..1000 {
+        store
+            .create(&format!("k{i}"), b"x", Duration::from_secs(60))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    assert!(
+        store.len() <= 64,
+        "{} records in a store bounded at 64",
+        store.len()
+    );
+    assert!(
+        store.load("k999").await.unwrap().is_some(),
+        "the newest record is kept"
+    );
+
+    let strict = MemoryStore::builder()
+        .max_sessions(4)
+        .shards(1)
+        .when_full(WhenFull::Reject)
+        .build();
+    for i in 0..4 {
+        strict
+            .create(&format!("k{i}"), b"x", Duration::from_secs(60))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let error = strict
+        .create("k4", b"x", Duration::from_secs(60))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), StoreErrorKind::Full);
+    assert!(
+        strict.load("k0").await.unwrap().is_some(),
+        "Reject never evicts"
+    );
+}
+
+#[tokio::test]
+async fn the_sweeper_drops_expired_records_and_stops_with_the_store() {
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let tasks_before = metrics.num_alive_tasks();
+    let store = MemoryStore::builder()
+        .sweep_interval(Some(Duration::from_millis(50)))
+        .build();
+    assert_eq!(
+        metrics.num_alive_tasks(),
+        tasks_before + 1,
+        "the sweeper runs"
+    );
+    store
+        .create("short", b"x", Duration::from_millis(20))
+        .await
+        .unwrap();
+    store
+        .create("long", b"x", Duration::from_secs(60))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(store.len(), 1, "the expired record was not swept");
+    drop(store);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        metrics.num_alive_tasks(),
+        tasks_before,
+        "the sweeper outlived its store"
+    );
+}
+
+proptest! {
+    #[test]
+    fn cookie_parsing_never_panics(headers in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 0..4)) {
+        let manager = SessionManager::new(MemoryStore::builder().sweep_interval(None).build(), Config::default()).unwrap();
+        let _session = manager.session(headers.iter().map(Vec::as_slice));
+    }
+
+    #[test]
+    fn cookie_headers_with_our_name_never_panic(value in ".{0,120}", before in "[ -~]{0,40}") {
+        let manager = SessionManager::new(MemoryStore::builder().sweep_interval(None).build(), Config::default()).unwrap();
+        let header = format!("{before}; id={value}; other=1");
+        let _session = manager.session([header.as_bytes()]);
+    }
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what the tests need, then runs the
+# lints, the docs build and every test (unit, property, conformance, HTTP over TCP, doc).
+# Tests that need a server start their own private instance on a free loopback port.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "== installing ${missing[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup (https://rustup.rs)"; exit 1; }
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  need_apt ca-certificates
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --all-features --quiet -- -D warnings
+echo "== cargo doc"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+echo "== cargo test"
+cargo test --workspace --all-features 2>&1 | tee target/test-output.txt
+# Summarise for humans and for CI: one closing line with the totals.
+awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "sessio: %d passed, %d failed, %d skipped\n", p, f, i }' target/test-output.txt

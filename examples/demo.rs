@@ -42,6 +42,9 @@ struct Args {
     /// How long /locked waits for the session lock, in milliseconds.
     #[arg(long)]
     lock_wait_ms: Option<u64>,
+    /// Most sessions the in-memory store keeps.
+    #[arg(long)]
+    max_sessions: Option<usize>,
 }
 
 #[tokio::main]
@@ -60,8 +63,9 @@ async fn main() -> ExitCode {
             .map(|CompatArg::SanicSession| Compat::SanicSession),
         secure: args.secure,
         lock_wait: args.lock_wait_ms.map(std::time::Duration::from_millis),
+        max_sessions: args.max_sessions,
     };
-    let store = match open_store(&args.store).await {
+    let store = match open_store(&args.store, &options).await {
         Ok(store) => store,
         Err(error) => {
             eprintln!("demo: {error}");

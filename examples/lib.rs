@@ -40,6 +40,8 @@ pub struct DemoOptions {
     pub secure: bool,
     /// How long `/locked` waits for the lock (library default if `None`).
     pub lock_wait: Option<Duration>,
+    /// Most sessions the in-memory store keeps (its default if `None`).
+    pub max_sessions: Option<usize>,
 }
 
 impl DemoOptions {
@@ -71,9 +73,18 @@ pub enum StoreUrlError {
 ///
 /// # Errors
 /// [`StoreUrlError`] for a store this build does not know.
-pub async fn open_store(spec: &str) -> Result<Arc<dyn Store>, StoreUrlError> {
+pub async fn open_store(
+    spec: &str,
+    options: &DemoOptions,
+) -> Result<Arc<dyn Store>, StoreUrlError> {
     match spec {
-        "memory" => Ok(Arc::new(MemoryStore::default())),
+        "memory" => {
+            let mut builder = MemoryStore::builder();
+            if let Some(max) = options.max_sessions {
+                builder = builder.max_sessions(max);
+            }
+            Ok(Arc::new(builder.build()))
+        }
         other => Err(StoreUrlError::Unknown(other.to_string())),
     }
 }

@@ -1,6 +1,7 @@
 //! The in-memory store: the default, for development and single-process deployments.
 
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -63,10 +64,7 @@ impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryStore")
             .field("sessions", &self.len())
-            .field(
-                "max_sessions",
-                &(self.inner.per_shard * self.inner.shards.len()),
-            )
+            .field("max_sessions", &self.inner.max)
             .finish()
     }
 }
@@ -74,7 +72,9 @@ impl std::fmt::Debug for MemoryStore {
 struct Inner {
     shards: Box<[Mutex<Shard>]>,
     hasher: hashbrown::DefaultHashBuilder,
-    per_shard: usize,
+    /// Records held across all shards, swept or not.
+    count: AtomicUsize,
+    max: usize,
     when_full: WhenFull,
 }
 
@@ -117,8 +117,7 @@ impl Default for MemoryStoreBuilder {
 }
 
 impl MemoryStoreBuilder {
-    /// The most sessions kept at once (default 100 000); rounded up to a multiple of the
-    /// shard count.
+    /// The most sessions kept at once (default 100 000).
     pub fn max_sessions(mut self, max: usize) -> Self {
         self.max_sessions = max.max(1);
         self
@@ -149,7 +148,8 @@ impl MemoryStoreBuilder {
         let inner = Arc::new(Inner {
             shards: (0..shards).map(|_| Mutex::new(Shard::default())).collect(),
             hasher: Default::default(),
-            per_shard: self.max_sessions.div_ceil(shards),
+            count: AtomicUsize::new(0),
+            max: self.max_sessions,
             when_full: self.when_full,
         });
         if let (Some(every), Ok(runtime)) =
@@ -171,7 +171,8 @@ async fn sweep(store: Weak<Inner>, every: Duration) {
         };
         let now = now_ms();
         for shard in inner.shards.iter() {
-            lock(shard).purge(now);
+            let removed = lock(shard).purge(now);
+            inner.count.fetch_sub(removed, Ordering::Relaxed);
         }
     }
 }
@@ -195,9 +196,12 @@ fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
 }
 
 impl Shard {
-    fn purge(&mut self, now: u64) {
+    /// Drops expired records and leases; returns how many records went.
+    fn purge(&mut self, now: u64) -> usize {
+        let before = self.records.len();
         self.records.retain(|_, e| e.expires_ms > now);
         self.leases.retain(|_, l| l.expires_ms > now);
+        before - self.records.len()
     }
 
     fn live(&self, key: &str, now: u64) -> Option<&Entry> {
@@ -209,15 +213,8 @@ impl Shard {
         self.next_version
     }
 
-    /// Writes a record; makes room first if it is new and the shard is full.
-    fn put(
-        &mut self,
-        key: &str,
-        data: &[u8],
-        ttl: Duration,
-        cap: usize,
-        policy: WhenFull,
-    ) -> StoreResult<u64> {
+    /// Writes a record; makes room first if it is new and the store is full.
+    fn put(&mut self, key: &str, data: &[u8], ttl: Duration, store: &Inner) -> StoreResult<u64> {
         let version = self.version();
         let entry = Entry {
             data: data.into(),
@@ -228,11 +225,11 @@ impl Shard {
             *existing = entry;
             return Ok(version);
         }
-        if self.records.len() >= cap {
-            let now = now_ms();
-            self.purge(now);
-            if self.records.len() >= cap {
-                match policy {
+        if store.count.load(Ordering::Relaxed) >= store.max {
+            let removed = self.purge(now_ms());
+            store.count.fetch_sub(removed, Ordering::Relaxed);
+            if removed == 0 {
+                match store.when_full {
                     WhenFull::Reject => {
                         return Err(StoreError::new(
                             StoreErrorKind::Full,
@@ -240,6 +237,7 @@ impl Shard {
                         ))
                     }
                     WhenFull::EvictSoonestExpiring => {
+                        // Sample a few records of this shard; the one closest to expiry goes.
                         let victim = self
                             .records
                             .iter()
@@ -248,12 +246,14 @@ impl Shard {
                             .map(|(k, _)| k.clone());
                         if let Some(victim) = victim {
                             self.records.remove(&victim);
+                            store.count.fetch_sub(1, Ordering::Relaxed);
                         }
                     }
                 }
             }
         }
         self.records.insert(key.into(), entry);
+        store.count.fetch_add(1, Ordering::Relaxed);
         Ok(version)
     }
 
@@ -301,6 +301,12 @@ impl MemoryStore {
         lock(&self.inner.shards[index])
     }
 
+    fn remove(&self, shard: &mut Shard, key: &str) {
+        if shard.records.remove(key).is_some() {
+            self.inner.count.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
     fn loaded(entry: &Entry) -> Loaded {
         Loaded {
             data: entry.data.to_vec(),
@@ -321,7 +327,7 @@ impl Store for MemoryStore {
         if shard.live(key, now_ms()).is_some() {
             return Ok(None);
         }
-        let v = shard.put(key, data, ttl, self.inner.per_shard, self.inner.when_full)?;
+        let v = shard.put(key, data, ttl, &self.inner)?;
         Ok(Some(Version(v)))
     }
 
@@ -337,7 +343,7 @@ impl Store for MemoryStore {
             None => Ok(Saved::Missing),
             Some(e) if e.version != expected.version.0 => Ok(Saved::Conflict),
             Some(_) => {
-                let v = shard.put(key, data, ttl, self.inner.per_shard, self.inner.when_full)?;
+                let v = shard.put(key, data, ttl, &self.inner)?;
                 Ok(Saved::Stored(Version(v)))
             }
         }
@@ -356,7 +362,7 @@ impl Store for MemoryStore {
     }
 
     async fn delete(&self, key: &str) -> StoreResult<()> {
-        self.shard(key).records.remove(key);
+        self.remove(&mut self.shard(key), key);
         Ok(())
     }
 
@@ -398,7 +404,7 @@ impl LockingStore for MemoryStore {
         if shard.lease_holder(key, now_ms()) != Some(token) {
             return Ok(Fenced::LeaseLost);
         }
-        let v = shard.put(key, data, ttl, self.inner.per_shard, self.inner.when_full)?;
+        let v = shard.put(key, data, ttl, &self.inner)?;
         if release {
             shard.leases.remove(key);
         }
@@ -410,7 +416,7 @@ impl LockingStore for MemoryStore {
         if shard.lease_holder(key, now_ms()) != Some(token) {
             return Ok(Fenced::LeaseLost);
         }
-        shard.records.remove(key);
+        self.remove(&mut shard, key);
         shard.leases.remove(key);
         Ok(Fenced::Done(None))
     }

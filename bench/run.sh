@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Load benchmark of the demo's `GET /` on loopback, side by side in one run:
+#   (a) bare axum without sessions, (b) sessio + MemoryStore (the demo),
+#   (c) tower-sessions 0.15 + its MemoryStore (crates.io), same handler.
+# Each under a keep-cookie load (256 live sessions, round-robin) and a no-cookie load
+# (every request a new session). Server pinned to CPU 0 with one tokio worker, wrk to CPU 1.
+# Reports requests/s, p99 latency, server CPU µs per request (from /proc/PID/stat), the
+# ratios, heap bytes per stored session, and peak RSS under a flood of new sessions.
+#
+# usage: bash bench/run.sh            (DUR=10 FLOOD=30 CONNS=32 SESSIONS=256 to change)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DUR=${DUR:-10}
+FLOOD=${FLOOD:-30}
+CONNS=${CONNS:-32}
+SESSIONS=${SESSIONS:-256}
+MAX_SESSIONS=${MAX_SESSIONS:-100000}
+OUT=bench/results
+mkdir -p "$OUT"
+
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
+[ "$(nproc)" -ge 2 ] || { echo "needs 2 cores (server on one, wrk on the other)"; exit 1; }
+
+echo "building (release)..." >&2
+cargo build --release --quiet --example demo
+(cd bench/peers && cargo build --release --quiet)
+DEMO=target/release/examples/demo
+PEERS=bench/peers/target/release
+TICK=$(getconf CLK_TCK)
+
+PID=""
+stop() { if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi; PID=""; }
+trap stop EXIT
+
+start() { # name port cmd...
+  local port=$2; shift 2
+  TOKIO_WORKER_THREADS=1 taskset -c 0 "$@" >/dev/null 2>&1 &
+  PID=$!
+  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && return 0; sleep 0.1; done
+  echo "server on port $port did not start" >&2; exit 1
+}
+
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$PID/stat"; }
+
+cookies() { # port file: SESSIONS fresh sessions of that server
+  : > "$2"
+  for _ in $(seq "$SESSIONS"); do
+    curl -s -D - -o /dev/null "http://127.0.0.1:$1/" | tr -d '\r' |
+      awk -F'[ ;]' 'tolower($1) == "set-cookie:" { print $2 }' >> "$2"
+  done
+  [ -s "$2" ] || for _ in $(seq "$SESSIONS"); do echo "id=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"; done > "$2"
+}
+
+load() { # name port mode(keep|none) -> appends a row to $OUT/rows
+  local name=$1 port=$2 mode=$3 log="$OUT/wrk-$1-$3.txt" args=()
+  if [ "$mode" = keep ]; then cookies "$port" "$OUT/cookies-$name.txt"; args=(-s bench/cookies.lua); fi
+  local url="http://127.0.0.1:$port/"
+  taskset -c 1 wrk -t1 -c"$CONNS" -d2s "${args[@]}" "$url" ${args:+"$OUT/cookies-$name.txt"} >/dev/null
+  local before; before=$(cpu_ticks)
+  taskset -c 1 wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "${args[@]}" "$url" ${args:+"$OUT/cookies-$name.txt"} > "$log"
+  local after; after=$(cpu_ticks)
+  awk -v name="$name" -v mode="$mode" -v ticks=$((after - before)) -v tick="$TICK" '
+    /Requests\/sec:/ { rps = $2 }
+    /requests in/ { reqs = $1 }
+    /Non-2xx/ { bad = $NF }
+    $1 == "99%" { p99 = $2 }
+    END { printf "%s %s %.0f %s %.2f %d\n", name, mode, rps, p99, ticks * 1e6 / tick / reqs, bad + 0 }' "$log" >> "$OUT/rows"
+}
+
+: > "$OUT/rows"
+for mode in keep none; do
+  start bare 3101 "$PEERS/bare" 127.0.0.1:3101;                       load bare 3101 "$mode"; stop
+  start sessio 3102 "$DEMO" --addr 127.0.0.1:3102 --store memory;     load sessio 3102 "$mode"; stop
+  start tower 3103 "$PEERS/tower_sessions_server" 127.0.0.1:3103;     load tower 3103 "$mode"; stop
+done
+
+flood() { # name port cmd... -> peak RSS in MiB after FLOOD seconds of new sessions
+  local name=$1 port=$2; shift 2
+  start "$name" "$port" "$@"
+  taskset -c 1 wrk -t1 -c"$CONNS" -d"${FLOOD}s" "http://127.0.0.1:$port/" > "$OUT/flood-$name.txt"
+  local hwm; hwm=$(awk '/VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$PID/status")
+  local reqs; reqs=$(awk '/requests in/ { print $1 }' "$OUT/flood-$name.txt")
+  stop
+  echo "$name $hwm $reqs"
+}
+SESSIO_FLOOD=$(flood sessio 3104 "$DEMO" --addr 127.0.0.1:3104 --store memory --max-sessions "$MAX_SESSIONS")
+TOWER_FLOOD=$(flood tower 3105 "$PEERS/tower_sessions_server" 127.0.0.1:3105)
+SESSIO_BYTES=$("$PEERS/mem_per_session" sessio 200000)
+TOWER_BYTES=$("$PEERS/mem_per_session" tower 200000)
+
+{
+  echo "# sessio load benchmark ($(date -u +%F), ${DUR}s per load, $CONNS connections, $SESSIONS sessions for keep-cookie)"
+  echo
+  echo "| server | load | requests/s | p99 | server CPU µs/req | non-2xx |"
+  echo "|---|---|---:|---:|---:|---:|"
+  awk '{ printf "| %s | %s-cookie | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6 }' "$OUT/rows"
+  echo
+  awk -v sb="$SESSIO_BYTES" -v tb="$TOWER_BYTES" '
+    { rps[$1 "," $2] = $3; cpu[$1 "," $2] = $5 }
+    END {
+      for (m = 1; m <= 2; m++) {
+        mode = m == 1 ? "keep" : "none"
+        a = rps["bare," mode]; b = rps["sessio," mode]; c = rps["tower," mode]
+        oa = cpu["sessio," mode] - cpu["bare," mode]; oc = cpu["tower," mode] - cpu["bare," mode]
+        printf "- %s-cookie: sessio/bare requests/s = %.2f (target >= 0.9 on keep-cookie); sessio/tower-sessions = %.2f\n", mode, b / a, b / c
+        printf "- %s-cookie: CPU overhead over bare per request: sessio %.2f µs, tower-sessions %.2f µs; sessio/tower-sessions = %.2f (target <= 0.5 on keep-cookie)\n", mode, oa, oc, (oc > 0 ? oa / oc : 0)
+      }
+      printf "- heap bytes per stored session ({\"foo\":1}, 200k sessions): sessio %d, tower-sessions %d (target <= 200)\n", sb, tb
+    }' "$OUT/rows"
+  read -r _ shwm sreqs <<< "$SESSIO_FLOOD"
+  read -r _ thwm treqs <<< "$TOWER_FLOOD"
+  echo "- ${FLOOD}s flood of new sessions: sessio (max_sessions=$MAX_SESSIONS) peak RSS ${shwm} MiB after ${sreqs} sessions; tower-sessions peak RSS ${thwm} MiB after ${treqs} sessions"
+} | tee "$OUT/latest.md"

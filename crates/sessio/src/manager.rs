@@ -156,11 +156,19 @@ impl Manager {
         Ok(self.ident(SessionId::generate()?))
     }
 
+    /// Metadata of a session not stored yet; its creation time is set when first saved.
     pub(crate) fn new_meta(&self) -> Meta {
         Meta {
-            created: unix_secs(now()),
+            created: 0,
             ttl_override: None,
             browser_cookie: self.config.session_cookie,
+        }
+    }
+
+    /// Stamps the creation time of a session about to be stored for the first time.
+    pub(crate) fn stamp_created(&self, meta: &mut Meta) {
+        if meta.created == 0 && self.format == Format::Native {
+            meta.created = unix_secs(now());
         }
     }
 

@@ -6,7 +6,11 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use hashbrown::HashMap;
+use hashbrown::{DefaultHashBuilder, HashMap};
+use indexmap::IndexMap;
+
+/// Records sampled per eviction.
+const SAMPLE: usize = 5;
 
 use crate::store::{
     Acquired, Fenced, LeaseToken, Loaded, LockingStore, Saved, Store, StoreError, StoreErrorKind,
@@ -71,7 +75,7 @@ impl std::fmt::Debug for MemoryStore {
 
 struct Inner {
     shards: Box<[Mutex<Shard>]>,
-    hasher: hashbrown::DefaultHashBuilder,
+    hasher: DefaultHashBuilder,
     /// Records held across all shards, swept or not.
     count: AtomicUsize,
     max: usize,
@@ -80,9 +84,14 @@ struct Inner {
 
 #[derive(Default)]
 struct Shard {
-    records: HashMap<Box<str>, Entry>,
+    /// Indexable, so that eviction can sample records at random in O(1).
+    records: IndexMap<Box<str>, Entry, DefaultHashBuilder>,
     leases: HashMap<Box<str>, Lease>,
     next_version: u64,
+    /// State of the xorshift generator that picks eviction samples (not security-relevant).
+    rng: u64,
+    /// When a full store last scanned this shard for expired records (unix ms).
+    last_purge_ms: u64,
 }
 
 struct Entry {
@@ -146,7 +155,14 @@ impl MemoryStoreBuilder {
     pub fn build(self) -> MemoryStore {
         let shards = self.shards.min(self.max_sessions);
         let inner = Arc::new(Inner {
-            shards: (0..shards).map(|_| Mutex::new(Shard::default())).collect(),
+            shards: (0..shards as u64)
+                .map(|i| {
+                    Mutex::new(Shard {
+                        rng: 0x9E37_79B9_7F4A_7C15 ^ i.wrapping_mul(0xBF58_476D_1CE4_E5B9),
+                        ..Shard::default()
+                    })
+                })
+                .collect(),
             hasher: Default::default(),
             count: AtomicUsize::new(0),
             max: self.max_sessions,
@@ -208,6 +224,16 @@ impl Shard {
         self.records.get(key).filter(|e| e.expires_ms > now)
     }
 
+    fn random(&mut self) -> u64 {
+        // xorshift64: uniform enough to pick eviction samples.
+        let mut x = self.rng | 1;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng = x;
+        x
+    }
+
     fn version(&mut self) -> u64 {
         self.next_version += 1;
         self.next_version
@@ -226,8 +252,15 @@ impl Shard {
             return Ok(version);
         }
         if store.count.load(Ordering::Relaxed) >= store.max {
-            let removed = self.purge(now_ms());
-            store.count.fetch_sub(removed, Ordering::Relaxed);
+            // Scanning a shard for expired records costs its size, so a full store does it
+            // at most once a second per shard; in between it evicts from a sample.
+            let now = now_ms();
+            let mut removed = 0;
+            if now >= self.last_purge_ms + 1000 {
+                self.last_purge_ms = now;
+                removed = self.purge(now);
+                store.count.fetch_sub(removed, Ordering::Relaxed);
+            }
             if removed == 0 {
                 match store.when_full {
                     WhenFull::Reject => {
@@ -237,15 +270,19 @@ impl Shard {
                         ))
                     }
                     WhenFull::EvictSoonestExpiring => {
-                        // Sample a few records of this shard; the one closest to expiry goes.
-                        let victim = self
-                            .records
-                            .iter()
-                            .take(8)
-                            .min_by_key(|(_, e)| e.expires_ms)
-                            .map(|(k, _)| k.clone());
-                        if let Some(victim) = victim {
-                            self.records.remove(&victim);
+                        // Of a few records picked at random in this shard, the one closest
+                        // to expiry (the least recently active) goes.
+                        let len = self.records.len();
+                        let mut victim = None;
+                        for _ in 0..SAMPLE.min(len) {
+                            let i = self.random() as usize % len;
+                            let expires = self.records[i].expires_ms;
+                            if victim.is_none_or(|(_, e)| expires < e) {
+                                victim = Some((i, expires));
+                            }
+                        }
+                        if let Some((victim, _)) = victim {
+                            self.records.swap_remove_index(victim);
                             store.count.fetch_sub(1, Ordering::Relaxed);
                         }
                     }
@@ -284,11 +321,7 @@ impl MemoryStore {
 
     /// The number of records held, expired ones not yet swept included.
     pub fn len(&self) -> usize {
-        self.inner
-            .shards
-            .iter()
-            .map(|s| lock(s).records.len())
-            .sum()
+        self.inner.count.load(Ordering::Relaxed)
     }
 
     /// Whether the store holds no record.
@@ -302,7 +335,7 @@ impl MemoryStore {
     }
 
     fn remove(&self, shard: &mut Shard, key: &str) {
-        if shard.records.remove(key).is_some() {
+        if shard.records.swap_remove(key).is_some() {
             self.inner.count.fetch_sub(1, Ordering::Relaxed);
         }
     }

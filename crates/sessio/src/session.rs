@@ -518,6 +518,7 @@ impl Session {
         } else {
             match mgr.ttl(&st.meta) {
                 Some(ttl) => {
+                    mgr.stamp_created(&mut st.meta);
                     let bytes = mgr.encode(&st.meta, &st.data)?;
                     locking
                         .save_locked(&key, &token, &bytes, ttl, true)
@@ -593,6 +594,7 @@ impl Session {
                 return Ok(());
             }
             let ttl = ttl.expect("checked above");
+            mgr.stamp_created(&mut st.meta);
             let bytes = mgr.encode(&st.meta, &st.data)?;
             if st.ident.is_none() {
                 st.ident = Some(mgr.new_ident()?);

@@ -10,30 +10,48 @@ use sessio_axum::{MemoryStore, Session, SessionError, SessionLayer};
 use tower::ServiceExt;
 
 async fn counter(session: Session) -> Result<String, SessionError> {
-    let n = session.update("foo", |n: Option<i64>| n.unwrap_or(0) + 1).await?;
+    let n = session
+        .update("foo", |n: Option<i64>| n.unwrap_or(0) + 1)
+        .await?;
     Ok(n.to_string())
 }
 
 fn layer(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let bare = Router::new().route("/", get(|| async { "1".to_string() }));
     let sessions = Router::new()
         .route("/", get(counter))
         .layer(SessionLayer::new(MemoryStore::default()));
     let cookie = rt.block_on(async {
-        let response = sessions.clone().oneshot(Request::get("/").body(Body::empty()).unwrap()).await.unwrap();
-        let set = response.headers()["set-cookie"].to_str().unwrap().to_string();
+        let response = sessions
+            .clone()
+            .oneshot(Request::get("/").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let set = response.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .to_string();
         set.split(';').next().unwrap().to_string()
     });
     c.bench_function("bare router", |b| {
         b.to_async(&rt).iter(|| async {
-            let request = Request::get("/").header("cookie", &cookie).body(Body::empty()).unwrap();
+            let request = Request::get("/")
+                .header("cookie", &cookie)
+                .body(Body::empty())
+                .unwrap();
             bare.clone().oneshot(request).await.unwrap()
         })
     });
     c.bench_function("router + SessionLayer, keep-cookie counter", |b| {
         b.to_async(&rt).iter(|| async {
-            let request = Request::get("/").header("cookie", &cookie).body(Body::empty()).unwrap();
+            let request = Request::get("/")
+                .header("cookie", &cookie)
+                .body(Body::empty())
+                .unwrap();
             sessions.clone().oneshot(request).await.unwrap()
         })
     });

@@ -5,7 +5,10 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use sessio::{Config, MemoryStore, SessionManager};
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn engine(c: &mut Criterion) {
@@ -23,7 +26,10 @@ fn engine(c: &mut Criterion) {
     c.bench_function("keep-cookie: update foo + commit", |b| {
         b.to_async(&rt).iter(|| async {
             let session = manager.session([cookie.as_bytes()]);
-            session.update("foo", |n: Option<i64>| n.unwrap_or(0) + 1).await.unwrap();
+            session
+                .update("foo", |n: Option<i64>| n.unwrap_or(0) + 1)
+                .await
+                .unwrap();
             session.commit().await.unwrap()
         })
     });
@@ -40,7 +46,10 @@ fn engine(c: &mut Criterion) {
     c.bench_function("no cookie: new session + commit", |b| {
         b.to_async(&rt).iter(|| async {
             let session = manager.session(std::iter::empty());
-            session.update("foo", |n: Option<i64>| n.unwrap_or(0) + 1).await.unwrap();
+            session
+                .update("foo", |n: Option<i64>| n.unwrap_or(0) + 1)
+                .await
+                .unwrap();
             session.commit().await.unwrap()
         })
     });

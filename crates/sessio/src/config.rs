@@ -24,7 +24,7 @@ pub use cookie::SameSite;
 /// | [`with_max_size`](Self::with_max_size) | 64 KiB | largest encoded session accepted on save |
 /// | [`with_lock_lease`](Self::with_lock_lease) | 10 s | how long a [`lock`](crate::Session::lock) holds before it lapses by itself |
 /// | [`with_lock_wait`](Self::with_lock_wait) | 5 s | how long `lock()` waits for another holder before [`Error::LockTimeout`](crate::Error::LockTimeout) |
-/// | [`with_max_retries`](Self::with_max_retries) | 16 | conditional-save attempts under contention before [`Error::Conflict`](crate::Error::Conflict) |
+/// | [`with_max_retries`](Self::with_max_retries) | 32 | conditional-save attempts under contention before [`Error::Conflict`](crate::Error::Conflict) |
 ///
 /// ```
 /// use sessio::{Config, SameSite};
@@ -96,7 +96,7 @@ impl Default for Config {
             max_size: 64 * 1024,
             lock_lease: Duration::from_secs(10),
             lock_wait: Duration::from_secs(5),
-            max_retries: 16,
+            max_retries: 32,
             compat: None,
         }
     }
@@ -237,7 +237,7 @@ impl Config {
     }
 
     /// How many conditional saves one commit tries under contention before failing with
-    /// [`Error::Conflict`](crate::Error::Conflict). Default 16.
+    /// [`Error::Conflict`](crate::Error::Conflict). Default 32.
     pub fn with_max_retries(mut self, retries: u32) -> Self {
         self.max_retries = retries;
         self

@@ -166,9 +166,9 @@ impl Manager {
     }
 
     /// Stamps the creation time of a session about to be stored for the first time.
-    pub(crate) fn stamp_created(&self, meta: &mut Meta) {
+    pub(crate) fn stamp_created(&self, meta: &mut Meta, now: SystemTime) {
         if meta.created == 0 && self.format == Format::Native {
-            meta.created = unix_secs(now());
+            meta.created = unix_secs(now);
         }
     }
 
@@ -184,8 +184,7 @@ impl Manager {
     }
 
     /// Checks a loaded record: unexpired (idle and absolute) and decodable.
-    pub(crate) fn check(&self, loaded: Loaded) -> Option<Fetched> {
-        let now = now();
+    pub(crate) fn check(&self, loaded: Loaded, now: SystemTime) -> Option<Fetched> {
         if loaded.expires_at.is_some_and(|e| e <= now) {
             return None;
         }
@@ -205,8 +204,8 @@ impl Manager {
         Some(Fetched { loaded, meta, data })
     }
 
-    pub(crate) async fn fetch(&self, key: &str) -> Result<Option<Fetched>, Error> {
-        Ok(self.store.load(key).await?.and_then(|l| self.check(l)))
+    pub(crate) async fn fetch(&self, key: &str, now: SystemTime) -> Result<Option<Fetched>, Error> {
+        Ok(self.store.load(key).await?.and_then(|l| self.check(l, now)))
     }
 
     fn remaining_absolute(&self, meta: &Meta, now: SystemTime) -> Option<Duration> {
@@ -219,11 +218,11 @@ impl Manager {
     }
 
     /// How long a record written now should live; `None` if its absolute lifetime is over.
-    pub(crate) fn ttl(&self, meta: &Meta) -> Option<Duration> {
+    pub(crate) fn ttl(&self, meta: &Meta, now: SystemTime) -> Option<Duration> {
         let idle = meta
             .ttl_override
             .map_or(self.config.idle_timeout, |s| Duration::from_secs(s.into()));
-        match self.remaining_absolute(meta, now()) {
+        match self.remaining_absolute(meta, now) {
             Some(Duration::ZERO) => None,
             Some(rest) => Some(idle.min(rest)),
             None => Some(idle),
@@ -232,11 +231,16 @@ impl Manager {
 
     /// Whether a record expiring at `expires_at` was last extended at least `touch_after`
     /// ago (or cannot tell), so that a read should extend it again.
-    pub(crate) fn due_for_touch(&self, expires_at: Option<SystemTime>, ttl: Duration) -> bool {
+    pub(crate) fn due_for_touch(
+        &self,
+        expires_at: Option<SystemTime>,
+        ttl: Duration,
+        now: SystemTime,
+    ) -> bool {
         let throttle = self.config.touch_after.min(ttl / 2);
         match expires_at {
             None => true,
-            Some(e) => e + throttle < now() + ttl,
+            Some(e) => e + throttle < now + ttl,
         }
     }
 

@@ -199,8 +199,8 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-fn deadline(ttl: Duration) -> u64 {
-    now_ms().saturating_add(ttl.as_millis().try_into().unwrap_or(u64::MAX))
+fn deadline(now: u64, ttl: Duration) -> u64 {
+    now.saturating_add(ttl.as_millis().try_into().unwrap_or(u64::MAX))
 }
 
 fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
@@ -240,11 +240,18 @@ impl Shard {
     }
 
     /// Writes a record; makes room first if it is new and the store is full.
-    fn put(&mut self, key: &str, data: &[u8], ttl: Duration, store: &Inner) -> StoreResult<u64> {
+    fn put(
+        &mut self,
+        key: &str,
+        data: &[u8],
+        now: u64,
+        ttl: Duration,
+        store: &Inner,
+    ) -> StoreResult<u64> {
         let version = self.version();
         let entry = Entry {
             data: data.into(),
-            expires_ms: deadline(ttl),
+            expires_ms: deadline(now, ttl),
             version,
         };
         if let Some(existing) = self.records.get_mut(key) {
@@ -254,7 +261,6 @@ impl Shard {
         if store.count.load(Ordering::Relaxed) >= store.max {
             // Scanning a shard for expired records costs its size, so a full store does it
             // at most once a second per shard; in between it evicts from a sample.
-            let now = now_ms();
             let mut removed = 0;
             if now >= self.last_purge_ms + 1000 {
                 self.last_purge_ms = now;
@@ -356,11 +362,12 @@ impl Store for MemoryStore {
     }
 
     async fn create(&self, key: &str, data: &[u8], ttl: Duration) -> StoreResult<Option<Version>> {
+        let now = now_ms();
         let mut shard = self.shard(key);
-        if shard.live(key, now_ms()).is_some() {
+        if shard.live(key, now).is_some() {
             return Ok(None);
         }
-        let v = shard.put(key, data, ttl, &self.inner)?;
+        let v = shard.put(key, data, now, ttl, &self.inner)?;
         Ok(Some(Version(v)))
     }
 
@@ -371,12 +378,13 @@ impl Store for MemoryStore {
         data: &[u8],
         ttl: Duration,
     ) -> StoreResult<Saved> {
+        let now = now_ms();
         let mut shard = self.shard(key);
-        match shard.live(key, now_ms()) {
+        match shard.live(key, now) {
             None => Ok(Saved::Missing),
             Some(e) if e.version != expected.version.0 => Ok(Saved::Conflict),
             Some(_) => {
-                let v = shard.put(key, data, ttl, &self.inner)?;
+                let v = shard.put(key, data, now, ttl, &self.inner)?;
                 Ok(Saved::Stored(Version(v)))
             }
         }
@@ -387,7 +395,7 @@ impl Store for MemoryStore {
         let mut shard = self.shard(key);
         match shard.records.get_mut(key) {
             Some(e) if e.expires_ms > now => {
-                e.expires_ms = deadline(ttl);
+                e.expires_ms = deadline(now, ttl);
                 Ok(true)
             }
             _ => Ok(false),
@@ -419,7 +427,7 @@ impl LockingStore for MemoryStore {
         }
         let lease = Lease {
             token: *token,
-            expires_ms: deadline(lease),
+            expires_ms: deadline(now, lease),
         };
         shard.leases.insert(key.into(), lease);
         Ok(Acquired::Granted(shard.live(key, now).map(Self::loaded)))
@@ -433,11 +441,12 @@ impl LockingStore for MemoryStore {
         ttl: Duration,
         release: bool,
     ) -> StoreResult<Fenced> {
+        let now = now_ms();
         let mut shard = self.shard(key);
-        if shard.lease_holder(key, now_ms()) != Some(token) {
+        if shard.lease_holder(key, now) != Some(token) {
             return Ok(Fenced::LeaseLost);
         }
-        let v = shard.put(key, data, ttl, &self.inner)?;
+        let v = shard.put(key, data, now, ttl, &self.inner)?;
         if release {
             shard.leases.remove(key);
         }

@@ -1,8 +1,8 @@
 //! The per-request session.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -59,8 +59,8 @@ struct Inner {
     state: Mutex<State>,
 }
 
-/// A pending change to one key.
-type Changes = HashMap<String, Option<Value>>;
+/// The keys this request changed; their new values are in the data (absent = removed).
+type Changes = HashSet<String>;
 
 struct State {
     /// A well-formed id the client sent, not yet known to exist.
@@ -82,6 +82,9 @@ struct State {
     lock: Option<LeaseToken>,
     /// A store error left the state unknown: the commit writes nothing.
     failed: bool,
+    /// The request's clock, read once when the session is first used (and again after
+    /// waiting for a lock): expiry needs no finer time, and clock reads are not free.
+    now: SystemTime,
 }
 
 impl State {
@@ -90,17 +93,22 @@ impl State {
     }
 
     fn set(&mut self, key: &str, value: Option<Value>) {
-        match &value {
-            Some(v) => self.data.insert(key.to_owned(), v.clone()),
+        match value {
+            Some(v) => self.data.insert(key.to_owned(), v),
             None => self.data.remove(key),
         };
-        self.changes.insert(key.to_owned(), value);
+        if !self.changes.contains(key) {
+            self.changes.insert(key.to_owned());
+        }
     }
 
     /// Replaces the view with a fresh record and re-applies this request's changes.
     fn rebase(&mut self, fetched: Fetched, skip: Option<&str>) {
+        if let Some(key) = skip {
+            self.changes.remove(key);
+        }
+        let mut mine = std::mem::replace(&mut self.data, fetched.data);
         self.base = Some(fetched.loaded);
-        self.data = fetched.data;
         if !self.meta_dirty {
             self.meta = fetched.meta;
         } else {
@@ -110,12 +118,9 @@ impl State {
         if self.cleared {
             self.data.clear();
         }
-        if let Some(key) = skip {
-            self.changes.remove(key);
-        }
-        for (key, value) in &self.changes {
-            match value {
-                Some(v) => self.data.insert(key.clone(), v.clone()),
+        for key in &self.changes {
+            match mine.remove(key) {
+                Some(v) => self.data.insert(key.clone(), v),
                 None => self.data.remove(key),
             };
         }
@@ -167,6 +172,7 @@ impl Session {
                     stale_key: None,
                     lock: None,
                     failed: false,
+                    now: UNIX_EPOCH,
                 }),
             }),
         }
@@ -180,11 +186,16 @@ impl Session {
     async fn state(&self) -> Result<MutexGuard<'_, State>, Error> {
         let mut st = self.inner.state.lock().await;
         if !st.loaded {
+            st.now = now();
             if let Some(id) = st.cookie_id.clone() {
                 let ident = self.mgr().ident(id);
-                let fetched = self.mgr().fetch(&ident.key).await.inspect_err(|_| {
-                    st.failed = true;
-                })?;
+                let fetched = self
+                    .mgr()
+                    .fetch(&ident.key, st.now)
+                    .await
+                    .inspect_err(|_| {
+                        st.failed = true;
+                    })?;
                 if let Some(f) = fetched {
                     st.ident = Some(ident);
                     st.base = Some(f.loaded);
@@ -352,6 +363,9 @@ impl Session {
     /// [`Error::Store`] if the store fails.
     pub async fn destroy(&self) -> Result<(), Error> {
         let mut st = self.inner.state.lock().await;
+        if !st.loaded {
+            st.now = now();
+        }
         let key = match (&st.ident, &st.cookie_id) {
             (Some(ident), _) => Some(ident.key.clone()),
             (None, Some(id)) if !st.loaded => Some(self.mgr().ident(id.clone()).key),
@@ -446,7 +460,10 @@ impl Session {
                 .await
                 .inspect_err(|_| st.failed = true)?;
             let record = match acquired {
-                Acquired::Granted(record) => record,
+                Acquired::Granted(record) => {
+                    st.now = now();
+                    record
+                }
                 Acquired::Held => {
                     let waited = started.elapsed();
                     if waited >= mgr.config.lock_wait {
@@ -458,7 +475,7 @@ impl Session {
                     continue;
                 }
             };
-            match record.and_then(|l| mgr.check(l)) {
+            match record.and_then(|l| mgr.check(l, st.now)) {
                 Some(fetched) => {
                     if st.loaded {
                         st.rebase(fetched, None);
@@ -516,9 +533,10 @@ impl Session {
         let result = if st.data.is_empty() {
             locking.delete_locked(&key, &token).await.map(|f| (f, None))
         } else {
-            match mgr.ttl(&st.meta) {
+            match mgr.ttl(&st.meta, st.now) {
                 Some(ttl) => {
-                    mgr.stamp_created(&mut st.meta);
+                    let now = st.now;
+                    mgr.stamp_created(&mut st.meta, now);
                     let bytes = mgr.encode(&st.meta, &st.data)?;
                     locking
                         .save_locked(&key, &token, &bytes, ttl, true)
@@ -534,7 +552,7 @@ impl Session {
                 let loaded = written.map(|(data, ttl)| Loaded {
                     data,
                     version: version.unwrap_or(crate::Version(0)),
-                    expires_at: Some(now() + ttl),
+                    expires_at: Some(st.now + ttl),
                 });
                 st.mark_saved(loaded);
                 Ok(())
@@ -571,7 +589,7 @@ impl Session {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let ttl = mgr.ttl(&st.meta);
+            let ttl = mgr.ttl(&st.meta, st.now);
             if st.data.is_empty() || ttl.is_none() {
                 // Nothing to keep (or past its absolute lifetime): the record goes.
                 if st.base.is_some() {
@@ -594,7 +612,8 @@ impl Session {
                 return Ok(());
             }
             let ttl = ttl.expect("checked above");
-            mgr.stamp_created(&mut st.meta);
+            let now = st.now;
+            mgr.stamp_created(&mut st.meta, now);
             let bytes = mgr.encode(&st.meta, &st.data)?;
             if st.ident.is_none() {
                 st.ident = Some(mgr.new_ident()?);
@@ -629,7 +648,7 @@ impl Session {
                     st.mark_saved(Some(Loaded {
                         data: bytes,
                         version,
-                        expires_at: Some(now() + ttl),
+                        expires_at: Some(st.now + ttl),
                     }));
                     return Ok(());
                 }
@@ -637,8 +656,9 @@ impl Session {
                     if attempts >= mgr.config.max_retries {
                         return Err(Error::Conflict { attempts });
                     }
+                    backoff(attempts).await;
                     let skip = hook.as_ref().map(|(k, _)| *k);
-                    match mgr.fetch(&key).await? {
+                    match mgr.fetch(&key, st.now).await? {
                         Some(fetched) => st.rebase(fetched, skip),
                         None => st.reset_gone(&mgr),
                     }
@@ -679,22 +699,23 @@ impl Session {
         // An expiry override or a "remember me" change alters the cookie itself.
         let cookie_changed = st.meta_dirty;
         if st.dirty() {
-            let due = match (stored_before, mgr.ttl(&st.meta)) {
-                (Some(expires), Some(ttl)) => mgr.due_for_touch(expires, ttl),
+            let due = match (stored_before, mgr.ttl(&st.meta, st.now)) {
+                (Some(expires), Some(ttl)) => mgr.due_for_touch(expires, ttl, st.now),
                 _ => true,
             };
             self.persist(&mut st, None).await?;
             renewed = due;
         } else if let (Some(base), Some(ident)) = (&st.base, &st.ident) {
-            if let Some(ttl) = mgr.ttl(&st.meta) {
-                if mgr.due_for_touch(base.expires_at, ttl) {
+            if let Some(ttl) = mgr.ttl(&st.meta, st.now) {
+                if mgr.due_for_touch(base.expires_at, ttl, st.now) {
                     let key = ident.key.clone();
                     let touched = mgr.store.touch(&key, ttl).await.inspect_err(|_| {
                         st.failed = true;
                     })?;
                     if touched {
+                        let expires_at = Some(st.now + ttl);
                         if let Some(base) = st.base.as_mut() {
-                            base.expires_at = Some(now() + ttl);
+                            base.expires_at = expires_at;
                         }
                         renewed = true;
                     }
@@ -710,7 +731,11 @@ impl Session {
                 let persistent = !st.meta.browser_cookie;
                 let new_id = had_id.as_ref() != Some(&ident.id);
                 if new_id || cookie_changed || (renewed && persistent) {
-                    let max_age = if persistent { mgr.ttl(&st.meta) } else { None };
+                    let max_age = if persistent {
+                        mgr.ttl(&st.meta, st.now)
+                    } else {
+                        None
+                    };
                     Some(mgr.cookie(&ident.id, max_age))
                 } else {
                     None
@@ -780,6 +805,19 @@ impl Drop for SessionLock {
             }
         }
     }
+}
+
+/// Waits a little after a lost conditional save, so that many requests racing on one
+/// session spread out instead of colliding again: a random pause of up to `attempt` ms
+/// (at most 20 ms) after the second loss.
+async fn backoff(attempt: u32) {
+    if attempt < 2 {
+        return;
+    }
+    use std::hash::BuildHasher;
+    let random = std::collections::hash_map::RandomState::new().hash_one(attempt);
+    let ceiling = u64::from(attempt.min(20)) * 1000;
+    tokio::time::sleep(Duration::from_micros(random % ceiling)).await;
 }
 
 fn serialize<T: Serialize + ?Sized>(key: &str, value: &T) -> Result<Value, Error> {

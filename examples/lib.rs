@@ -13,6 +13,7 @@
 //! POST /login/{user}   rotate the id and store the user;  GET /me -> 200 user | 401
 //! POST /logout         destroy the session
 //! ```
+#![warn(missing_docs)]
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -93,10 +93,15 @@ impl State {
     }
 
     fn set(&mut self, key: &str, value: Option<Value>) {
-        match value {
-            Some(v) => self.data.insert(key.to_owned(), v),
-            None => self.data.remove(key),
-        };
+        match (value, self.data.get_mut(key)) {
+            (Some(v), Some(slot)) => *slot = v,
+            (Some(v), None) => {
+                self.data.insert(key.to_owned(), v);
+            }
+            (None, _) => {
+                self.data.remove(key);
+            }
+        }
         if !self.changes.contains(key) {
             self.changes.insert(key.to_owned());
         }

@@ -24,7 +24,8 @@ struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:3000")]
     addr: SocketAddr,
-    /// Session store: memory (redis://, memcached://, mongodb:// as their crates land).
+    /// Session store: memory | redis://HOST:PORT | redis+cluster://H1:P1,H2:P2 |
+    /// redis+sentinel://H1:P1/MASTER.
     #[arg(long, default_value = "memory")]
     store: String,
     /// Idle timeout in seconds.

@@ -66,8 +66,11 @@ impl DemoOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreUrlError {
     /// The scheme names no store this build knows.
-    #[error("unknown store {0:?}; expected `memory` (networked stores join as their crates land)")]
+    #[error("unknown store {0:?}; expected memory, redis://HOST:PORT, rediss://…, redis+cluster://H1:P1,H2:P2 or redis+sentinel://H1:P1/MASTER")]
     Unknown(String),
+    /// The Redis store could not be opened.
+    #[error(transparent)]
+    Redis(#[from] sessio_redis::RedisStoreError),
 }
 
 /// Opens the store named by a `--store` value.
@@ -86,6 +89,7 @@ pub async fn open_store(
             }
             Ok(Arc::new(builder.build()))
         }
+        url if url.starts_with("redis") => Ok(Arc::new(sessio_redis::RedisStore::connect(url).await?)),
         other => Err(StoreUrlError::Unknown(other.to_string())),
     }
 }

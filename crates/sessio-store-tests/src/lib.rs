@@ -12,6 +12,8 @@
 //! and in parallel with itself. A failing test panics with a message naming the broken rule.
 #![warn(missing_docs)]
 
+pub mod servers;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -1,0 +1,622 @@
+//! # sessio-redis
+//!
+//! A [Redis](https://redis.io) store for [`sessio`]: several app processes, on several
+//! machines, share sessions through one Redis (standalone, Cluster or Sentinel), with the
+//! engine's guarantees intact — conditional saves, a lock shared by every process, fencing.
+//!
+//! ```no_run
+//! use sessio_redis::RedisStore;
+//!
+//! # async fn run() -> Result<(), sessio_redis::RedisStoreError> {
+//! // Standalone; `redis+cluster://h1:p1,h2:p2` for a Cluster,
+//! // `redis+sentinel://h1:p1,h2:p2/mymaster` through Sentinel.
+//! let store = RedisStore::connect("redis://127.0.0.1:6379").await?;
+//! let layer = sessio_axum::SessionLayer::new(store);
+//! # Ok(()) }
+//! ```
+//!
+//! ## How each operation maps to Redis
+//!
+//! Every store operation is **one round trip**; the multi-step ones are Lua scripts, sent
+//! by `EVALSHA` (loaded once, re-sent with `EVAL` if the server lost them):
+//!
+//! | operation | Redis |
+//! |---|---|
+//! | load | script: `GET` + `PTTL` |
+//! | create-if-absent | `SET key value NX PX ttl` |
+//! | conditional save | script: compare the stored bytes with the loaded ones, then `SET … PX` |
+//! | touch | `PEXPIRE` (never revives an expired key) |
+//! | delete | `DEL` |
+//! | lock | script: take `{key}:lock` (`SET … PX lease`) unless another token holds it, and return `GET` + `PTTL` of the record |
+//! | fenced save / delete | script: write only while our token holds `{key}:lock`; release in the same call |
+//! | release | script: compare-and-delete `{key}:lock` |
+//!
+//! The record's value is the engine's bytes, unchanged, so in `sanic_session`
+//! compatibility mode it is exactly the session's JSON object under `session:<id>`, and a
+//! Python app reading the same Redis sees its own format. The lock lives beside it, under
+//! `{<record key>}:lock`: the hash tag puts it in the record's Cluster slot, so the scripts
+//! touch a single slot. (Key prefixes must therefore not contain `{`.)
+//!
+//! Conditional saves compare the stored bytes with the ones that were loaded, so they also
+//! catch writes made by another implementation (a Python app in compatibility mode).
+//!
+//! ## Failures
+//!
+//! Every command is bounded by a timeout (default 500 ms,
+//! [`RedisStoreBuilder::command_timeout`]); a Redis that is down or slow yields a
+//! [`StoreError`] of kind `Unavailable` or `Timeout`, which the axum layer answers with
+//! `503`. Connections re-establish by themselves when Redis returns.
+#![warn(missing_docs)]
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::cluster_async::ClusterConnection;
+use redis::sentinel::{SentinelClient, SentinelServerType};
+use redis::{Cmd, Pipeline, RedisError, RedisFuture, Script, Value};
+use sessio::{
+    Acquired, Fenced, LeaseToken, Loaded, LockingStore, Saved, Store, StoreError, StoreErrorKind,
+    StoreResult, Version,
+};
+
+/// Why a [`RedisStore`] could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RedisStoreError {
+    /// The URL is not one of the accepted forms.
+    #[error("invalid Redis URL {url:?}: {reason}. Use redis://HOST:PORT[/DB], rediss://…, redis+cluster://H1:P1,H2:P2 or redis+sentinel://H1:P1,H2:P2/MASTER")]
+    InvalidUrl {
+        /// The URL given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Connecting failed.
+    #[error("cannot connect to Redis at {target}: {source}; check that Redis runs there and is reachable")]
+    Connect {
+        /// Where we tried to connect.
+        target: String,
+        /// The driver's error.
+        #[source]
+        source: RedisError,
+    },
+}
+
+/// Sessions in Redis. Cheap to clone; clones share connections.
+///
+/// Build it from a URL with [`connect`](Self::connect), with options through
+/// [`builder`](Self::builder), or from connections you already have
+/// ([`from_connection_manager`](Self::from_connection_manager),
+/// [`from_cluster`](Self::from_cluster), [`from_client`](Self::from_client)).
+#[derive(Clone)]
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("timeout", &self.inner.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    backend: Backend,
+    timeout: Duration,
+    scripts: Scripts,
+}
+
+enum Backend {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+    Sentinel(SentinelBackend),
+}
+
+/// A master found through Sentinel; re-resolved after a connection failure (failover).
+struct SentinelBackend {
+    client: tokio::sync::Mutex<SentinelClient>,
+    current: tokio::sync::RwLock<Option<MultiplexedConnection>>,
+    describe: String,
+}
+
+/// One connection handle of whichever kind, for one command.
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+    Multiplexed(MultiplexedConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+            Conn::Multiplexed(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Multiplexed(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+            Conn::Multiplexed(c) => c.get_db(),
+        }
+    }
+}
+
+struct Scripts {
+    load: Script,
+    save: Script,
+    acquire: Script,
+    save_locked: Script,
+    delete_locked: Script,
+    release: Script,
+}
+
+impl Scripts {
+    fn new() -> Self {
+        Self {
+            load: Script::new(
+                "return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}",
+            ),
+            // 0 = missing, 1 = conflict, 2 = stored
+            save: Script::new(
+                r"local cur = redis.call('GET', KEYS[1])
+                if not cur then return 0 end
+                if cur ~= ARGV[1] then return 1 end
+                redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+                return 2",
+            ),
+            // {0} = held by another; {1, value, pttl} = granted
+            acquire: Script::new(
+                r"local holder = redis.call('GET', KEYS[2])
+                if holder and holder ~= ARGV[1] then return {0} end
+                redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+                return {1, redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}",
+            ),
+            save_locked: Script::new(
+                r"if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+                redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+                if ARGV[4] == '1' then redis.call('DEL', KEYS[2]) end
+                return 1",
+            ),
+            delete_locked: Script::new(
+                r"if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+                redis.call('DEL', KEYS[1], KEYS[2])
+                return 1",
+            ),
+            release: Script::new(
+                r"if redis.call('GET', KEYS[1]) == ARGV[1] then
+                    return redis.call('DEL', KEYS[1])
+                end
+                return 0",
+            ),
+        }
+    }
+}
+
+/// Options for a [`RedisStore`].
+#[derive(Debug, Clone)]
+pub struct RedisStoreBuilder {
+    command_timeout: Duration,
+    connect_timeout: Duration,
+}
+
+impl Default for RedisStoreBuilder {
+    fn default() -> Self {
+        Self {
+            command_timeout: Duration::from_millis(500),
+            connect_timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+impl RedisStoreBuilder {
+    /// The longest any store operation may take, reconnection included (default 500 ms).
+    /// Past it the operation fails with a `Timeout` store error (a `503` at the edge).
+    pub fn command_timeout(mut self, timeout: Duration) -> Self {
+        self.command_timeout = timeout;
+        self
+    }
+
+    /// The longest one connection attempt may take (default 1 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Connects to the Redis (or Cluster, or Sentinel-managed master) at `url`.
+    ///
+    /// # Errors
+    /// [`RedisStoreError::InvalidUrl`] or [`RedisStoreError::Connect`].
+    pub async fn connect(self, url: &str) -> Result<RedisStore, RedisStoreError> {
+        let invalid = |reason: &str| RedisStoreError::InvalidUrl {
+            url: url.to_string(),
+            reason: reason.to_string(),
+        };
+        let connect_error = |source| RedisStoreError::Connect {
+            target: url.to_string(),
+            source,
+        };
+        if let Some(rest) = url.strip_prefix("redis+cluster://") {
+            let nodes: Vec<String> = rest
+                .split(',')
+                .filter(|n| !n.is_empty())
+                .map(|n| format!("redis://{n}"))
+                .collect();
+            if nodes.is_empty() {
+                return Err(invalid("no cluster node given"));
+            }
+            let client = redis::cluster::ClusterClientBuilder::new(nodes)
+                .connection_timeout(self.connect_timeout)
+                .response_timeout(self.command_timeout)
+                .build()
+                .map_err(|e| invalid(&e.to_string()))?;
+            let conn = client.get_async_connection().await.map_err(connect_error)?;
+            return Ok(self.build(Backend::Cluster(conn)));
+        }
+        if let Some(rest) = url.strip_prefix("redis+sentinel://") {
+            let (hosts, master) = rest
+                .split_once('/')
+                .ok_or_else(|| invalid("the master's name is missing after the hosts"))?;
+            if master.is_empty() {
+                return Err(invalid("the master's name is empty"));
+            }
+            let sentinels: Vec<String> = hosts
+                .split(',')
+                .filter(|n| !n.is_empty())
+                .map(|n| format!("redis://{n}"))
+                .collect();
+            let mut client = SentinelClient::build(
+                sentinels,
+                master.to_string(),
+                None,
+                SentinelServerType::Master,
+            )
+            .map_err(|e| invalid(&e.to_string()))?;
+            let first = tokio::time::timeout(self.connect_timeout, client.get_async_connection())
+                .await
+                .map_err(|_| {
+                    connect_error(RedisError::from(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "no answer from Sentinel",
+                    )))
+                })?
+                .map_err(connect_error)?;
+            return Ok(self.build(Backend::Sentinel(SentinelBackend {
+                client: tokio::sync::Mutex::new(client),
+                current: tokio::sync::RwLock::new(Some(first)),
+                describe: url.to_string(),
+            })));
+        }
+        if !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("redis+unix://") || url.starts_with("unix://")) {
+            return Err(invalid("unknown scheme"));
+        }
+        let client = redis::Client::open(url).map_err(|e| invalid(&e.to_string()))?;
+        self.from_client(client).await.map_err(|e| match e {
+            RedisStoreError::Connect { source, .. } => connect_error(source),
+            other => other,
+        })
+    }
+
+    /// Builds on an existing client (one Redis server), with a reconnecting
+    /// `ConnectionManager`.
+    ///
+    /// # Errors
+    /// [`RedisStoreError::Connect`] if the first connection fails.
+    pub async fn from_client(self, client: redis::Client) -> Result<RedisStore, RedisStoreError> {
+        let target = format!("{:?}", client.get_connection_info().addr());
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.connect_timeout))
+            .set_response_timeout(Some(self.command_timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let manager = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(|source| RedisStoreError::Connect { target, source })?;
+        Ok(self.build(Backend::Single(manager)))
+    }
+
+    fn build(self, backend: Backend) -> RedisStore {
+        RedisStore {
+            inner: Arc::new(Inner {
+                backend,
+                timeout: self.command_timeout,
+                scripts: Scripts::new(),
+            }),
+        }
+    }
+}
+
+impl RedisStore {
+    /// Connects with the default options; see [`RedisStoreBuilder::connect`] for the URL
+    /// forms.
+    ///
+    /// # Errors
+    /// [`RedisStoreError::InvalidUrl`] or [`RedisStoreError::Connect`].
+    pub async fn connect(url: &str) -> Result<Self, RedisStoreError> {
+        RedisStoreBuilder::default().connect(url).await
+    }
+
+    /// Options: timeouts.
+    pub fn builder() -> RedisStoreBuilder {
+        RedisStoreBuilder::default()
+    }
+
+    /// A store over an existing client, like the seed's "pass a connection pool".
+    ///
+    /// # Errors
+    /// [`RedisStoreError::Connect`] if the first connection fails.
+    pub async fn from_client(client: redis::Client) -> Result<Self, RedisStoreError> {
+        RedisStoreBuilder::default().from_client(client).await
+    }
+
+    /// A store over a connection manager you already have (it reconnects by itself).
+    pub fn from_connection_manager(manager: ConnectionManager) -> Self {
+        RedisStoreBuilder::default().build(Backend::Single(manager))
+    }
+
+    /// A store over a Redis Cluster connection you already have.
+    pub fn from_cluster(connection: ClusterConnection) -> Self {
+        RedisStoreBuilder::default().build(Backend::Cluster(connection))
+    }
+
+    async fn conn(&self) -> StoreResult<Conn> {
+        match &self.inner.backend {
+            Backend::Single(c) => Ok(Conn::Single(c.clone())),
+            Backend::Cluster(c) => Ok(Conn::Cluster(c.clone())),
+            Backend::Sentinel(s) => {
+                if let Some(c) = s.current.read().await.as_ref() {
+                    return Ok(Conn::Multiplexed(c.clone()));
+                }
+                let conn = s
+                    .client
+                    .lock()
+                    .await
+                    .get_async_connection()
+                    .await
+                    .map_err(|e| store_error(e, &s.describe))?;
+                *s.current.write().await = Some(conn.clone());
+                Ok(Conn::Multiplexed(conn))
+            }
+        }
+    }
+
+    /// Runs one operation with the command timeout; maps errors.
+    async fn run<T, F>(&self, op: &'static str, f: F) -> StoreResult<T>
+    where
+        F: AsyncFnOnce(&mut Conn) -> redis::RedisResult<T>,
+    {
+        let work = async {
+            let mut conn = self.conn().await?;
+            f(&mut conn).await.map_err(|e| {
+                if let Backend::Sentinel(s) = &self.inner.backend {
+                    if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
+                        // A failover may have moved the master: ask Sentinel again next time.
+                        if let Ok(mut current) = s.current.try_write() {
+                            *current = None;
+                        }
+                    }
+                }
+                store_error(e, op)
+            })
+        };
+        match tokio::time::timeout(self.inner.timeout, work).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::new(
+                StoreErrorKind::Timeout,
+                format!(
+                    "Redis did not answer {op} within {:?}; check that Redis is up and reachable",
+                    self.inner.timeout
+                ),
+            )),
+        }
+    }
+}
+
+fn store_error(e: RedisError, op: &str) -> StoreError {
+    let kind = if e.is_timeout() {
+        StoreErrorKind::Timeout
+    } else if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
+        StoreErrorKind::Unavailable
+    } else {
+        StoreErrorKind::Protocol
+    };
+    StoreError::new(kind, format!("Redis {op} failed; check that Redis is up and reachable")).with_source(e)
+}
+
+fn lock_key(key: &str) -> String {
+    format!("{{{key}}}:lock")
+}
+
+fn millis(d: Duration) -> u64 {
+    d.as_millis().clamp(1, u128::from(u64::MAX)) as u64
+}
+
+fn version_of(data: &[u8]) -> Version {
+    let mut h = DefaultHasher::new();
+    data.hash(&mut h);
+    Version(h.finish())
+}
+
+fn loaded(value: Option<Vec<u8>>, pttl: i64) -> Option<Loaded> {
+    value.map(|data| Loaded {
+        version: version_of(&data),
+        expires_at: (pttl > 0).then(|| SystemTime::now() + Duration::from_millis(pttl as u64)),
+        data,
+    })
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn load(&self, key: &str) -> StoreResult<Option<Loaded>> {
+        let (value, pttl): (Option<Vec<u8>>, i64) = self
+            .run("load", async |c| self.inner.scripts.load.key(key).invoke_async(c).await)
+            .await?;
+        Ok(loaded(value, pttl))
+    }
+
+    async fn create(&self, key: &str, data: &[u8], ttl: Duration) -> StoreResult<Option<Version>> {
+        let set: Option<String> = self
+            .run("create", async |c| {
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(data)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(millis(ttl))
+                    .query_async(c)
+                    .await
+            })
+            .await?;
+        Ok(set.map(|_| version_of(data)))
+    }
+
+    async fn save(&self, key: &str, expected: &Loaded, data: &[u8], ttl: Duration) -> StoreResult<Saved> {
+        let outcome: i64 = self
+            .run("save", async |c| {
+                self.inner
+                    .scripts
+                    .save
+                    .key(key)
+                    .arg(&expected.data[..])
+                    .arg(data)
+                    .arg(millis(ttl))
+                    .invoke_async(c)
+                    .await
+            })
+            .await?;
+        Ok(match outcome {
+            2 => Saved::Stored(version_of(data)),
+            1 => Saved::Conflict,
+            _ => Saved::Missing,
+        })
+    }
+
+    async fn touch(&self, key: &str, ttl: Duration) -> StoreResult<bool> {
+        self.run("touch", async |c| {
+            redis::cmd("PEXPIRE").arg(key).arg(millis(ttl)).query_async(c).await
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &str) -> StoreResult<()> {
+        self.run("delete", async |c| redis::cmd("DEL").arg(key).query_async::<()>(c).await)
+            .await
+    }
+
+    fn locking(&self) -> Option<&dyn LockingStore> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl LockingStore for RedisStore {
+    async fn acquire(&self, key: &str, token: &LeaseToken, lease: Duration) -> StoreResult<Acquired> {
+        let lock = lock_key(key);
+        let reply: Vec<Value> = self
+            .run("lock", async |c| {
+                self.inner
+                    .scripts
+                    .acquire
+                    .key(key)
+                    .key(&lock)
+                    .arg(token.to_hex())
+                    .arg(millis(lease))
+                    .invoke_async(c)
+                    .await
+            })
+            .await?;
+        let protocol = || StoreError::new(StoreErrorKind::Protocol, "unexpected reply from the Redis lock script");
+        let mut reply = reply.into_iter();
+        let granted: i64 = redis::from_redis_value(reply.next().ok_or_else(protocol)?).map_err(|_| protocol())?;
+        if granted == 0 {
+            return Ok(Acquired::Held);
+        }
+        let value: Option<Vec<u8>> =
+            redis::from_redis_value(reply.next().unwrap_or(Value::Nil)).map_err(|_| protocol())?;
+        let pttl: i64 = redis::from_redis_value(reply.next().unwrap_or(Value::Int(-2))).map_err(|_| protocol())?;
+        Ok(Acquired::Granted(loaded(value, pttl)))
+    }
+
+    async fn save_locked(
+        &self,
+        key: &str,
+        token: &LeaseToken,
+        data: &[u8],
+        ttl: Duration,
+        release: bool,
+    ) -> StoreResult<Fenced> {
+        let lock = lock_key(key);
+        let done: i64 = self
+            .run("save under lock", async |c| {
+                self.inner
+                    .scripts
+                    .save_locked
+                    .key(key)
+                    .key(&lock)
+                    .arg(token.to_hex())
+                    .arg(data)
+                    .arg(millis(ttl))
+                    .arg(if release { "1" } else { "0" })
+                    .invoke_async(c)
+                    .await
+            })
+            .await?;
+        Ok(if done == 1 {
+            Fenced::Done(Some(version_of(data)))
+        } else {
+            Fenced::LeaseLost
+        })
+    }
+
+    async fn delete_locked(&self, key: &str, token: &LeaseToken) -> StoreResult<Fenced> {
+        let lock = lock_key(key);
+        let done: i64 = self
+            .run("delete under lock", async |c| {
+                self.inner
+                    .scripts
+                    .delete_locked
+                    .key(key)
+                    .key(&lock)
+                    .arg(token.to_hex())
+                    .invoke_async(c)
+                    .await
+            })
+            .await?;
+        Ok(if done == 1 { Fenced::Done(None) } else { Fenced::LeaseLost })
+    }
+
+    async fn release(&self, key: &str, token: &LeaseToken) -> StoreResult<bool> {
+        let lock = lock_key(key);
+        let released: i64 = self
+            .run("unlock", async |c| {
+                self.inner
+                    .scripts
+                    .release
+                    .key(&lock)
+                    .arg(token.to_hex())
+                    .invoke_async(c)
+                    .await
+            })
+            .await?;
+        Ok(released == 1)
+    }
+}

@@ -1,0 +1,227 @@
+//! Private server processes for tests: each on a free loopback port, stopped on drop.
+//!
+//! Tests never use a server someone left running: they start their own here. When the
+//! server's program is missing, the helper panics with what to install.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A free TCP port on 127.0.0.1 (bound, then released, so a server can take it).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+/// A child process killed (and reaped) on drop.
+#[derive(Debug)]
+pub struct Process {
+    child: Child,
+    /// What it is, for messages.
+    pub name: String,
+}
+
+impl Process {
+    /// Starts `program` with `args`, output discarded.
+    ///
+    /// # Panics
+    /// With `install_hint` if the program is not installed.
+    pub fn start(program: &str, args: &[String], install_hint: &str) -> Self {
+        let child = Command::new(program)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {program} ({e}): {install_hint}"));
+        Self {
+            child,
+            name: program.to_string(),
+        }
+    }
+
+    /// Stops the process now (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Waits until something accepts TCP connections on `port`.
+///
+/// # Panics
+/// If nothing does within `timeout`.
+pub fn wait_for_port(port: u16, timeout: Duration, what: &str) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("{what} did not accept connections on 127.0.0.1:{port} within {timeout:?}");
+}
+
+const REDIS_HINT: &str = "install Redis with `apt-get install -y redis-server` (the test command in README does)";
+
+/// A private `redis-server` on a free loopback port, with no persistence.
+#[derive(Debug)]
+pub struct RedisServer {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    process: Process,
+}
+
+impl RedisServer {
+    /// Starts one.
+    pub fn start() -> Self {
+        Self::start_on(free_port())
+    }
+
+    /// Starts one on `port` (to restart a killed server on the same address).
+    pub fn start_on(port: u16) -> Self {
+        let args = redis_args(port);
+        let process = Process::start("redis-server", &args, REDIS_HINT);
+        wait_for_port(port, Duration::from_secs(10), "redis-server");
+        Self { port, process }
+    }
+
+    /// `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server, as a crash would.
+    pub fn kill(&mut self) {
+        self.process.kill();
+    }
+}
+
+fn redis_args(port: u16) -> Vec<String> {
+    [
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--protected-mode",
+        "yes",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// A private Redis Cluster of three masters (no replicas) on free loopback ports.
+#[derive(Debug)]
+pub struct RedisCluster {
+    /// The masters' ports.
+    pub ports: Vec<u16>,
+    _nodes: Vec<Process>,
+    _dir: TempDir,
+}
+
+impl RedisCluster {
+    /// Starts three cluster-enabled servers and joins them with `redis-cli --cluster create`.
+    pub fn start() -> Self {
+        let dir = TempDir::new("redis-cluster");
+        let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let nodes: Vec<Process> = ports
+            .iter()
+            .map(|&port| {
+                let mut args = redis_args(port);
+                let conf = dir.path.join(format!("nodes-{port}.conf"));
+                args.extend([
+                    "--cluster-enabled".to_string(),
+                    "yes".to_string(),
+                    "--cluster-config-file".to_string(),
+                    conf.display().to_string(),
+                    "--cluster-node-timeout".to_string(),
+                    "2000".to_string(),
+                    "--dir".to_string(),
+                    dir.path.display().to_string(),
+                ]);
+                Process::start("redis-server", &args, REDIS_HINT)
+            })
+            .collect();
+        for &port in &ports {
+            wait_for_port(port, Duration::from_secs(10), "redis-server (cluster node)");
+        }
+        let mut create = Command::new("redis-cli");
+        create.args(["--cluster", "create"]);
+        for port in &ports {
+            create.arg(format!("127.0.0.1:{port}"));
+        }
+        let output = create
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run redis-cli ({e}): {REDIS_HINT}"));
+        assert!(
+            output.status.success(),
+            "redis-cli --cluster create failed: {}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+        // Wait until every node agrees the cluster is up.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for &port in &ports {
+            loop {
+                let info = Command::new("redis-cli")
+                    .args(["-p", &port.to_string(), "cluster", "info"])
+                    .output()
+                    .expect("redis-cli cluster info");
+                if String::from_utf8_lossy(&info.stdout).contains("cluster_state:ok") {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "the Redis Cluster did not reach cluster_state:ok");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        Self {
+            ports,
+            _nodes: nodes,
+            _dir: dir,
+        }
+    }
+
+    /// `redis+cluster://127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3`.
+    pub fn url(&self) -> String {
+        let nodes: Vec<String> = self.ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        format!("redis+cluster://{}", nodes.join(","))
+    }
+}
+
+/// A directory removed on drop.
+#[derive(Debug)]
+pub struct TempDir {
+    /// Its path.
+    pub path: PathBuf,
+}
+
+impl TempDir {
+    /// A fresh directory under the system's temporary directory.
+    pub fn new(tag: &str) -> Self {
+        let mut raw = [0u8; 6];
+        getrandom::fill(&mut raw).expect("OS random number generator");
+        let name: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        let path = std::env::temp_dir().join(format!("sessio-{tag}-{name}"));
+        std::fs::create_dir_all(&path).expect("create a temporary directory");
+        Self { path }
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}

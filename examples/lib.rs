@@ -89,7 +89,9 @@ pub async fn open_store(
             }
             Ok(Arc::new(builder.build()))
         }
-        url if url.starts_with("redis") => Ok(Arc::new(sessio_redis::RedisStore::connect(url).await?)),
+        url if url.starts_with("redis") => {
+            Ok(Arc::new(sessio_redis::RedisStore::connect(url).await?))
+        }
         other => Err(StoreUrlError::Unknown(other.to_string())),
     }
 }

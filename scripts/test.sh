@@ -17,8 +17,19 @@ need_apt() {
 }
 
 command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup (https://rustup.rs)"; exit 1; }
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  need_apt ca-certificates
+# Servers the tests start privately (each on its own free loopback port), and Python for
+# the sanic_session interop test (which installs its packages from PyPI into a virtualenv).
+missing=()
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v redis-cli >/dev/null || missing+=(redis-tools)
+command -v python3 >/dev/null || missing+=(python3 python3-venv)
+python3 -c "import venv, ensurepip" 2>/dev/null || missing+=(python3-venv)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    need_apt "${missing[@]}"
+  else
+    echo "missing: ${missing[*]}; install them (Debian: apt-get install -y ${missing[*]})"; exit 1
+  fi
 fi
 
 echo "== cargo fmt --check"

@@ -53,7 +53,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::aio::{
+    ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
+};
 use redis::cluster_async::ClusterConnection;
 use redis::sentinel::{SentinelClient, SentinelServerType};
 use redis::{Cmd, Pipeline, RedisError, RedisFuture, Script, Value};
@@ -113,7 +115,7 @@ struct Inner {
 enum Backend {
     Single(ConnectionManager),
     Cluster(ClusterConnection),
-    Sentinel(SentinelBackend),
+    Sentinel(Box<SentinelBackend>),
 }
 
 /// A master found through Sentinel; re-resolved after a connection failure (failover).
@@ -173,9 +175,7 @@ struct Scripts {
 impl Scripts {
     fn new() -> Self {
         Self {
-            load: Script::new(
-                "return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}",
-            ),
+            load: Script::new("return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}"),
             // 0 = missing, 1 = conflict, 2 = stored
             save: Script::new(
                 r"local cur = redis.call('GET', KEYS[1])
@@ -300,13 +300,17 @@ impl RedisStoreBuilder {
                     )))
                 })?
                 .map_err(connect_error)?;
-            return Ok(self.build(Backend::Sentinel(SentinelBackend {
+            return Ok(self.build(Backend::Sentinel(Box::new(SentinelBackend {
                 client: tokio::sync::Mutex::new(client),
                 current: tokio::sync::RwLock::new(Some(first)),
                 describe: url.to_string(),
-            })));
+            }))));
         }
-        if !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("redis+unix://") || url.starts_with("unix://")) {
+        if !(url.starts_with("redis://")
+            || url.starts_with("rediss://")
+            || url.starts_with("redis+unix://")
+            || url.starts_with("unix://"))
+        {
             return Err(invalid("unknown scheme"));
         }
         let client = redis::Client::open(url).map_err(|e| invalid(&e.to_string()))?;
@@ -439,7 +443,11 @@ fn store_error(e: RedisError, op: &str) -> StoreError {
     } else {
         StoreErrorKind::Protocol
     };
-    StoreError::new(kind, format!("Redis {op} failed; check that Redis is up and reachable")).with_source(e)
+    StoreError::new(
+        kind,
+        format!("Redis {op} failed; check that Redis is up and reachable"),
+    )
+    .with_source(e)
 }
 
 fn lock_key(key: &str) -> String {
@@ -468,7 +476,9 @@ fn loaded(value: Option<Vec<u8>>, pttl: i64) -> Option<Loaded> {
 impl Store for RedisStore {
     async fn load(&self, key: &str) -> StoreResult<Option<Loaded>> {
         let (value, pttl): (Option<Vec<u8>>, i64) = self
-            .run("load", async |c| self.inner.scripts.load.key(key).invoke_async(c).await)
+            .run("load", async |c| {
+                self.inner.scripts.load.key(key).invoke_async(c).await
+            })
             .await?;
         Ok(loaded(value, pttl))
     }
@@ -489,7 +499,13 @@ impl Store for RedisStore {
         Ok(set.map(|_| version_of(data)))
     }
 
-    async fn save(&self, key: &str, expected: &Loaded, data: &[u8], ttl: Duration) -> StoreResult<Saved> {
+    async fn save(
+        &self,
+        key: &str,
+        expected: &Loaded,
+        data: &[u8],
+        ttl: Duration,
+    ) -> StoreResult<Saved> {
         let outcome: i64 = self
             .run("save", async |c| {
                 self.inner
@@ -512,14 +528,20 @@ impl Store for RedisStore {
 
     async fn touch(&self, key: &str, ttl: Duration) -> StoreResult<bool> {
         self.run("touch", async |c| {
-            redis::cmd("PEXPIRE").arg(key).arg(millis(ttl)).query_async(c).await
+            redis::cmd("PEXPIRE")
+                .arg(key)
+                .arg(millis(ttl))
+                .query_async(c)
+                .await
         })
         .await
     }
 
     async fn delete(&self, key: &str) -> StoreResult<()> {
-        self.run("delete", async |c| redis::cmd("DEL").arg(key).query_async::<()>(c).await)
-            .await
+        self.run("delete", async |c| {
+            redis::cmd("DEL").arg(key).query_async::<()>(c).await
+        })
+        .await
     }
 
     fn locking(&self) -> Option<&dyn LockingStore> {
@@ -529,7 +551,12 @@ impl Store for RedisStore {
 
 #[async_trait]
 impl LockingStore for RedisStore {
-    async fn acquire(&self, key: &str, token: &LeaseToken, lease: Duration) -> StoreResult<Acquired> {
+    async fn acquire(
+        &self,
+        key: &str,
+        token: &LeaseToken,
+        lease: Duration,
+    ) -> StoreResult<Acquired> {
         let lock = lock_key(key);
         let reply: Vec<Value> = self
             .run("lock", async |c| {
@@ -544,15 +571,22 @@ impl LockingStore for RedisStore {
                     .await
             })
             .await?;
-        let protocol = || StoreError::new(StoreErrorKind::Protocol, "unexpected reply from the Redis lock script");
+        let protocol = || {
+            StoreError::new(
+                StoreErrorKind::Protocol,
+                "unexpected reply from the Redis lock script",
+            )
+        };
         let mut reply = reply.into_iter();
-        let granted: i64 = redis::from_redis_value(reply.next().ok_or_else(protocol)?).map_err(|_| protocol())?;
+        let granted: i64 =
+            redis::from_redis_value(reply.next().ok_or_else(protocol)?).map_err(|_| protocol())?;
         if granted == 0 {
             return Ok(Acquired::Held);
         }
         let value: Option<Vec<u8>> =
             redis::from_redis_value(reply.next().unwrap_or(Value::Nil)).map_err(|_| protocol())?;
-        let pttl: i64 = redis::from_redis_value(reply.next().unwrap_or(Value::Int(-2))).map_err(|_| protocol())?;
+        let pttl: i64 = redis::from_redis_value(reply.next().unwrap_or(Value::Int(-2)))
+            .map_err(|_| protocol())?;
         Ok(Acquired::Granted(loaded(value, pttl)))
     }
 
@@ -601,7 +635,11 @@ impl LockingStore for RedisStore {
                     .await
             })
             .await?;
-        Ok(if done == 1 { Fenced::Done(None) } else { Fenced::LeaseLost })
+        Ok(if done == 1 {
+            Fenced::Done(None)
+        } else {
+            Fenced::LeaseLost
+        })
     }
 
     async fn release(&self, key: &str, token: &LeaseToken) -> StoreResult<bool> {

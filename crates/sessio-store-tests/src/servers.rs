@@ -70,7 +70,8 @@ pub fn wait_for_port(port: u16, timeout: Duration, what: &str) {
     panic!("{what} did not accept connections on 127.0.0.1:{port} within {timeout:?}");
 }
 
-const REDIS_HINT: &str = "install Redis with `apt-get install -y redis-server` (the test command in README does)";
+const REDIS_HINT: &str =
+    "install Redis with `apt-get install -y redis-server` (the test command in README does)";
 
 /// A private `redis-server` on a free loopback port, with no persistence.
 #[derive(Debug)]
@@ -183,7 +184,10 @@ impl RedisCluster {
                 if String::from_utf8_lossy(&info.stdout).contains("cluster_state:ok") {
                     break;
                 }
-                assert!(Instant::now() < deadline, "the Redis Cluster did not reach cluster_state:ok");
+                assert!(
+                    Instant::now() < deadline,
+                    "the Redis Cluster did not reach cluster_state:ok"
+                );
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
@@ -196,8 +200,59 @@ impl RedisCluster {
 
     /// `redis+cluster://127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3`.
     pub fn url(&self) -> String {
-        let nodes: Vec<String> = self.ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let nodes: Vec<String> = self
+            .ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
         format!("redis+cluster://{}", nodes.join(","))
+    }
+}
+
+/// A private Redis Sentinel watching one private master, named `mymaster`.
+#[derive(Debug)]
+pub struct RedisSentinel {
+    /// The master it watches.
+    pub master: RedisServer,
+    /// The sentinel's port.
+    pub port: u16,
+    _process: Process,
+    _dir: TempDir,
+}
+
+impl RedisSentinel {
+    /// Starts a master and one sentinel monitoring it (quorum 1).
+    pub fn start() -> Self {
+        let master = RedisServer::start();
+        let dir = TempDir::new("redis-sentinel");
+        let port = free_port();
+        let conf = dir.path.join("sentinel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor mymaster 127.0.0.1 {} 1\nsentinel down-after-milliseconds mymaster 2000\n",
+                dir.path.display(),
+                master.port
+            ),
+        )
+        .expect("write sentinel.conf");
+        let process = Process::start(
+            "redis-server",
+            &[conf.display().to_string(), "--sentinel".to_string()],
+            REDIS_HINT,
+        );
+        wait_for_port(port, Duration::from_secs(10), "redis sentinel");
+        Self {
+            master,
+            port,
+            _process: process,
+            _dir: dir,
+        }
+    }
+
+    /// `redis+sentinel://127.0.0.1:PORT/mymaster`.
+    pub fn url(&self) -> String {
+        format!("redis+sentinel://127.0.0.1:{}/mymaster", self.port)
     }
 }
 

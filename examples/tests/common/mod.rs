@@ -1,0 +1,139 @@
+//! Helpers shared by the tests that run the demo binary as a process.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// `target/<profile>/examples/demo`, which `cargo test` builds with the tests.
+pub fn demo_path() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    let demo = profile_dir.join("examples").join("demo");
+    assert!(
+        demo.exists(),
+        "{} is missing: run the tests with `cargo test` so the examples are built",
+        demo.display()
+    );
+    demo
+}
+
+/// A running demo process, killed on drop.
+pub struct Demo {
+    child: Child,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+}
+
+impl Demo {
+    /// Starts the demo on a free port with these extra arguments.
+    pub fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(demo_path())
+            .args(["--addr", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the demo");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the demo's first line");
+        let Some(addr) = line
+            .trim()
+            .rsplit("http://")
+            .next()
+            .filter(|a| !a.is_empty())
+        else {
+            let _ = child.kill();
+            panic!("the demo did not start (args {args:?}); it printed {line:?}");
+        };
+        Self {
+            addr: addr.to_string(),
+            child,
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("poll the demo").is_none()
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP answer.
+#[derive(Debug)]
+pub struct Answer {
+    /// Status code.
+    pub status: u16,
+    /// Header block.
+    pub headers: String,
+    /// Body.
+    pub body: String,
+}
+
+impl Answer {
+    /// `name=value` of the Set-Cookie header, if any.
+    pub fn cookie(&self) -> Option<String> {
+        self.headers
+            .lines()
+            .find_map(|h| {
+                let (name, value) = h.split_once(':')?;
+                name.eq_ignore_ascii_case("set-cookie")
+                    .then(|| value.trim())
+            })
+            .and_then(|c| c.split(';').next())
+            .map(str::to_string)
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection (blocking), with a read timeout.
+pub fn request(addr: &str, method: &str, path: &str, cookie: Option<&str>, body: &str) -> Answer {
+    let mut stream = TcpStream::connect(addr).expect("connect to the demo");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let cookie = cookie
+        .map(|c| format!("Cookie: {c}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{cookie}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .expect("read the answer");
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .expect("a complete response");
+    let (status, headers) = head.split_once("\r\n").unwrap_or((head, ""));
+    let status = status
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status code");
+    Answer {
+        status,
+        headers: headers.to_string(),
+        body: body.to_string(),
+    }
+}
+
+/// `GET path`.
+pub fn get(addr: &str, path: &str, cookie: Option<&str>) -> Answer {
+    request(addr, "GET", path, cookie, "")
+}

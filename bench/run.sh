@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Load benchmark of the demo's `GET /` on loopback, side by side in one run:
 #   (a) bare axum without sessions, (b) sessio + MemoryStore (the demo),
-#   (c) tower-sessions 0.15 + its MemoryStore (crates.io), same handler.
+#   (c) tower-sessions 0.15 + its MemoryStore (crates.io), same handler;
+# and on a private Redis (pinned to CPU 1 with wrk): sessio-redis (the demo), tower-sessions
+# 0.14 + tower-sessions-redis-store 0.16 (fred), actix-web 4 + actix-session 0.11
+# RedisSessionStore, with the Redis round trips per request counted through MONITOR.
 # Each under a keep-cookie load (256 live sessions, round-robin) and a no-cookie load
 # (every request a new session). Server pinned to CPU 0 with one tokio worker, wrk to CPU 1.
 # Reports requests/s, p99 latency, server CPU µs per request (from /proc/PID/stat), the
@@ -84,6 +87,46 @@ flood() { # name port cmd... -> peak RSS in MiB after FLOOD seconds of new sessi
   stop
   echo "$name $hwm $reqs"
 }
+# --- Redis rows: each server gets its own fresh private redis-server ---
+REDIS_PORT=3190
+redis_start() {
+  taskset -c 1 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes >/dev/null
+  for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "private redis-server did not start" >&2; exit 1
+}
+redis_stop() { redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true; sleep 0.2; }
+round_trips() { # http_port path cookie-or-empty -> client commands per request (MONITOR, 100 requests)
+  local mon="$OUT/monitor.txt" header=()
+  [ -n "$3" ] && header=(-H "Cookie: $3")
+  redis-cli -p "$REDIS_PORT" monitor > "$mon" &
+  local mpid=$!
+  sleep 0.3
+  for _ in $(seq 100); do curl -s -o /dev/null "${header[@]}" "http://127.0.0.1:$1$2"; done
+  sleep 0.3
+  kill "$mpid" 2>/dev/null || true; wait "$mpid" 2>/dev/null || true
+  # Commands sent by clients; those a Lua script runs show as "[db lua]" and are not trips.
+  grep -cE '^[0-9.]+ \[[0-9]+ [0-9.]+:[0-9]+\]' "$mon" | awk '{ printf "%.2f", $1 / 100 }'
+}
+REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+: > "$OUT/trips"
+redis_server() { # name port mode cmd...
+  local name=$1 port=$2 mode=$3; shift 3
+  redis_start
+  start "$name" "$port" "$@"
+  load "$name" "$port" "$mode"
+  local cookie=""; [ "$mode" = keep ] && cookie=$(head -1 "$OUT/cookies-$name.txt")
+  echo "$name $mode $(round_trips "$port" / "$cookie")" >> "$OUT/trips"
+  if [ "$name" = sessio-redis ] && [ "$mode" = keep ]; then
+    echo "$name read-only $(round_trips "$port" /get/foo "$cookie")" >> "$OUT/trips"
+  fi
+  stop; redis_stop
+}
+for mode in keep none; do
+  redis_server sessio-redis 3111 "$mode" "$DEMO" --addr 127.0.0.1:3111 --store "$REDIS_URL"
+  redis_server tower-redis 3112 "$mode" "$PEERS/tower_sessions_redis_server" 127.0.0.1:3112 "$REDIS_URL"
+  redis_server actix-redis 3113 "$mode" "$PEERS/actix_redis_server" 127.0.0.1:3113 "$REDIS_URL"
+done
+
 SESSIO_FLOOD=$(flood sessio 3104 "$DEMO" --addr 127.0.0.1:3104 --store memory --max-sessions "$MAX_SESSIONS")
 TOWER_FLOOD=$(flood tower 3105 "$PEERS/tower_sessions_server" 127.0.0.1:3105)
 SESSIO_BYTES=$("$PEERS/mem_per_session" sessio 200000)
@@ -106,8 +149,21 @@ TOWER_BYTES=$("$PEERS/mem_per_session" tower 200000)
         printf "- %s-cookie: sessio/bare requests/s = %.2f (target >= 0.9 on keep-cookie); sessio/tower-sessions = %.2f\n", mode, b / a, b / c
         printf "- %s-cookie: CPU overhead over bare per request: sessio %.2f µs, tower-sessions %.2f µs; sessio/tower-sessions = %.2f (target <= 0.5 on keep-cookie)\n", mode, oa, oc, (oc > 0 ? oa / oc : 0)
       }
+      for (m = 1; m <= 2; m++) {
+        mode = m == 1 ? "keep" : "none"
+        s = rps["sessio-redis," mode]; t = rps["tower-redis," mode]; x = rps["actix-redis," mode]
+        best = t > x ? t : x
+        printf "- Redis %s-cookie: sessio-redis/best peer requests/s = %.2f (target >= 1.5 on keep-cookie); vs tower-sessions-redis-store %.2f, vs actix-session %.2f\n", mode, s / best, s / t, s / x
+      }
       printf "- heap bytes per stored session ({\"foo\":1}, 200k sessions): sessio %d, tower-sessions %d (target <= 200)\n", sb, tb
     }' "$OUT/rows"
+  echo
+  echo "Redis round trips per request (client commands seen by MONITOR over 100 sequential requests):"
+  echo
+  echo "| server | load | round trips |"
+  echo "|---|---|---:|"
+  awk '{ printf "| %s | %s | %s |\n", $1, $2, $3 }' "$OUT/trips"
+  echo
   read -r _ shwm sreqs <<< "$SESSIO_FLOOD"
   read -r _ thwm treqs <<< "$TOWER_FLOOD"
   echo "- ${FLOOD}s flood of new sessions: sessio (max_sessions=$MAX_SESSIONS) peak RSS ${shwm} MiB after ${sreqs} sessions; tower-sessions peak RSS ${thwm} MiB after ${treqs} sessions"

@@ -66,11 +66,14 @@ impl DemoOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreUrlError {
     /// The scheme names no store this build knows.
-    #[error("unknown store {0:?}; expected memory, redis://HOST:PORT, rediss://…, redis+cluster://H1:P1,H2:P2 or redis+sentinel://H1:P1/MASTER")]
+    #[error("unknown store {0:?}; expected memory, redis://HOST:PORT, rediss://…, redis+cluster://H1:P1,H2:P2, redis+sentinel://H1:P1/MASTER or memcached://HOST:PORT[,HOST:PORT...]")]
     Unknown(String),
     /// The Redis store could not be opened.
     #[error(transparent)]
     Redis(#[from] sessio_redis::RedisStoreError),
+    /// The Memcached store could not be opened.
+    #[error(transparent)]
+    Memcached(#[from] sessio_memcached::MemcachedStoreError),
 }
 
 /// Opens the store named by a `--store` value.
@@ -92,6 +95,9 @@ pub async fn open_store(
         url if url.starts_with("redis") => {
             Ok(Arc::new(sessio_redis::RedisStore::connect(url).await?))
         }
+        url if url.starts_with("memcached://") => Ok(Arc::new(
+            sessio_memcached::MemcachedStore::connect(url).await?,
+        )),
         other => Err(StoreUrlError::Unknown(other.to_string())),
     }
 }

@@ -1,37 +1,47 @@
-//! Interop with Python: a sanic_session 0.8 app (AIORedisSessionInterface) and the Rust demo
-//! in `--compat sanic-session` mode, on one private Redis, continue one session in turn.
+//! Interop with Python: a sanic_session 0.8 app and the Rust demo in `--compat sanic-session`
+//! mode continue one session in turn — on one private Redis (AIORedisSessionInterface) and
+//! on one private memcached (MemcacheSessionInterface, aiomcache).
 //!
-//! The test installs `sanic==22.12.0`, `sanic-session==0.8.0` and `redis` from PyPI into a
-//! virtualenv under the target directory (once; later runs reuse it).
+//! The test installs `sanic==22.12.0`, `sanic-session==0.8.0`, `redis` and `aiomcache` from
+//! PyPI into a virtualenv under the target directory (once; later runs reuse it).
 
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use common::get;
-use sessio_store_tests::servers::{free_port, wait_for_port, Process, RedisServer};
+use sessio_store_tests::servers::{
+    free_port, memcached_url, wait_for_port, MemcachedServer, Process, RedisServer,
+};
 
-/// The small Python app: the seed's counter, on sanic_session's Redis interface. The last
-/// release of `aioredis` does not import on Python 3.11, so `redis.asyncio` stands in for it
-/// (it has the same `get`/`setex`/`delete` API).
+/// The small Python app: the seed's counter, on sanic_session's Redis or Memcache
+/// interface. The last release of `aioredis` does not import on Python 3.11, so
+/// `redis.asyncio` stands in for it (it has the same `get`/`setex`/`delete` API).
 const APP: &str = r#"
 import sys
 import redis.asyncio
 sys.modules["aioredis"] = redis.asyncio
+import aiomcache
 
 from sanic import Sanic
 from sanic.response import text
-from sanic_session import Session, AIORedisSessionInterface
+from sanic_session import Session, AIORedisSessionInterface, MemcacheSessionInterface
 
-port, redis_url = int(sys.argv[1]), sys.argv[2]
+port, backend, address = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 app = Sanic("interop")
 session = Session()
 
-# The client connects lazily, on the server's event loop.
-app.ctx.redis = redis.asyncio.from_url(redis_url, decode_responses=True)
-session.init_app(app, interface=AIORedisSessionInterface(app.ctx.redis))
+# The clients connect lazily, on the server's event loop.
+if backend == "redis":
+    app.ctx.store = redis.asyncio.from_url(address, decode_responses=True)
+    session.init_app(app, interface=AIORedisSessionInterface(app.ctx.store))
+else:
+    host, mport = address.split(":")
+    app.ctx.store = aiomcache.Client(host, int(mport))
+    session.init_app(app, interface=MemcacheSessionInterface(app.ctx.store))
 
 @app.route("/")
 async def index(request):
@@ -43,11 +53,30 @@ async def index(request):
 app.run(host="127.0.0.1", port=port, single_process=True, access_log=False, motd=False)
 "#;
 
+const PACKAGES: [&str; 4] = [
+    "sanic==22.12.0",
+    "sanic-session==0.8.0",
+    "redis",
+    "aiomcache",
+];
+
+/// The virtualenv's python, with the packages installed (once per target directory; the
+/// tests of this file share it, so they build it one at a time).
 fn venv() -> PathBuf {
+    static BUILD: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = BUILD.lock().unwrap_or_else(|e| e.into_inner());
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sanic-venv");
     let python = dir.join("bin").join("python");
-    let marker = dir.join(".sessio-ready");
-    if marker.exists() {
+    let ready = || {
+        Command::new(&python)
+            .args([
+                "-c",
+                "import sanic, sanic_session, redis.asyncio, aiomcache",
+            ])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if ready() {
         return python;
     }
     let status = Command::new("python3")
@@ -60,35 +89,36 @@ fn venv() -> PathBuf {
         "python3 -m venv failed: apt-get install -y python3-venv"
     );
     let output = Command::new(dir.join("bin").join("pip"))
-        .args([
-            "install",
-            "-q",
-            "sanic==22.12.0",
-            "sanic-session==0.8.0",
-            "redis",
-        ])
+        .args(["install", "-q"])
+        .args(PACKAGES)
         .output()
         .expect("run pip");
     assert!(
         output.status.success(),
-        "pip install sanic==22.12.0 sanic-session==0.8.0 redis failed:\n{}",
+        "pip install {} failed:\n{}",
+        PACKAGES.join(" "),
         String::from_utf8_lossy(&output.stderr)
     );
-    std::fs::write(&marker, b"").unwrap();
+    assert!(ready(), "the virtualenv still cannot import {PACKAGES:?}");
     python
 }
 
-#[test]
-fn one_cookie_counts_across_python_and_rust() {
+/// Python, Rust, Python, Rust on one cookie, over the store `rust_store` (a `--store` URL)
+/// that the Python app reaches as `backend` at `address`.
+fn counts_across_python_and_rust(backend: &str, address: &str, rust_store: &str) {
     let python = venv();
-    let redis = RedisServer::start();
     let dir = sessio_store_tests::servers::TempDir::new("sanic-app");
     let app = dir.path.join("app.py");
     std::fs::write(&app, APP).unwrap();
     let port = free_port();
     let _python_app = Process::start(
         python.to_str().unwrap(),
-        &[app.display().to_string(), port.to_string(), redis.url()],
+        &[
+            app.display().to_string(),
+            port.to_string(),
+            backend.to_string(),
+            address.to_string(),
+        ],
         "the virtualenv's python",
     );
     wait_for_port(
@@ -97,7 +127,7 @@ fn one_cookie_counts_across_python_and_rust() {
         "the Python sanic_session app",
     );
     let py = format!("127.0.0.1:{port}");
-    let rust = common::Demo::start(&["--store", &redis.url(), "--compat", "sanic-session"]);
+    let rust = common::Demo::start(&["--store", rust_store, "--compat", "sanic-session"]);
 
     let first = get(&py, "/", None);
     assert_eq!((first.status, first.body.as_str()), (200, "1"), "{first:?}");
@@ -128,4 +158,20 @@ fn one_cookie_counts_across_python_and_rust() {
     assert!(rust_cookie.starts_with("session="), "{rust_cookie}");
     assert_eq!(get(&py, "/", Some(&rust_cookie)).body, "2");
     assert_eq!(get(&rust.addr, "/", Some(&rust_cookie)).body, "3");
+}
+
+#[test]
+fn one_cookie_counts_across_python_and_rust_on_redis() {
+    let redis = RedisServer::start();
+    counts_across_python_and_rust("redis", &redis.url(), &redis.url());
+}
+
+#[test]
+fn one_cookie_counts_across_python_and_rust_on_memcached() {
+    let memcached = MemcachedServer::start();
+    counts_across_python_and_rust(
+        "memcached",
+        &memcached.addr(),
+        &memcached_url(&[&memcached]),
+    );
 }

@@ -42,6 +42,29 @@ impl Process {
         }
     }
 
+    /// Starts `program` with `args`, its output (stdout and stderr) written to `log`.
+    ///
+    /// # Panics
+    /// With `install_hint` if the program is not installed.
+    pub fn start_logged(
+        program: &str,
+        args: &[String],
+        install_hint: &str,
+        log: &std::path::Path,
+    ) -> Self {
+        let file = std::fs::File::create(log).expect("create the log file");
+        let child = Command::new(program)
+            .args(args)
+            .stdout(file.try_clone().expect("clone the log file"))
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {program} ({e}): {install_hint}"));
+        Self {
+            child,
+            name: program.to_string(),
+        }
+    }
+
     /// Stops the process now (SIGKILL), as a crash would.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

@@ -1,6 +1,8 @@
 //! Helpers shared by the tests that run the demo binary as a process.
 #![allow(dead_code)]
 
+pub mod two_processes;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;

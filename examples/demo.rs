@@ -25,7 +25,8 @@ struct Args {
     #[arg(long, default_value = "127.0.0.1:3000")]
     addr: SocketAddr,
     /// Session store: memory | redis://HOST:PORT | redis+cluster://H1:P1,H2:P2 |
-    /// redis+sentinel://H1:P1/MASTER | memcached://HOST:PORT[,HOST:PORT...].
+    /// redis+sentinel://H1:P1/MASTER | memcached://HOST:PORT[,HOST:PORT...] |
+    /// mongodb://HOST:PORT/DB.
     #[arg(long, default_value = "memory")]
     store: String,
     /// Idle timeout in seconds.

@@ -66,7 +66,7 @@ impl DemoOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreUrlError {
     /// The scheme names no store this build knows.
-    #[error("unknown store {0:?}; expected memory, redis://HOST:PORT, rediss://…, redis+cluster://H1:P1,H2:P2, redis+sentinel://H1:P1/MASTER or memcached://HOST:PORT[,HOST:PORT...]")]
+    #[error("unknown store {0:?}; expected memory, redis://HOST:PORT, rediss://…, redis+cluster://H1:P1,H2:P2, redis+sentinel://H1:P1/MASTER, memcached://HOST:PORT[,HOST:PORT...] or mongodb://HOST:PORT/DB")]
     Unknown(String),
     /// The Redis store could not be opened.
     #[error(transparent)]
@@ -74,6 +74,9 @@ pub enum StoreUrlError {
     /// The Memcached store could not be opened.
     #[error(transparent)]
     Memcached(#[from] sessio_memcached::MemcachedStoreError),
+    /// The MongoDB store could not be opened.
+    #[error(transparent)]
+    Mongo(#[from] sessio_mongodb::MongoStoreError),
 }
 
 /// Opens the store named by a `--store` value.
@@ -98,6 +101,15 @@ pub async fn open_store(
         url if url.starts_with("memcached://") => Ok(Arc::new(
             sessio_memcached::MemcachedStore::connect(url).await?,
         )),
+        url if url.starts_with("mongodb://") => {
+            let store = sessio_mongodb::MongoStore::connect(url).await?;
+            // The TTL index is a clean-up aid; a server without index support still works,
+            // since every read checks expiry.
+            if let Err(error) = store.setup().await {
+                tracing::warn!(%error, "no TTL index; expired sessions are ignored but not reaped");
+            }
+            Ok(Arc::new(store))
+        }
         other => Err(StoreUrlError::Unknown(other.to_string())),
     }
 }

@@ -345,6 +345,58 @@ fn running_as_root() -> bool {
         .unwrap_or(false)
 }
 
+/// A private PoloDB server (MongoDB wire protocol) on a free loopback port, with its data
+/// in a temporary directory. (No MongoDB server can be installed where sessio is developed.)
+#[derive(Debug)]
+pub struct PoloDbServer {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    _process: Process,
+    _dir: TempDir,
+}
+
+impl PoloDbServer {
+    /// Starts one: `polodb serve --host 127.0.0.1 --port P --path DIR`.
+    pub fn start() -> Self {
+        let dir = TempDir::new("polodb");
+        let port = free_port();
+        let program = ["polodb", "/usr/local/bin/polodb"]
+            .into_iter()
+            .map(PathBuf::from)
+            .chain(std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin/polodb")))
+            .find(|p| p.is_absolute() && p.exists())
+            .unwrap_or_else(|| PathBuf::from("polodb"));
+        let args = vec![
+            "serve".to_string(),
+            "--host".to_string(),
+            "127.0.0.1".to_string(),
+            "--port".to_string(),
+            port.to_string(),
+            "--path".to_string(),
+            dir.path.join("db").display().to_string(),
+        ];
+        let process = Process::start(
+            &program.display().to_string(),
+            &args,
+            "install PoloDB's server with `cargo install polodb` (needs libclang-dev; the test command in README does both)",
+        );
+        wait_for_port(port, Duration::from_secs(20), "polodb");
+        Self {
+            port,
+            _process: process,
+            _dir: dir,
+        }
+    }
+
+    /// `mongodb://127.0.0.1:PORT/DATABASE`.
+    pub fn url(&self, database: &str) -> String {
+        format!(
+            "mongodb://127.0.0.1:{}/{database}?directConnection=true",
+            self.port
+        )
+    }
+}
+
 /// `memcached://` URL over several servers.
 pub fn memcached_url(servers: &[&MemcachedServer]) -> String {
     let addrs: Vec<String> = servers.iter().map(|s| s.addr()).collect();

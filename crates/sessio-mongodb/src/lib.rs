@@ -1,0 +1,468 @@
+//! # sessio-mongodb
+//!
+//! A [MongoDB](https://www.mongodb.com) store for [`sessio`], on the official `mongodb`
+//! driver. One document per session:
+//!
+//! ```text
+//! { _id: <store key>, data: <bytes>, v: <version>, exp: <expiry date>,
+//!   lock_token: <lease holder or "">, lock_exp: <lease expiry, the epoch when free> }
+//! ```
+//!
+//! ```no_run
+//! use sessio_mongodb::MongoStore;
+//!
+//! # async fn run() -> Result<(), sessio_mongodb::MongoStoreError> {
+//! let store = MongoStore::connect("mongodb://127.0.0.1:27017/app").await?;
+//! // Once, at deployment or start-up: the TTL index that lets MongoDB reap expired sessions.
+//! store.setup().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! ## How each operation maps to MongoDB
+//!
+//! | operation | command |
+//! |---|---|
+//! | load | `find` by `_id` |
+//! | create-if-absent | `insert` (the unique `_id` makes a duplicate-key error a collision); an expired or lock-only document in the way is taken over with a conditional `update` |
+//! | conditional save | `update` filtered on `_id`, the loaded `v` and `exp > now`; `v` becomes a new random version |
+//! | touch | `update` of `exp`, filtered on `exp > now` (an expired session is not revived) |
+//! | delete | `delete` by `_id` |
+//! | lock | `findAndModify` with upsert: takes the lease if free, lapsed or ours, **and returns the session in the same command**; a lease held by another makes the upsert hit the unique `_id`: held. On a server without `findAndModify`, a conditional `update`, then `find` (or an `insert` for a session not stored yet) |
+//! | fenced save / delete | `update` / `delete` filtered on our `lock_token` and `lock_exp > now`, releasing in the same command |
+//! | release | `update` filtered on our token, freeing the lock fields |
+//!
+//! A conditional save that matches nothing reports a conflict without a second read; the
+//! engine reloads, and finds out then whether the session is gone.
+//!
+//! Expiry: [`MongoStore::setup`] creates a TTL index on `exp` (`expireAfterSeconds: 0`),
+//! idempotently. MongoDB's TTL monitor runs about once a minute, so every read also checks
+//! `exp` itself: an expired session is never returned, whether or not it was reaped.
+//!
+//! ## What was tested against what
+//!
+//! No MongoDB server can be installed where this crate is developed, so its tests run
+//! against [PoloDB](https://github.com/PoloDB/PoloDB)'s server (`cargo install polodb`),
+//! which speaks the MongoDB wire protocol. See the README of this repository for the list
+//! of what that covers and what it does not.
+#![warn(missing_docs)]
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use mongodb::bson::{doc, spec::BinarySubtype, Binary, Bson, DateTime, Document};
+use mongodb::error::{Error as MongoError, ErrorKind, WriteFailure};
+use mongodb::options::{IndexOptions, ReturnDocument};
+use mongodb::{Client, Collection, IndexModel};
+use sessio::{
+    Acquired, Fenced, LeaseToken, Loaded, LockingStore, Saved, Store, StoreError, StoreErrorKind,
+    StoreResult, Version,
+};
+
+/// Why a [`MongoStore`] could not be built or set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MongoStoreError {
+    /// The URL is not a MongoDB connection string with a database.
+    #[error("invalid MongoDB URL {url:?}: {reason}. Use mongodb://HOST:PORT/DATABASE")]
+    InvalidUrl {
+        /// The URL given.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The driver failed (connecting, or creating the TTL index).
+    #[error("MongoDB {what} failed: {source}; check that the server runs and is reachable")]
+    Mongo {
+        /// What was being done.
+        what: &'static str,
+        /// The driver's error.
+        #[source]
+        source: MongoError,
+    },
+}
+
+/// Sessions in a MongoDB collection (default `sessions`). Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct MongoStore {
+    sessions: Collection<Document>,
+    timeout: Duration,
+    /// The server answered that it has no `findAndModify`: lock with the portable commands.
+    no_find_and_modify: Arc<AtomicBool>,
+}
+
+impl MongoStore {
+    /// Connects to `url` (`mongodb://HOST:PORT/DATABASE`, any connection-string options
+    /// allowed) and uses its database's `sessions` collection.
+    ///
+    /// The connection is checked with a `ping`, so a wrong address fails here.
+    ///
+    /// # Errors
+    /// [`MongoStoreError::InvalidUrl`] without a database; [`MongoStoreError::Mongo`] if the
+    /// server does not answer.
+    pub async fn connect(url: &str) -> Result<Self, MongoStoreError> {
+        let invalid = |reason: &str| MongoStoreError::InvalidUrl {
+            url: url.to_string(),
+            reason: reason.to_string(),
+        };
+        let mut options = mongodb::options::ClientOptions::parse(url)
+            .await
+            .map_err(|e| invalid(&e.to_string()))?;
+        let database = options
+            .default_database
+            .clone()
+            .ok_or_else(|| invalid("no database name after the host"))?;
+        options.server_selection_timeout = Some(Duration::from_secs(2));
+        options.connect_timeout = Some(Duration::from_secs(2));
+        let client = Client::with_options(options).map_err(|source| MongoStoreError::Mongo {
+            what: "client set-up",
+            source,
+        })?;
+        let db = client.database(&database);
+        db.run_command(doc! { "ping": 1 })
+            .await
+            .map_err(|source| MongoStoreError::Mongo {
+                what: "ping",
+                source,
+            })?;
+        Ok(Self::from_collection(db.collection("sessions")))
+    }
+
+    /// A store over a collection you already have (any name, any client options).
+    pub fn from_collection(sessions: Collection<Document>) -> Self {
+        Self {
+            sessions,
+            timeout: Duration::from_secs(2),
+            no_find_and_modify: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// The longest one store operation may take (default 2 s); past it the operation fails
+    /// with a `Timeout` store error (a `503` at the edge).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Creates the TTL index on `exp` (`expireAfterSeconds: 0`) so that MongoDB deletes
+    /// expired sessions. Idempotent: call it at every start, or once at deployment.
+    ///
+    /// # Errors
+    /// [`MongoStoreError::Mongo`] if the server refuses the index.
+    pub async fn setup(&self) -> Result<(), MongoStoreError> {
+        let index = IndexModel::builder()
+            .keys(doc! { "exp": 1 })
+            .options(
+                IndexOptions::builder()
+                    .expire_after(Duration::ZERO)
+                    .name("sessio_exp_ttl".to_string())
+                    .build(),
+            )
+            .build();
+        self.sessions
+            .create_index(index)
+            .await
+            .map(|_| ())
+            .map_err(|source| MongoStoreError::Mongo {
+                what: "creating the TTL index on exp",
+                source,
+            })
+    }
+
+    async fn run<T>(
+        &self,
+        op: &'static str,
+        work: impl std::future::IntoFuture<Output = Result<T, MongoError>>,
+    ) -> StoreResult<T> {
+        match tokio::time::timeout(self.timeout, work).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(store_error(error, op)),
+            Err(_) => Err(StoreError::new(
+                StoreErrorKind::Timeout,
+                format!("MongoDB did not answer {op} within {:?}", self.timeout),
+            )),
+        }
+    }
+}
+
+fn store_error(error: MongoError, op: &str) -> StoreError {
+    let kind = match *error.kind {
+        ErrorKind::Io(_)
+        | ErrorKind::ServerSelection { .. }
+        | ErrorKind::ConnectionPoolCleared { .. }
+        | ErrorKind::DnsResolve { .. } => StoreErrorKind::Unavailable,
+        _ => StoreErrorKind::Protocol,
+    };
+    StoreError::new(
+        kind,
+        format!("MongoDB {op} failed; check that the server runs and is reachable"),
+    )
+    .with_source(error)
+}
+
+/// Duplicate `_id`: code 11000 on MongoDB; wire-compatible servers may only say it in words.
+fn is_duplicate_key(error: &MongoError) -> bool {
+    match &*error.kind {
+        ErrorKind::Write(WriteFailure::WriteError(e)) => {
+            e.code == 11000 || e.message.contains("duplicate key")
+        }
+        ErrorKind::Command(e) => e.code == 11000 || e.message.contains("duplicate key"),
+        _ => false,
+    }
+}
+
+/// The server does not know the command (MongoDB: code 59, CommandNotFound).
+fn is_unknown_command(error: &MongoError) -> bool {
+    match &*error.kind {
+        ErrorKind::Command(e) => {
+            e.code == 59
+                || e.message.contains("no such command")
+                || e.message.contains("no handler found")
+        }
+        _ => false,
+    }
+}
+
+/// Documents matched by an update. MongoDB reports `n` (matched); some wire-compatible
+/// servers report only `nModified`. Every update here changes the document, so either
+/// count says whether it matched.
+fn matched(result: &mongodb::results::UpdateResult) -> bool {
+    result.matched_count.max(result.modified_count) >= 1
+}
+
+/// The lock fields of a free lock.
+fn free_lock() -> Document {
+    doc! { "lock_token": "", "lock_exp": DateTime::from_millis(0) }
+}
+
+fn now() -> DateTime {
+    DateTime::now()
+}
+
+fn at(ttl: Duration) -> DateTime {
+    DateTime::from_system_time(SystemTime::now() + ttl)
+}
+
+fn binary(data: &[u8]) -> Binary {
+    Binary {
+        subtype: BinarySubtype::Generic,
+        bytes: data.to_vec(),
+    }
+}
+
+/// A fresh random version, so that a deleted and re-created session never repeats one.
+fn new_version() -> i64 {
+    let mut raw = [0u8; 8];
+    getrandom::fill(&mut raw).expect("OS random number generator");
+    (u64::from_le_bytes(raw) >> 1) as i64
+}
+
+/// The live session in a document: one with data whose `exp` is still ahead.
+fn record(doc: &Document) -> Option<Loaded> {
+    let data = match doc.get("data")? {
+        Bson::Binary(b) => b.bytes.clone(),
+        _ => return None,
+    };
+    let exp = doc.get_datetime("exp").ok()?;
+    if *exp <= now() {
+        return None;
+    }
+    Some(Loaded {
+        data,
+        version: Version(doc.get_i64("v").unwrap_or(0) as u64),
+        expires_at: Some(exp.to_system_time()),
+    })
+}
+
+#[async_trait]
+impl Store for MongoStore {
+    async fn load(&self, key: &str) -> StoreResult<Option<Loaded>> {
+        let doc = self
+            .run("load", self.sessions.find_one(doc! { "_id": key }))
+            .await?;
+        Ok(doc.as_ref().and_then(record))
+    }
+
+    async fn create(&self, key: &str, data: &[u8], ttl: Duration) -> StoreResult<Option<Version>> {
+        let v = new_version();
+        let mut fresh = doc! { "_id": key, "data": binary(data), "v": v, "exp": at(ttl) };
+        fresh.extend(free_lock());
+        match tokio::time::timeout(self.timeout, self.sessions.insert_one(fresh)).await {
+            Ok(Ok(_)) => return Ok(Some(Version(v as u64))),
+            Ok(Err(e)) if is_duplicate_key(&e) => {}
+            Ok(Err(e)) => return Err(store_error(e, "create")),
+            Err(_) => {
+                return Err(StoreError::new(
+                    StoreErrorKind::Timeout,
+                    format!("MongoDB did not answer create within {:?}", self.timeout),
+                ))
+            }
+        }
+        // A document is in the way: take it over only if it holds no live session (expired
+        // but not reaped yet, or only a lock taken before the session was first saved).
+        let filter = doc! {
+            "_id": key,
+            "$or": [ { "data": Bson::Null }, { "exp": { "$lte": now() } } ],
+        };
+        let update = doc! { "$set": { "data": binary(data), "v": v, "exp": at(ttl) } };
+        let taken = self
+            .run("create", self.sessions.update_one(filter, update))
+            .await?;
+        Ok(matched(&taken).then_some(Version(v as u64)))
+    }
+
+    async fn save(
+        &self,
+        key: &str,
+        expected: &Loaded,
+        data: &[u8],
+        ttl: Duration,
+    ) -> StoreResult<Saved> {
+        let v = new_version();
+        let filter = doc! { "_id": key, "v": expected.version.0 as i64, "exp": { "$gt": now() } };
+        let update = doc! { "$set": { "data": binary(data), "v": v, "exp": at(ttl) } };
+        let result = self
+            .run("save", self.sessions.update_one(filter, update))
+            .await?;
+        Ok(if matched(&result) {
+            Saved::Stored(Version(v as u64))
+        } else {
+            Saved::Conflict
+        })
+    }
+
+    async fn touch(&self, key: &str, ttl: Duration) -> StoreResult<bool> {
+        let filter = doc! { "_id": key, "data": { "$ne": Bson::Null }, "exp": { "$gt": now() } };
+        let update = doc! { "$set": { "exp": at(ttl) } };
+        let result = self
+            .run("touch", self.sessions.update_one(filter, update))
+            .await?;
+        Ok(matched(&result))
+    }
+
+    async fn delete(&self, key: &str) -> StoreResult<()> {
+        self.run("delete", self.sessions.delete_one(doc! { "_id": key }))
+            .await
+            .map(|_| ())
+    }
+
+    fn locking(&self) -> Option<&dyn LockingStore> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl LockingStore for MongoStore {
+    async fn acquire(
+        &self,
+        key: &str,
+        token: &LeaseToken,
+        lease: Duration,
+    ) -> StoreResult<Acquired> {
+        let token = token.to_hex();
+        let free_or_ours = doc! {
+            "_id": key,
+            "$or": [ { "lock_exp": { "$lte": now() } }, { "lock_token": &token } ],
+        };
+        let until = at(lease);
+        let take = doc! { "$set": { "lock_token": &token, "lock_exp": until } };
+        if !self.no_find_and_modify.load(Ordering::Relaxed) {
+            // One command: take the lease and read the session. A lock taken before the
+            // session exists leaves a document whose expiry is the lease's, so the TTL index
+            // reaps it if the session is never saved.
+            let mut upsert = take.clone();
+            upsert.insert("$setOnInsert", doc! { "exp": until, "data": Bson::Null });
+            let attempt = self
+                .sessions
+                .find_one_and_update(free_or_ours.clone(), upsert)
+                .upsert(true)
+                .return_document(ReturnDocument::After);
+            match tokio::time::timeout(self.timeout, attempt).await {
+                Ok(Ok(doc)) => return Ok(Acquired::Granted(doc.as_ref().and_then(record))),
+                Ok(Err(e)) if is_duplicate_key(&e) => return Ok(Acquired::Held),
+                Ok(Err(e)) if is_unknown_command(&e) => {
+                    self.no_find_and_modify.store(true, Ordering::Relaxed);
+                }
+                Ok(Err(e)) => return Err(store_error(e, "lock")),
+                Err(_) => {
+                    return Err(StoreError::new(
+                        StoreErrorKind::Timeout,
+                        format!("MongoDB did not answer lock within {:?}", self.timeout),
+                    ))
+                }
+            }
+        }
+        // Portable: a conditional update takes a free lease on an existing document; the
+        // unique `_id` arbitrates between racing inserts for a session not stored yet.
+        let taken = self
+            .run("lock", self.sessions.update_one(free_or_ours, take))
+            .await?;
+        if matched(&taken) {
+            return Ok(Acquired::Granted(self.load(key).await?));
+        }
+        let placeholder = doc! {
+            "_id": key, "data": Bson::Null, "v": 0_i64, "exp": until,
+            "lock_token": &token, "lock_exp": until,
+        };
+        match tokio::time::timeout(self.timeout, self.sessions.insert_one(placeholder)).await {
+            Ok(Ok(_)) => Ok(Acquired::Granted(None)),
+            Ok(Err(e)) if is_duplicate_key(&e) => Ok(Acquired::Held),
+            Ok(Err(e)) => Err(store_error(e, "lock")),
+            Err(_) => Err(StoreError::new(
+                StoreErrorKind::Timeout,
+                format!("MongoDB did not answer lock within {:?}", self.timeout),
+            )),
+        }
+    }
+
+    async fn save_locked(
+        &self,
+        key: &str,
+        token: &LeaseToken,
+        data: &[u8],
+        ttl: Duration,
+        release: bool,
+    ) -> StoreResult<Fenced> {
+        let v = new_version();
+        let filter =
+            doc! { "_id": key, "lock_token": token.to_hex(), "lock_exp": { "$gt": now() } };
+        let mut update = doc! { "$set": { "data": binary(data), "v": v, "exp": at(ttl) } };
+        if release {
+            update
+                .get_document_mut("$set")
+                .expect("just built")
+                .extend(free_lock());
+        }
+        let result = self
+            .run("save under lock", self.sessions.update_one(filter, update))
+            .await?;
+        Ok(if matched(&result) {
+            Fenced::Done(Some(Version(v as u64)))
+        } else {
+            Fenced::LeaseLost
+        })
+    }
+
+    async fn delete_locked(&self, key: &str, token: &LeaseToken) -> StoreResult<Fenced> {
+        let filter =
+            doc! { "_id": key, "lock_token": token.to_hex(), "lock_exp": { "$gt": now() } };
+        let result = self
+            .run("delete under lock", self.sessions.delete_one(filter))
+            .await?;
+        Ok(if result.deleted_count == 1 {
+            Fenced::Done(None)
+        } else {
+            Fenced::LeaseLost
+        })
+    }
+
+    async fn release(&self, key: &str, token: &LeaseToken) -> StoreResult<bool> {
+        let filter = doc! { "_id": key, "lock_token": token.to_hex() };
+        let update = doc! { "$set": free_lock() };
+        let result = self
+            .run("unlock", self.sessions.update_one(filter, update))
+            .await?;
+        Ok(matched(&result))
+    }
+}

@@ -1,0 +1,43 @@
+//! The MongoDB store passes the whole conformance suite against a private PoloDB server
+//! (MongoDB wire protocol) started by the test.
+
+use sessio_mongodb::MongoStore;
+use sessio_store_tests::servers::PoloDbServer;
+use sessio_store_tests::Timing;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mongodb_store_passes_the_conformance_suite_on_polodb() {
+    let server = PoloDbServer::start();
+    let store = MongoStore::connect(&server.url("sessio"))
+        .await
+        .expect("connect to PoloDB");
+    sessio_store_tests::run_all(store, Timing::FAST).await;
+}
+
+#[tokio::test]
+async fn setup_reports_a_server_without_index_support_clearly() {
+    let server = PoloDbServer::start();
+    let store = MongoStore::connect(&server.url("sessio"))
+        .await
+        .expect("connect to PoloDB");
+    // PoloDB has no createIndexes command; MongoDB creates the TTL index. Either way the
+    // call must answer, and a refusal must say what failed.
+    if let Err(error) = store.setup().await {
+        assert!(error.to_string().contains("TTL index"), "{error}");
+    }
+}
+
+#[tokio::test]
+async fn bad_urls_and_dead_servers_are_clear_errors() {
+    let error = MongoStore::connect("mongodb://127.0.0.1:1")
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("database"), "{error}");
+    let port = sessio_store_tests::servers::free_port();
+    let error = MongoStore::connect(&format!(
+        "mongodb://127.0.0.1:{port}/x?directConnection=true"
+    ))
+    .await
+    .unwrap_err();
+    assert!(error.to_string().contains("MongoDB ping failed"), "{error}");
+}

@@ -4,7 +4,8 @@
 #   (c) tower-sessions 0.15 + its MemoryStore (crates.io), same handler;
 # and on a private Redis (pinned to CPU 1 with wrk): sessio-redis (the demo), tower-sessions
 # 0.14 + tower-sessions-redis-store 0.16 (fred), actix-web 4 + actix-session 0.11
-# RedisSessionStore, with the Redis round trips per request counted through MONITOR.
+# RedisSessionStore, with the Redis round trips per request counted through MONITOR; then
+# sessio on a private memcached and on a private PoloDB server (MongoDB wire protocol).
 # Each under a keep-cookie load (256 live sessions, round-robin) and a no-cookie load
 # (every request a new session). Server pinned to CPU 0 with one tokio worker, wrk to CPU 1.
 # Reports requests/s, p99 latency, server CPU µs per request (from /proc/PID/stat), the
@@ -125,6 +126,29 @@ for mode in keep none; do
   redis_server sessio-redis 3111 "$mode" "$DEMO" --addr 127.0.0.1:3111 --store "$REDIS_URL"
   redis_server tower-redis 3112 "$mode" "$PEERS/tower_sessions_redis_server" 127.0.0.1:3112 "$REDIS_URL"
   redis_server actix-redis 3113 "$mode" "$PEERS/actix_redis_server" 127.0.0.1:3113 "$REDIS_URL"
+done
+
+# --- Memcached and MongoDB rows (sessio only; PoloDB stands in for MongoDB) ---
+MC_PORT=3192
+MONGO_PORT=3193
+ROOT_USER=(); [ "$(id -u)" = 0 ] && ROOT_USER=(-u root)
+for mode in keep none; do
+  taskset -c 1 memcached "${ROOT_USER[@]}" -p "$MC_PORT" -l 127.0.0.1 -U 0 -m 256 &
+  MC_PID=$!
+  sleep 0.3
+  start sessio-memcached 3114 "$DEMO" --addr 127.0.0.1:3114 --store "memcached://127.0.0.1:$MC_PORT"
+  load sessio-memcached 3114 "$mode"; stop
+  kill "$MC_PID"; wait "$MC_PID" 2>/dev/null || true
+  if command -v polodb >/dev/null; then
+    POLO_DIR=$(mktemp -d)
+    taskset -c 1 polodb serve --host 127.0.0.1 --port "$MONGO_PORT" --path "$POLO_DIR/db" >/dev/null 2>&1 &
+    POLO_PID=$!
+    sleep 0.5
+    start sessio-mongodb 3115 "$DEMO" --addr 127.0.0.1:3115 --store "mongodb://127.0.0.1:$MONGO_PORT/bench?directConnection=true"
+    load sessio-mongodb 3115 "$mode"; stop
+    kill "$POLO_PID"; wait "$POLO_PID" 2>/dev/null || true
+    rm -rf "$POLO_DIR"
+  fi
 done
 
 SESSIO_FLOOD=$(flood sessio 3104 "$DEMO" --addr 127.0.0.1:3104 --store memory --max-sessions "$MAX_SESSIONS")

@@ -4,6 +4,7 @@
 # Tests that need a server start their own private instance on a free loopback port.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
 
 need_apt() {
   local missing=()
@@ -22,6 +23,9 @@ command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v redis-cli >/dev/null || missing+=(redis-tools)
+command -v memcached >/dev/null || [ -x /usr/bin/memcached ] || missing+=(memcached)
+# PoloDB's server (MongoDB wire protocol) builds RocksDB through bindgen: it needs libclang.
+command -v polodb >/dev/null || ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || missing+=(libclang-dev)
 command -v python3 >/dev/null || missing+=(python3 python3-venv)
 python3 -c "import venv, ensurepip" 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
@@ -30,6 +34,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   else
     echo "missing: ${missing[*]}; install them (Debian: apt-get install -y ${missing[*]})"; exit 1
   fi
+fi
+
+if ! command -v polodb >/dev/null; then
+  echo "== installing PoloDB's server (cargo install polodb; builds RocksDB, several minutes, once)"
+  cargo install polodb --version 5.3.0 --locked --quiet
 fi
 
 echo "== cargo fmt --check"

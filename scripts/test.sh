@@ -48,6 +48,6 @@ cargo clippy --workspace --all-targets --all-features --quiet -- -D warnings
 echo "== cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 echo "== cargo test"
-cargo test --workspace --all-features 2>&1 | tee target/test-output.txt
+cargo test --workspace --all-features --no-fail-fast 2>&1 | tee target/test-output.txt
 # Summarise for humans and for CI: one closing line with the totals.
 awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "sessio: %d passed, %d failed, %d skipped\n", p, f, i }' target/test-output.txt

@@ -2,38 +2,52 @@
 
 use std::collections::BTreeSet;
 
-use super::{get, request, Demo};
+use super::{get, request, Answer, Demo};
 
-/// Two demo processes on the store at `url`.
-pub fn two_demos(url: &str) -> (Demo, Demo) {
-    (
+/// Two demo processes on the store at `url`, and a session cookie issued by the first.
+fn two_demos(url: &str) -> (Demo, Demo, String) {
+    let (a, b) = (
         Demo::start(&["--store", url]),
         Demo::start(&["--store", url]),
-    )
+    );
+    let cookie = get(&a.addr, "/", None).cookie().expect("a session cookie");
+    (a, b, cookie)
+}
+
+/// Sends `n` concurrent requests with `cookie`, alternating between `a` and `b`; request
+/// `i` is `(method, path, body)` from `make(i)`. Returns the answers in order.
+fn spread(
+    a: &Demo,
+    b: &Demo,
+    cookie: &str,
+    n: usize,
+    make: impl Fn(usize) -> (&'static str, String, String),
+) -> Vec<Answer> {
+    let threads: Vec<_> = (0..n)
+        .map(|i| {
+            let addr = if i % 2 == 0 { &a.addr } else { &b.addr }.clone();
+            let cookie = cookie.to_string();
+            let (method, path, body) = make(i);
+            std::thread::spawn(move || request(&addr, method, &path, Some(&cookie), &body))
+        })
+        .collect();
+    threads.into_iter().map(|t| t.join().unwrap()).collect()
 }
 
 /// 60 concurrent `/locked` requests with one cookie, alternating between the processes,
 /// return exactly 1..=60.
 pub fn sixty_locked_requests_return_one_to_sixty(url: &str) {
-    let (a, b) = two_demos(url);
-    let cookie = get(&a.addr, "/", None).cookie().expect("a session cookie");
-    let threads: Vec<_> = (0..60)
-        .map(|i| {
-            let addr = if i % 2 == 0 {
-                a.addr.clone()
-            } else {
-                b.addr.clone()
-            };
-            let cookie = cookie.clone();
-            std::thread::spawn(move || get(&addr, "/locked?hold_ms=3", Some(&cookie)))
+    let (a, b, cookie) = two_demos(url);
+    let answers = spread(&a, &b, &cookie, 60, |_| {
+        ("GET", "/locked?hold_ms=3".into(), String::new())
+    });
+    let mut seen: Vec<u32> = answers
+        .iter()
+        .map(|answer| {
+            assert_eq!(answer.status, 200, "{answer:?}");
+            answer.body.parse().unwrap()
         })
         .collect();
-    let mut seen = Vec::new();
-    for thread in threads {
-        let answer = thread.join().unwrap();
-        assert_eq!(answer.status, 200, "{answer:?}");
-        seen.push(answer.body.parse::<u32>().unwrap());
-    }
     seen.sort_unstable();
     assert_eq!(
         seen,
@@ -45,30 +59,14 @@ pub fn sixty_locked_requests_return_one_to_sixty(url: &str) {
 /// 40 concurrent `PUT /set/k{i}` alternating between the processes are all kept, and 40
 /// concurrent increments lose nothing.
 pub fn forty_writes_of_different_keys_are_all_kept(url: &str) {
-    let (a, b) = two_demos(url);
-    let cookie = get(&a.addr, "/", None).cookie().expect("a session cookie");
-    let threads: Vec<_> = (0..40)
-        .map(|i| {
-            let addr = if i % 2 == 0 {
-                a.addr.clone()
-            } else {
-                b.addr.clone()
-            };
-            let cookie = cookie.clone();
-            std::thread::spawn(move || {
-                request(
-                    &addr,
-                    "PUT",
-                    &format!("/set/k{i}"),
-                    Some(&cookie),
-                    &i.to_string(),
-                )
-            })
-        })
-        .collect();
-    for thread in threads {
-        assert_eq!(thread.join().unwrap().status, 200);
-    }
+    let (a, b, cookie) = two_demos(url);
+    let answers = spread(&a, &b, &cookie, 40, |i| {
+        ("PUT", format!("/set/k{i}"), i.to_string())
+    });
+    assert!(
+        answers.iter().all(|answer| answer.status == 200),
+        "{answers:?}"
+    );
     for i in 0..40 {
         let answer = get(&b.addr, &format!("/get/k{i}"), Some(&cookie));
         assert_eq!(
@@ -77,20 +75,11 @@ pub fn forty_writes_of_different_keys_are_all_kept(url: &str) {
             "k{i} was lost"
         );
     }
-    let threads: Vec<_> = (0..40)
-        .map(|i| {
-            let addr = if i % 2 == 0 {
-                a.addr.clone()
-            } else {
-                b.addr.clone()
-            };
-            let cookie = cookie.clone();
-            std::thread::spawn(move || get(&addr, "/", Some(&cookie)).body)
-        })
-        .collect();
-    let counts: BTreeSet<u32> = threads
-        .into_iter()
-        .map(|t| t.join().unwrap().parse().unwrap())
-        .collect();
-    assert_eq!(counts, (2..=41).collect::<BTreeSet<_>>());
+    let answers = spread(&a, &b, &cookie, 40, |_| ("GET", "/".into(), String::new()));
+    let counts: BTreeSet<u32> = answers.iter().map(|a| a.body.parse().unwrap()).collect();
+    assert_eq!(
+        counts,
+        (2..=41).collect::<BTreeSet<_>>(),
+        "concurrent increments lost some"
+    );
 }

@@ -4,9 +4,13 @@
 //! driver. One document per session:
 //!
 //! ```text
-//! { _id: <store key>, data: <bytes>, v: <version>, exp: <expiry date>,
+//! { _id: <store key>, s: 1, data: <bytes>, v: <version>, exp: <expiry date>,
 //!   lock_token: <lease holder or "">, lock_exp: <lease expiry, the epoch when free> }
 //! ```
+//!
+//! `s` is 0 for a document that only holds a lock taken before its session was first saved.
+//! Filters are written as `$and` of plain conditions (`_id` equality first), a form every
+//! wire-compatible server tested evaluates as MongoDB does.
 //!
 //! ```no_run
 //! use sessio_mongodb::MongoStore;
@@ -40,10 +44,27 @@
 //!
 //! ## What was tested against what
 //!
-//! No MongoDB server can be installed where this crate is developed, so its tests run
-//! against [PoloDB](https://github.com/PoloDB/PoloDB)'s server (`cargo install polodb`),
-//! which speaks the MongoDB wire protocol. See the README of this repository for the list
-//! of what that covers and what it does not.
+//! No MongoDB server can be installed where this crate is developed; its tests run against
+//! [PoloDB](https://github.com/PoloDB/PoloDB) 5.3's server (`cargo install polodb`), which
+//! speaks the MongoDB wire protocol. Against it:
+//!
+//! - **Tested**: load, create with the unique `_id` as the collision check (PoloDB reports
+//!   the duplicate with code 1 and the words "duplicate key", which the store recognises),
+//!   conditional saves filtered on the version, touch, delete, the portable lock path
+//!   (conditional `update` then `find`, or an `insert` whose duplicate key means "held"),
+//!   fenced saves and deletes, release — the whole conformance suite, with the store's
+//!   operations applied one at a time (below) — and the demo over TCP.
+//! - **Not tested**: the one-command lock through `findAndModify` with upsert (PoloDB has no
+//!   `findAndModify`; the store falls back to the portable path when a server says so); the
+//!   TTL index of [`MongoStore::setup`] (PoloDB has no `createIndexes`; expiry is checked on
+//!   every read either way); and MongoDB's atomicity of a write to one document against
+//!   concurrent writes, which the store relies on. PoloDB does not provide it (two
+//!   concurrent inserts of one `_id` can both succeed), so the conformance suite runs with
+//!   `sessio_store_tests::serialized::Serialized` around the store, and the two-process
+//!   concurrency tests that Redis and Memcached pass are not run on it.
+//!
+//! PoloDB evaluates a filter that combines `_id` equality with an operator on another field
+//! wrongly; the `$and` form used here (same meaning in MongoDB) works on both.
 #![warn(missing_docs)]
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -212,16 +233,20 @@ fn is_duplicate_key(error: &MongoError) -> bool {
     }
 }
 
-/// The server does not know the command (MongoDB: code 59, CommandNotFound).
+/// The server does not know the command: MongoDB answers code 59 (CommandNotFound); a
+/// wire-compatible server may answer only an `errmsg`, without a code.
 fn is_unknown_command(error: &MongoError) -> bool {
-    match &*error.kind {
-        ErrorKind::Command(e) => {
-            e.code == 59
-                || e.message.contains("no such command")
-                || e.message.contains("no handler found")
+    if let ErrorKind::Command(e) = &*error.kind {
+        if e.code == 59 || e.message.contains("no such command") {
+            return true;
         }
-        _ => false,
     }
+    error
+        .server_response()
+        .and_then(|reply| reply.get_str("errmsg").ok())
+        .is_some_and(|message| {
+            message.contains("no handler found") || message.contains("no such command")
+        })
 }
 
 /// Documents matched by an update. MongoDB reports `n` (matched); some wire-compatible
@@ -229,6 +254,21 @@ fn is_unknown_command(error: &MongoError) -> bool {
 /// count says whether it matched.
 fn matched(result: &mongodb::results::UpdateResult) -> bool {
     result.matched_count.max(result.modified_count) >= 1
+}
+
+/// A filter on one session's document: `_id` equality and `conditions`, as a `$and`.
+fn on(key: &str, conditions: impl IntoIterator<Item = Document>) -> Document {
+    let mut all = vec![Bson::Document(doc! { "_id": key })];
+    all.extend(conditions.into_iter().map(Bson::Document));
+    doc! { "$and": all }
+}
+
+/// Conditions: `token` holds a live lease.
+fn held_by(token: &LeaseToken) -> [Document; 2] {
+    [
+        doc! { "lock_token": token.to_hex() },
+        doc! { "lock_exp": { "$gt": now() } },
+    ]
 }
 
 /// The lock fields of a free lock.
@@ -286,7 +326,7 @@ impl Store for MongoStore {
 
     async fn create(&self, key: &str, data: &[u8], ttl: Duration) -> StoreResult<Option<Version>> {
         let v = new_version();
-        let mut fresh = doc! { "_id": key, "data": binary(data), "v": v, "exp": at(ttl) };
+        let mut fresh = doc! { "_id": key, "s": 1, "data": binary(data), "v": v, "exp": at(ttl) };
         fresh.extend(free_lock());
         match tokio::time::timeout(self.timeout, self.sessions.insert_one(fresh)).await {
             Ok(Ok(_)) => return Ok(Some(Version(v as u64))),
@@ -301,11 +341,11 @@ impl Store for MongoStore {
         }
         // A document is in the way: take it over only if it holds no live session (expired
         // but not reaped yet, or only a lock taken before the session was first saved).
-        let filter = doc! {
-            "_id": key,
-            "$or": [ { "data": Bson::Null }, { "exp": { "$lte": now() } } ],
-        };
-        let update = doc! { "$set": { "data": binary(data), "v": v, "exp": at(ttl) } };
+        let filter = on(
+            key,
+            [doc! { "$or": [ { "s": 0 }, { "exp": { "$lte": now() } } ] }],
+        );
+        let update = doc! { "$set": { "s": 1, "data": binary(data), "v": v, "exp": at(ttl) } };
         let taken = self
             .run("create", self.sessions.update_one(filter, update))
             .await?;
@@ -320,7 +360,13 @@ impl Store for MongoStore {
         ttl: Duration,
     ) -> StoreResult<Saved> {
         let v = new_version();
-        let filter = doc! { "_id": key, "v": expected.version.0 as i64, "exp": { "$gt": now() } };
+        let filter = on(
+            key,
+            [
+                doc! { "v": expected.version.0 as i64 },
+                doc! { "exp": { "$gt": now() } },
+            ],
+        );
         let update = doc! { "$set": { "data": binary(data), "v": v, "exp": at(ttl) } };
         let result = self
             .run("save", self.sessions.update_one(filter, update))
@@ -333,7 +379,7 @@ impl Store for MongoStore {
     }
 
     async fn touch(&self, key: &str, ttl: Duration) -> StoreResult<bool> {
-        let filter = doc! { "_id": key, "data": { "$ne": Bson::Null }, "exp": { "$gt": now() } };
+        let filter = on(key, [doc! { "s": 1 }, doc! { "exp": { "$gt": now() } }]);
         let update = doc! { "$set": { "exp": at(ttl) } };
         let result = self
             .run("touch", self.sessions.update_one(filter, update))
@@ -361,10 +407,10 @@ impl LockingStore for MongoStore {
         lease: Duration,
     ) -> StoreResult<Acquired> {
         let token = token.to_hex();
-        let free_or_ours = doc! {
-            "_id": key,
-            "$or": [ { "lock_exp": { "$lte": now() } }, { "lock_token": &token } ],
-        };
+        let free_or_ours = on(
+            key,
+            [doc! { "$or": [ { "lock_exp": { "$lte": now() } }, { "lock_token": &token } ] }],
+        );
         let until = at(lease);
         let take = doc! { "$set": { "lock_token": &token, "lock_exp": until } };
         if !self.no_find_and_modify.load(Ordering::Relaxed) {
@@ -372,7 +418,7 @@ impl LockingStore for MongoStore {
             // session exists leaves a document whose expiry is the lease's, so the TTL index
             // reaps it if the session is never saved.
             let mut upsert = take.clone();
-            upsert.insert("$setOnInsert", doc! { "exp": until, "data": Bson::Null });
+            upsert.insert("$setOnInsert", doc! { "exp": until, "s": 0, "v": 0_i64 });
             let attempt = self
                 .sessions
                 .find_one_and_update(free_or_ours.clone(), upsert)
@@ -402,7 +448,7 @@ impl LockingStore for MongoStore {
             return Ok(Acquired::Granted(self.load(key).await?));
         }
         let placeholder = doc! {
-            "_id": key, "data": Bson::Null, "v": 0_i64, "exp": until,
+            "_id": key, "s": 0, "v": 0_i64, "exp": until,
             "lock_token": &token, "lock_exp": until,
         };
         match tokio::time::timeout(self.timeout, self.sessions.insert_one(placeholder)).await {
@@ -425,9 +471,8 @@ impl LockingStore for MongoStore {
         release: bool,
     ) -> StoreResult<Fenced> {
         let v = new_version();
-        let filter =
-            doc! { "_id": key, "lock_token": token.to_hex(), "lock_exp": { "$gt": now() } };
-        let mut update = doc! { "$set": { "data": binary(data), "v": v, "exp": at(ttl) } };
+        let filter = on(key, held_by(token));
+        let mut update = doc! { "$set": { "s": 1, "data": binary(data), "v": v, "exp": at(ttl) } };
         if release {
             update
                 .get_document_mut("$set")
@@ -445,8 +490,7 @@ impl LockingStore for MongoStore {
     }
 
     async fn delete_locked(&self, key: &str, token: &LeaseToken) -> StoreResult<Fenced> {
-        let filter =
-            doc! { "_id": key, "lock_token": token.to_hex(), "lock_exp": { "$gt": now() } };
+        let filter = on(key, held_by(token));
         let result = self
             .run("delete under lock", self.sessions.delete_one(filter))
             .await?;
@@ -458,7 +502,7 @@ impl LockingStore for MongoStore {
     }
 
     async fn release(&self, key: &str, token: &LeaseToken) -> StoreResult<bool> {
-        let filter = doc! { "_id": key, "lock_token": token.to_hex() };
+        let filter = on(key, [doc! { "lock_token": token.to_hex() }]);
         let update = doc! { "$set": free_lock() };
         let result = self
             .run("unlock", self.sessions.update_one(filter, update))

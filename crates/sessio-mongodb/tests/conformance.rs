@@ -1,7 +1,10 @@
 //! The MongoDB store passes the whole conformance suite against a private PoloDB server
-//! (MongoDB wire protocol) started by the test.
+//! (MongoDB wire protocol) started by the test. PoloDB does not make a write atomic against
+//! concurrent writes, which MongoDB does for one document, so the store's operations are
+//! applied one at a time on the client side (see `sessio_store_tests::serialized`).
 
 use sessio_mongodb::MongoStore;
+use sessio_store_tests::serialized::Serialized;
 use sessio_store_tests::servers::PoloDbServer;
 use sessio_store_tests::Timing;
 
@@ -11,7 +14,7 @@ async fn mongodb_store_passes_the_conformance_suite_on_polodb() {
     let store = MongoStore::connect(&server.url("sessio"))
         .await
         .expect("connect to PoloDB");
-    sessio_store_tests::run_all(store, Timing::FAST).await;
+    sessio_store_tests::run_all(Serialized::new(store), Timing::FAST).await;
 }
 
 #[tokio::test]

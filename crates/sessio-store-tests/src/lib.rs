@@ -12,6 +12,7 @@
 //! and in parallel with itself. A failing test panics with a message naming the broken rule.
 #![warn(missing_docs)]
 
+pub mod serialized;
 pub mod servers;
 
 use std::sync::Arc;
@@ -415,7 +416,14 @@ pub async fn delete_under_a_lease_is_fenced<S: Store>(store: &S) {
 }
 
 fn manager<S: Store + Clone>(store: &S, name: &str) -> SessionManager {
-    let config = Config::default().with_key_prefix(format!("{}:", unique(name)));
+    // 40 requests racing on one session: the last may lose up to 39 rounds, and the last of
+    // 20 lock holders waits for 19 others. The suite checks that nothing is lost and nothing
+    // overlaps, not how fast a slow server resolves contention, so it allows enough retries
+    // and a long lock wait.
+    let config = Config::default()
+        .with_key_prefix(format!("{}:", unique(name)))
+        .with_max_retries(200)
+        .with_lock_wait(Duration::from_secs(120));
     SessionManager::from_arc(Arc::new(store.clone()), config).expect("valid config")
 }
 

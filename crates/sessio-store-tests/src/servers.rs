@@ -4,7 +4,7 @@
 //! server's program is missing, the helper panics with what to install.
 
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -356,9 +356,10 @@ pub struct PoloDbServer {
 }
 
 impl PoloDbServer {
-    /// Starts one: `polodb serve --host 127.0.0.1 --port P --path DIR`.
+    /// Starts one: `polodb serve --host 127.0.0.1 --port P --path DIR`, with DIR in memory
+    /// (`/dev/shm`) where there is one, since PoloDB syncs every write to disk.
     pub fn start() -> Self {
-        let dir = TempDir::new("polodb");
+        let dir = TempDir::new_in(Path::new("/dev/shm"), "polodb");
         let port = free_port();
         let program = ["polodb", "/usr/local/bin/polodb"]
             .into_iter()
@@ -413,10 +414,21 @@ pub struct TempDir {
 impl TempDir {
     /// A fresh directory under the system's temporary directory.
     pub fn new(tag: &str) -> Self {
+        Self::new_in(&std::env::temp_dir(), tag)
+    }
+
+    /// A fresh directory under `parent` if it is a directory, else under the system's
+    /// temporary directory.
+    pub fn new_in(parent: &Path, tag: &str) -> Self {
+        let parent = if parent.is_dir() {
+            parent.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        };
         let mut raw = [0u8; 6];
         getrandom::fill(&mut raw).expect("OS random number generator");
         let name: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-        let path = std::env::temp_dir().join(format!("sessio-{tag}-{name}"));
+        let path = parent.join(format!("sessio-{tag}-{name}"));
         std::fs::create_dir_all(&path).expect("create a temporary directory");
         Self { path }
     }

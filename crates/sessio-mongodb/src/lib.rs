@@ -191,19 +191,30 @@ impl MongoStore {
             })
     }
 
+    /// Runs one command within the timeout, mapping every driver error.
     async fn run<T>(
         &self,
         op: &'static str,
         work: impl std::future::IntoFuture<Output = Result<T, MongoError>>,
     ) -> StoreResult<T> {
-        match tokio::time::timeout(self.timeout, work).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(store_error(error, op)),
-            Err(_) => Err(StoreError::new(
+        self.attempt(op, work)
+            .await?
+            .map_err(|error| store_error(error, op))
+    }
+
+    /// Runs one command within the timeout, leaving its driver error to the caller (for
+    /// the errors that are answers, such as a duplicate key).
+    async fn attempt<T>(
+        &self,
+        op: &'static str,
+        work: impl std::future::IntoFuture<Output = Result<T, MongoError>>,
+    ) -> StoreResult<Result<T, MongoError>> {
+        tokio::time::timeout(self.timeout, work).await.map_err(|_| {
+            StoreError::new(
                 StoreErrorKind::Timeout,
                 format!("MongoDB did not answer {op} within {:?}", self.timeout),
-            )),
-        }
+            )
+        })
     }
 }
 
@@ -328,16 +339,13 @@ impl Store for MongoStore {
         let v = new_version();
         let mut fresh = doc! { "_id": key, "s": 1, "data": binary(data), "v": v, "exp": at(ttl) };
         fresh.extend(free_lock());
-        match tokio::time::timeout(self.timeout, self.sessions.insert_one(fresh)).await {
-            Ok(Ok(_)) => return Ok(Some(Version(v as u64))),
-            Ok(Err(e)) if is_duplicate_key(&e) => {}
-            Ok(Err(e)) => return Err(store_error(e, "create")),
-            Err(_) => {
-                return Err(StoreError::new(
-                    StoreErrorKind::Timeout,
-                    format!("MongoDB did not answer create within {:?}", self.timeout),
-                ))
-            }
+        match self
+            .attempt("create", self.sessions.insert_one(fresh))
+            .await?
+        {
+            Ok(_) => return Ok(Some(Version(v as u64))),
+            Err(e) if is_duplicate_key(&e) => {}
+            Err(e) => return Err(store_error(e, "create")),
         }
         // A document is in the way: take it over only if it holds no live session (expired
         // but not reaped yet, or only a lock taken before the session was first saved).
@@ -424,19 +432,13 @@ impl LockingStore for MongoStore {
                 .find_one_and_update(free_or_ours.clone(), upsert)
                 .upsert(true)
                 .return_document(ReturnDocument::After);
-            match tokio::time::timeout(self.timeout, attempt).await {
-                Ok(Ok(doc)) => return Ok(Acquired::Granted(doc.as_ref().and_then(record))),
-                Ok(Err(e)) if is_duplicate_key(&e) => return Ok(Acquired::Held),
-                Ok(Err(e)) if is_unknown_command(&e) => {
+            match self.attempt("lock", attempt).await? {
+                Ok(doc) => return Ok(Acquired::Granted(doc.as_ref().and_then(record))),
+                Err(e) if is_duplicate_key(&e) => return Ok(Acquired::Held),
+                Err(e) if is_unknown_command(&e) => {
                     self.no_find_and_modify.store(true, Ordering::Relaxed);
                 }
-                Ok(Err(e)) => return Err(store_error(e, "lock")),
-                Err(_) => {
-                    return Err(StoreError::new(
-                        StoreErrorKind::Timeout,
-                        format!("MongoDB did not answer lock within {:?}", self.timeout),
-                    ))
-                }
+                Err(e) => return Err(store_error(e, "lock")),
             }
         }
         // Portable: a conditional update takes a free lease on an existing document; the
@@ -451,14 +453,13 @@ impl LockingStore for MongoStore {
             "_id": key, "s": 0, "v": 0_i64, "exp": until,
             "lock_token": &token, "lock_exp": until,
         };
-        match tokio::time::timeout(self.timeout, self.sessions.insert_one(placeholder)).await {
-            Ok(Ok(_)) => Ok(Acquired::Granted(None)),
-            Ok(Err(e)) if is_duplicate_key(&e) => Ok(Acquired::Held),
-            Ok(Err(e)) => Err(store_error(e, "lock")),
-            Err(_) => Err(StoreError::new(
-                StoreErrorKind::Timeout,
-                format!("MongoDB did not answer lock within {:?}", self.timeout),
-            )),
+        match self
+            .attempt("lock", self.sessions.insert_one(placeholder))
+            .await?
+        {
+            Ok(_) => Ok(Acquired::Granted(None)),
+            Err(e) if is_duplicate_key(&e) => Ok(Acquired::Held),
+            Err(e) => Err(store_error(e, "lock")),
         }
     }
 

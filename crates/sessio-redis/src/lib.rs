@@ -48,7 +48,6 @@
 //! `503`. Connections re-establish by themselves when Redis returns.
 #![warn(missing_docs)]
 
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -458,15 +457,13 @@ fn millis(d: Duration) -> u64 {
     d.as_millis().clamp(1, u128::from(u64::MAX)) as u64
 }
 
-fn version_of(data: &[u8]) -> Version {
-    let mut h = DefaultHasher::new();
-    data.hash(&mut h);
-    Version(h.finish())
-}
+/// Saves compare the stored bytes, not a version, so every record carries the same one;
+/// hashing the bytes on every load and save would be work nothing reads.
+const VERSION: Version = Version(0);
 
 fn loaded(value: Option<Vec<u8>>, pttl: i64) -> Option<Loaded> {
     value.map(|data| Loaded {
-        version: version_of(&data),
+        version: VERSION,
         expires_at: (pttl > 0).then(|| SystemTime::now() + Duration::from_millis(pttl as u64)),
         data,
     })
@@ -496,7 +493,7 @@ impl Store for RedisStore {
                     .await
             })
             .await?;
-        Ok(set.map(|_| version_of(data)))
+        Ok(set.map(|_| VERSION))
     }
 
     async fn save(
@@ -520,7 +517,7 @@ impl Store for RedisStore {
             })
             .await?;
         Ok(match outcome {
-            2 => Saved::Stored(version_of(data)),
+            2 => Saved::Stored(VERSION),
             1 => Saved::Conflict,
             _ => Saved::Missing,
         })
@@ -615,7 +612,7 @@ impl LockingStore for RedisStore {
             })
             .await?;
         Ok(if done == 1 {
-            Fenced::Done(Some(version_of(data)))
+            Fenced::Done(Some(VERSION))
         } else {
             Fenced::LeaseLost
         })

@@ -542,7 +542,15 @@ impl Session {
                 Some(ttl) => {
                     let now = st.now;
                     mgr.stamp_created(&mut st.meta, now);
-                    let bytes = mgr.encode(&st.meta, &st.data)?;
+                    let bytes = match mgr.encode(&st.meta, &st.data) {
+                        Ok(bytes) => bytes,
+                        Err(error) => {
+                            // Nothing can be saved; the lock must not outlive the error.
+                            st.lock = None;
+                            locking.release(&key, &token).await?;
+                            return Err(error);
+                        }
+                    };
                     locking
                         .save_locked(&key, &token, &bytes, ttl, true)
                         .await

@@ -453,3 +453,26 @@ proptest! {
         let _session = manager.session([header.as_bytes()]);
     }
 }
+
+#[tokio::test]
+async fn a_failed_unlock_still_releases_the_lock() {
+    let config = Config::default()
+        .with_max_size(100)
+        .with_lock_wait(Duration::from_millis(200));
+    let manager = SessionManager::new(MemoryStore::default(), config).unwrap();
+    let first = manager.session(std::iter::empty());
+    first.insert("a", 1).await.unwrap();
+    let cookie = pair(&first.commit().await.unwrap().unwrap());
+
+    let holder = manager.session([cookie.as_bytes()]);
+    let guard = holder.lock().await.unwrap();
+    guard.insert("big", "x".repeat(200)).await.unwrap();
+    let error = guard.unlock().await.unwrap_err();
+    assert!(matches!(error, sessio::Error::TooLarge { .. }), "{error}");
+    let next = manager.session([cookie.as_bytes()]);
+    let guard = next
+        .lock()
+        .await
+        .expect("the lock was released with the error, not left to its lease");
+    guard.unlock().await.unwrap();
+}

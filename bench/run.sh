@@ -11,7 +11,8 @@
 # Reports requests/s, p99 latency, server CPU µs per request (from /proc/PID/stat), the
 # ratios, heap bytes per stored session, and peak RSS under a flood of new sessions.
 #
-# usage: bash bench/run.sh            (DUR=10 FLOOD=30 CONNS=32 SESSIONS=256 to change)
+# usage: bash bench/run.sh            (DUR=10 FLOOD=30 CONNS=32 SESSIONS=256 to change;
+#        ONLY="redis" or ONLY="memory flood" runs some of: memory redis others flood)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${DUR:-10}
@@ -19,6 +20,8 @@ FLOOD=${FLOOD:-30}
 CONNS=${CONNS:-32}
 SESSIONS=${SESSIONS:-256}
 MAX_SESSIONS=${MAX_SESSIONS:-100000}
+ONLY=${ONLY:-memory redis others flood}
+want() { [[ " $ONLY " == *" $1 "* ]]; }
 OUT=bench/results
 mkdir -p "$OUT"
 
@@ -73,7 +76,7 @@ load() { # name port mode(keep|none) -> appends a row to $OUT/rows
 }
 
 : > "$OUT/rows"
-for mode in keep none; do
+want memory && for mode in keep none; do
   start bare 3101 "$PEERS/bare" 127.0.0.1:3101;                       load bare 3101 "$mode"; stop
   start sessio 3102 "$DEMO" --addr 127.0.0.1:3102 --store memory;     load sessio 3102 "$mode"; stop
   start tower 3103 "$PEERS/tower_sessions_server" 127.0.0.1:3103;     load tower 3103 "$mode"; stop
@@ -122,7 +125,7 @@ redis_server() { # name port mode cmd...
   fi
   stop; redis_stop
 }
-for mode in keep none; do
+want redis && for mode in keep none; do
   redis_server sessio-redis 3111 "$mode" "$DEMO" --addr 127.0.0.1:3111 --store "$REDIS_URL"
   redis_server tower-redis 3112 "$mode" "$PEERS/tower_sessions_redis_server" 127.0.0.1:3112 "$REDIS_URL"
   redis_server actix-redis 3113 "$mode" "$PEERS/actix_redis_server" 127.0.0.1:3113 "$REDIS_URL"
@@ -132,7 +135,7 @@ done
 MC_PORT=3192
 MONGO_PORT=3193
 ROOT_USER=(); [ "$(id -u)" = 0 ] && ROOT_USER=(-u root)
-for mode in keep none; do
+want others && for mode in keep none; do
   taskset -c 1 memcached "${ROOT_USER[@]}" -p "$MC_PORT" -l 127.0.0.1 -U 0 -m 256 &
   MC_PID=$!
   sleep 0.3
@@ -151,10 +154,13 @@ for mode in keep none; do
   fi
 done
 
-SESSIO_FLOOD=$(flood sessio 3104 "$DEMO" --addr 127.0.0.1:3104 --store memory --max-sessions "$MAX_SESSIONS")
-TOWER_FLOOD=$(flood tower 3105 "$PEERS/tower_sessions_server" 127.0.0.1:3105)
-SESSIO_BYTES=$("$PEERS/mem_per_session" sessio 200000)
-TOWER_BYTES=$("$PEERS/mem_per_session" tower 200000)
+SESSIO_FLOOD="- 0 0" TOWER_FLOOD="- 0 0" SESSIO_BYTES=0 TOWER_BYTES=0
+if want flood; then
+  SESSIO_FLOOD=$(flood sessio 3104 "$DEMO" --addr 127.0.0.1:3104 --store memory --max-sessions "$MAX_SESSIONS")
+  TOWER_FLOOD=$(flood tower 3105 "$PEERS/tower_sessions_server" 127.0.0.1:3105)
+  SESSIO_BYTES=$("$PEERS/mem_per_session" sessio 200000)
+  TOWER_BYTES=$("$PEERS/mem_per_session" tower 200000)
+fi
 
 {
   echo "# sessio load benchmark ($(date -u +%F), ${DUR}s per load, $CONNS connections, $SESSIONS sessions for keep-cookie)"
@@ -166,20 +172,20 @@ TOWER_BYTES=$("$PEERS/mem_per_session" tower 200000)
   awk -v sb="$SESSIO_BYTES" -v tb="$TOWER_BYTES" '
     { rps[$1 "," $2] = $3; cpu[$1 "," $2] = $5 }
     END {
-      for (m = 1; m <= 2; m++) {
+      for (m = 1; m <= 2 && rps["bare,keep"] > 0; m++) {
         mode = m == 1 ? "keep" : "none"
         a = rps["bare," mode]; b = rps["sessio," mode]; c = rps["tower," mode]
         oa = cpu["sessio," mode] - cpu["bare," mode]; oc = cpu["tower," mode] - cpu["bare," mode]
         printf "- %s-cookie: sessio/bare requests/s = %.2f (target >= 0.9 on keep-cookie); sessio/tower-sessions = %.2f\n", mode, b / a, b / c
         printf "- %s-cookie: CPU overhead over bare per request: sessio %.2f µs, tower-sessions %.2f µs; sessio/tower-sessions = %.2f (target <= 0.5 on keep-cookie)\n", mode, oa, oc, (oc > 0 ? oa / oc : 0)
       }
-      for (m = 1; m <= 2; m++) {
+      for (m = 1; m <= 2 && rps["tower-redis,keep"] > 0; m++) {
         mode = m == 1 ? "keep" : "none"
         s = rps["sessio-redis," mode]; t = rps["tower-redis," mode]; x = rps["actix-redis," mode]
         best = t > x ? t : x
         printf "- Redis %s-cookie: sessio-redis/best peer requests/s = %.2f (target >= 1.5 on keep-cookie); vs tower-sessions-redis-store %.2f, vs actix-session %.2f\n", mode, s / best, s / t, s / x
       }
-      printf "- heap bytes per stored session ({\"foo\":1}, 200k sessions): sessio %d, tower-sessions %d (target <= 200)\n", sb, tb
+      if (sb > 0) printf "- heap bytes per stored session ({\"foo\":1}, 200k sessions): sessio %d, tower-sessions %d (target <= 200)\n", sb, tb
     }' "$OUT/rows"
   echo
   echo "Redis round trips per request (client commands seen by MONITOR over 100 sequential requests):"
@@ -190,5 +196,5 @@ TOWER_BYTES=$("$PEERS/mem_per_session" tower 200000)
   echo
   read -r _ shwm sreqs <<< "$SESSIO_FLOOD"
   read -r _ thwm treqs <<< "$TOWER_FLOOD"
-  echo "- ${FLOOD}s flood of new sessions: sessio (max_sessions=$MAX_SESSIONS) peak RSS ${shwm} MiB after ${sreqs} sessions; tower-sessions peak RSS ${thwm} MiB after ${treqs} sessions"
+  want flood && echo "- ${FLOOD}s flood of new sessions: sessio (max_sessions=$MAX_SESSIONS) peak RSS ${shwm} MiB after ${sreqs} sessions; tower-sessions peak RSS ${thwm} MiB after ${treqs} sessions"
 } | tee "$OUT/latest.md"

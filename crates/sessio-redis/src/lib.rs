@@ -48,6 +48,11 @@
 //! `503`. Connections re-establish by themselves when Redis returns.
 #![warn(missing_docs)]
 
+mod near;
+
+use near::{Lookup, NearCache};
+
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -57,7 +62,10 @@ use redis::aio::{
 };
 use redis::cluster_async::ClusterConnection;
 use redis::sentinel::{SentinelClient, SentinelServerType};
-use redis::{Cmd, Pipeline, RedisError, RedisFuture, Script, Value};
+use redis::{
+    AsyncConnectionConfig, Cmd, Pipeline, ProtocolVersion, PushInfo, PushKind, RedisError,
+    RedisFuture, Script, Value,
+};
 use sessio::{
     Acquired, Fenced, LeaseToken, Loaded, LockingStore, Saved, Store, StoreError, StoreErrorKind,
     StoreResult, Version,
@@ -113,8 +121,117 @@ struct Inner {
 
 enum Backend {
     Single(ConnectionManager),
+    Tracked(Box<Tracked>),
     Cluster(ClusterConnection),
     Sentinel(Box<SentinelBackend>),
+}
+
+/// One server over a RESP3 connection with `CLIENT TRACKING ON NOLOOP`, feeding the near
+/// cache; re-established after a failure (and the cache emptied).
+struct Tracked {
+    client: redis::Client,
+    connect_timeout: Duration,
+    command_timeout: Duration,
+    current: std::sync::RwLock<Option<Live>>,
+    connecting: tokio::sync::Mutex<()>,
+    cache: Arc<NearCache>,
+}
+
+#[derive(Clone)]
+struct Live {
+    conn: MultiplexedConnection,
+    /// Set by the connection's driver when the connection is gone.
+    dropped: Arc<AtomicBool>,
+}
+
+impl Tracked {
+    fn live(&self) -> Option<MultiplexedConnection> {
+        let current = self.current.read().unwrap_or_else(|p| p.into_inner());
+        current
+            .as_ref()
+            .filter(|live| !live.dropped.load(Ordering::Acquire))
+            .map(|live| live.conn.clone())
+    }
+
+    async fn conn(&self) -> redis::RedisResult<MultiplexedConnection> {
+        if let Some(conn) = self.live() {
+            return Ok(conn);
+        }
+        let _one_at_a_time = self.connecting.lock().await;
+        if let Some(conn) = self.live() {
+            return Ok(conn);
+        }
+        let live = self.open().await?;
+        let conn = live.conn.clone();
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(live);
+        Ok(conn)
+    }
+
+    async fn open(&self) -> redis::RedisResult<Live> {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let (cache, flag) = (self.cache.clone(), dropped.clone());
+        // Runs inside the connection's driver, in stream order: an invalidation is applied
+        // before any reply that Redis sent after it reaches its caller.
+        let on_push = move |push: PushInfo| -> Result<(), std::convert::Infallible> {
+            match push.kind {
+                PushKind::Invalidate => invalidate(&cache, push.data),
+                PushKind::Disconnection => {
+                    flag.store(true, Ordering::Release);
+                    cache.flush();
+                }
+                _ => {}
+            }
+            Ok(())
+        };
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.connect_timeout))
+            .set_response_timeout(Some(self.command_timeout))
+            .set_push_sender(on_push);
+        let mut conn = self
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        redis::cmd("CLIENT")
+            .arg("TRACKING")
+            .arg("ON")
+            .arg("NOLOOP")
+            .exec_async(&mut conn)
+            .await?;
+        // Nothing read over an earlier connection may outlive it.
+        self.cache.flush();
+        Ok(Live { conn, dropped })
+    }
+
+    /// The connection failed: drop it and everything it was tracking.
+    fn broken(&self) {
+        if let Some(live) = self
+            .current
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            live.dropped.store(true, Ordering::Release);
+        }
+        self.cache.flush();
+    }
+}
+
+/// Applies an `invalidate` push: a list of keys, or null for "everything".
+fn invalidate(cache: &NearCache, data: Vec<Value>) {
+    for value in data {
+        match value {
+            Value::Array(keys) | Value::Set(keys) => {
+                for key in keys {
+                    match key {
+                        Value::BulkString(key) => cache.forget(&key),
+                        Value::SimpleString(key) => cache.forget(key.as_bytes()),
+                        _ => cache.flush(),
+                    }
+                }
+            }
+            _ => cache.flush(),
+        }
+    }
 }
 
 /// A master found through Sentinel; re-resolved after a connection failure (failover).
@@ -175,12 +292,14 @@ impl Scripts {
     fn new() -> Self {
         Self {
             load: Script::new("return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}"),
-            // 0 = missing, 1 = conflict, 2 = stored
+            // 0 = missing, 1 = conflict, 2 = stored. The closing read makes Redis track
+            // the key for this connection again (a write ends tracking): see `near`.
             save: Script::new(
                 r"local cur = redis.call('GET', KEYS[1])
                 if not cur then return 0 end
                 if cur ~= ARGV[1] then return 1 end
                 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+                redis.call('PTTL', KEYS[1])
                 return 2",
             ),
             // {0} = held by another; {1, value, pttl} = granted
@@ -216,6 +335,8 @@ impl Scripts {
 pub struct RedisStoreBuilder {
     command_timeout: Duration,
     connect_timeout: Duration,
+    near_cache: usize,
+    near_cache_trust: Duration,
 }
 
 impl Default for RedisStoreBuilder {
@@ -223,6 +344,8 @@ impl Default for RedisStoreBuilder {
         Self {
             command_timeout: Duration::from_millis(500),
             connect_timeout: Duration::from_secs(1),
+            near_cache: 10_000,
+            near_cache_trust: Duration::from_secs(1),
         }
     }
 }
@@ -238,6 +361,33 @@ impl RedisStoreBuilder {
     /// The longest one connection attempt may take (default 1 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// How many recently seen sessions this process keeps in its [near
+    /// cache](crate#near-cache) (default 10 000; `0` turns the cache off). Only a store on
+    /// one Redis server built by this builder has the cache; Cluster and Sentinel stores,
+    /// and stores over connections you pass in, always read from Redis.
+    ///
+    /// ```
+    /// let builder = sessio_redis::RedisStore::builder().near_cache(50_000);
+    /// ```
+    pub fn near_cache(mut self, capacity: usize) -> Self {
+        self.near_cache = capacity;
+        self
+    }
+
+    /// How long after Redis last answered the near cache may still serve a read (default
+    /// 1 s). A reply proves every invalidation Redis sent before it has been applied, so
+    /// this bounds how stale a cached read can be if the connection goes silent without
+    /// breaking (a network partition); under traffic every request refreshes it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let builder = sessio_redis::RedisStore::builder().near_cache_trust(Duration::from_millis(250));
+    /// ```
+    pub fn near_cache_trust(mut self, window: Duration) -> Self {
+        self.near_cache_trust = window;
         self
     }
 
@@ -319,13 +469,45 @@ impl RedisStoreBuilder {
         })
     }
 
-    /// Builds on an existing client (one Redis server), with a reconnecting
-    /// `ConnectionManager`.
+    /// Builds on an existing client (one Redis server). With the near cache on (the
+    /// default) the store opens its own RESP3 connection with client tracking from the
+    /// client's settings; if the server cannot track keys (Redis before 6, some proxies),
+    /// or with the cache off, it uses a reconnecting `ConnectionManager`.
     ///
     /// # Errors
     /// [`RedisStoreError::Connect`] if the first connection fails.
     pub async fn from_client(self, client: redis::Client) -> Result<RedisStore, RedisStoreError> {
         let target = format!("{:?}", client.get_connection_info().addr());
+        if self.near_cache > 0 {
+            let info = client.get_connection_info().clone();
+            let resp3 = info
+                .redis_settings()
+                .clone()
+                .set_protocol(ProtocolVersion::RESP3);
+            let tracked_client = redis::Client::open(info.set_redis_settings(resp3))
+                .map_err(|source| RedisStoreError::Connect {
+                    target: target.clone(),
+                    source,
+                })?;
+            let tracked = Tracked {
+                client: tracked_client,
+                connect_timeout: self.connect_timeout,
+                command_timeout: self.command_timeout,
+                current: std::sync::RwLock::new(None),
+                connecting: tokio::sync::Mutex::new(()),
+                cache: Arc::new(NearCache::new(self.near_cache, self.near_cache_trust)),
+            };
+            match tracked.conn().await {
+                Ok(_) => return Ok(self.build(Backend::Tracked(Box::new(tracked)))),
+                Err(e) if e.is_io_error() || e.is_connection_refusal() || e.is_timeout() => {
+                    return Err(RedisStoreError::Connect { target, source: e });
+                }
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    "Redis refused RESP3 or CLIENT TRACKING; sessions are read from Redis on every request (no near cache)"
+                ),
+            }
+        }
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.connect_timeout))
             .set_response_timeout(Some(self.command_timeout))
@@ -384,6 +566,11 @@ impl RedisStore {
     async fn conn(&self) -> StoreResult<Conn> {
         match &self.inner.backend {
             Backend::Single(c) => Ok(Conn::Single(c.clone())),
+            Backend::Tracked(t) => t
+                .conn()
+                .await
+                .map(Conn::Multiplexed)
+                .map_err(|e| store_error(e, "connect")),
             Backend::Cluster(c) => Ok(Conn::Cluster(c.clone())),
             Backend::Sentinel(s) => {
                 if let Some(c) = s.current.read().await.as_ref() {
@@ -402,6 +589,31 @@ impl RedisStore {
         }
     }
 
+    fn forget(&self, key: &str) {
+        if let Some(cache) = self.cache() {
+            cache.forget(key.as_bytes());
+        }
+    }
+
+    fn cache(&self) -> Option<&NearCache> {
+        match &self.inner.backend {
+            Backend::Tracked(t) => Some(&t.cache),
+            _ => None,
+        }
+    }
+
+    /// Entries in the near cache now; `None` when the store has no near cache.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), sessio_redis::RedisStoreError> {
+    /// let store = sessio_redis::RedisStore::connect("redis://127.0.0.1:6379").await?;
+    /// assert_eq!(store.near_cache_len(), Some(0));
+    /// # Ok(()) }
+    /// ```
+    pub fn near_cache_len(&self) -> Option<usize> {
+        self.cache().map(NearCache::len)
+    }
+
     /// Runs one operation with the command timeout; maps errors.
     async fn run<T, F>(&self, op: &'static str, f: F) -> StoreResult<T>
     where
@@ -409,17 +621,19 @@ impl RedisStore {
     {
         let work = async {
             let mut conn = self.conn().await?;
-            f(&mut conn).await.map_err(|e| {
-                if let Backend::Sentinel(s) = &self.inner.backend {
-                    if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
-                        // A failover may have moved the master: ask Sentinel again next time.
-                        if let Ok(mut current) = s.current.try_write() {
-                            *current = None;
-                        }
+            let result = f(&mut conn).await;
+            match (&self.inner.backend, &result) {
+                (Backend::Tracked(t), Ok(_)) => t.cache.heard(),
+                (Backend::Tracked(t), Err(e)) if connection_lost(e) => t.broken(),
+                (Backend::Sentinel(s), Err(e)) if connection_lost(e) => {
+                    // A failover may have moved the master: ask Sentinel again next time.
+                    if let Ok(mut current) = s.current.try_write() {
+                        *current = None;
                     }
                 }
-                store_error(e, op)
-            })
+                _ => {}
+            }
+            result.map_err(|e| store_error(e, op))
         };
         match tokio::time::timeout(self.inner.timeout, work).await {
             Ok(result) => result,
@@ -434,10 +648,14 @@ impl RedisStore {
     }
 }
 
+fn connection_lost(e: &RedisError) -> bool {
+    e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal()
+}
+
 fn store_error(e: RedisError, op: &str) -> StoreError {
     let kind = if e.is_timeout() {
         StoreErrorKind::Timeout
-    } else if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
+    } else if connection_lost(&e) {
         StoreErrorKind::Unavailable
     } else {
         StoreErrorKind::Protocol
@@ -472,12 +690,21 @@ fn loaded(value: Option<Vec<u8>>, pttl: i64) -> Option<Loaded> {
 #[async_trait]
 impl Store for RedisStore {
     async fn load(&self, key: &str) -> StoreResult<Option<Loaded>> {
+        let ticket = match self.cache().map(|c| c.get(key, SystemTime::now())) {
+            Some(Lookup::Hit(record)) => return Ok(Some(record)),
+            Some(Lookup::Miss(ticket)) => Some(ticket),
+            None => None,
+        };
         let (value, pttl): (Option<Vec<u8>>, i64) = self
             .run("load", async |c| {
                 self.inner.scripts.load.key(key).invoke_async(c).await
             })
             .await?;
-        Ok(loaded(value, pttl))
+        let record = loaded(value, pttl);
+        if let (Some(cache), Some(ticket), Some(record)) = (self.cache(), ticket, &record) {
+            cache.fill(key, ticket, record);
+        }
+        Ok(record)
     }
 
     async fn create(&self, key: &str, data: &[u8], ttl: Duration) -> StoreResult<Option<Version>> {
@@ -503,7 +730,8 @@ impl Store for RedisStore {
         data: &[u8],
         ttl: Duration,
     ) -> StoreResult<Saved> {
-        let outcome: i64 = self
+        let ticket = self.cache().map(|c| c.ticket(key));
+        let outcome: StoreResult<i64> = self
             .run("save", async |c| {
                 self.inner
                     .scripts
@@ -515,8 +743,17 @@ impl Store for RedisStore {
                     .invoke_async(c)
                     .await
             })
-            .await?;
-        Ok(match outcome {
+            .await;
+        if let Some(cache) = self.cache() {
+            match (&outcome, ticket) {
+                (Ok(2), Some(ticket)) => {
+                    cache.wrote(key, ticket, data, Some(SystemTime::now() + ttl));
+                }
+                // Stale, gone, or unknown: whatever we hold for this key is not to be trusted.
+                _ => cache.forget(key.as_bytes()),
+            }
+        }
+        Ok(match outcome? {
             2 => Saved::Stored(VERSION),
             1 => Saved::Conflict,
             _ => Saved::Missing,
@@ -524,21 +761,29 @@ impl Store for RedisStore {
     }
 
     async fn touch(&self, key: &str, ttl: Duration) -> StoreResult<bool> {
-        self.run("touch", async |c| {
-            redis::cmd("PEXPIRE")
-                .arg(key)
-                .arg(millis(ttl))
-                .query_async(c)
-                .await
-        })
-        .await
+        let touched = self
+            .run("touch", async |c| {
+                redis::cmd("PEXPIRE")
+                    .arg(key)
+                    .arg(millis(ttl))
+                    .query_async(c)
+                    .await
+            })
+            .await;
+        // The cached expiry is out of date, and Redis no longer tracks the key for us.
+        self.forget(key);
+        touched
     }
 
     async fn delete(&self, key: &str) -> StoreResult<()> {
-        self.run("delete", async |c| {
-            redis::cmd("DEL").arg(key).query_async::<()>(c).await
-        })
-        .await
+        self.forget(key);
+        let deleted = self
+            .run("delete", async |c| {
+                redis::cmd("DEL").arg(key).query_async::<()>(c).await
+            })
+            .await;
+        self.forget(key);
+        deleted
     }
 
     fn locking(&self) -> Option<&dyn LockingStore> {
@@ -596,7 +841,8 @@ impl LockingStore for RedisStore {
         release: bool,
     ) -> StoreResult<Fenced> {
         let lock = lock_key(key);
-        let done: i64 = self
+        self.forget(key);
+        let done: StoreResult<i64> = self
             .run("save under lock", async |c| {
                 self.inner
                     .scripts
@@ -610,8 +856,9 @@ impl LockingStore for RedisStore {
                     .invoke_async(c)
                     .await
             })
-            .await?;
-        Ok(if done == 1 {
+            .await;
+        self.forget(key);
+        Ok(if done? == 1 {
             Fenced::Done(Some(VERSION))
         } else {
             Fenced::LeaseLost
@@ -620,7 +867,8 @@ impl LockingStore for RedisStore {
 
     async fn delete_locked(&self, key: &str, token: &LeaseToken) -> StoreResult<Fenced> {
         let lock = lock_key(key);
-        let done: i64 = self
+        self.forget(key);
+        let done: StoreResult<i64> = self
             .run("delete under lock", async |c| {
                 self.inner
                     .scripts
@@ -631,8 +879,9 @@ impl LockingStore for RedisStore {
                     .invoke_async(c)
                     .await
             })
-            .await?;
-        Ok(if done == 1 {
+            .await;
+        self.forget(key);
+        Ok(if done? == 1 {
             Fenced::Done(None)
         } else {
             Fenced::LeaseLost

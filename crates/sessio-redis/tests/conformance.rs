@@ -11,6 +11,19 @@ async fn redis_standalone_passes_the_conformance_suite() {
     let store = RedisStore::connect(&server.url())
         .await
         .expect("connect to the private redis-server");
+    assert_eq!(store.near_cache_len(), Some(0), "the near cache is on by default");
+    sessio_store_tests::run_all(store, Timing::FAST).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_standalone_without_near_cache_passes_the_conformance_suite() {
+    let server = RedisServer::start();
+    let store = RedisStore::builder()
+        .near_cache(0)
+        .connect(&server.url())
+        .await
+        .expect("connect to the private redis-server");
+    assert_eq!(store.near_cache_len(), None);
     sessio_store_tests::run_all(store, Timing::FAST).await;
 }
 

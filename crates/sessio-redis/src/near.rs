@@ -1,0 +1,321 @@
+//! The near cache: recently seen records kept in this process, dropped the moment Redis says
+//! they changed.
+//!
+//! Redis tracks the keys each connection read (`CLIENT TRACKING ON NOLOOP`) and pushes an
+//! `invalidate` message on that connection when another client modifies one. Three rules
+//! keep the cache from ever holding bytes that Redis no longer has, beyond the delay of that
+//! push:
+//!
+//! 1. **Generations.** A read records its shard's generation before the command is sent
+//!    and fills the cache only if the generation is unchanged when the reply is in.
+//!    Every invalidation, every write of our own and every flush bumps it, so a reply that
+//!    raced with any of them is not cached. (Pushes are handled inside the connection's
+//!    driver, in stream order, before any later reply is handed out.)
+//! 2. **Own writes.** With `NOLOOP` our own writes send us nothing, and Redis stops
+//!    tracking a key once it is modified, so every write script ends with a read of the
+//!    key (tracking it again) and the cache takes the bytes it wrote, or forgets the key
+//!    when the outcome is not known.
+//! 3. **Trust window.** An entry is served only while Redis answered this connection
+//!    within the window: a reply proves every earlier push has been handled. If the
+//!    connection goes silent (a partition without a reset), the cache stops answering and
+//!    reads go to Redis, which fails or times out like any other request. A dropped
+//!    connection empties the cache at once.
+
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use hashbrown::DefaultHashBuilder;
+use indexmap::IndexMap;
+use sessio::Loaded;
+
+const SHARDS: usize = 64;
+
+pub(crate) struct NearCache {
+    shards: Box<[Mutex<Shard>]>,
+    hasher: DefaultHashBuilder,
+    per_shard: usize,
+    trust: Duration,
+    origin: Instant,
+    /// Nanoseconds after `origin` of the latest reply on the tracked connection, plus one;
+    /// 0 = nothing heard since the last flush.
+    heard: AtomicU64,
+}
+
+struct Shard {
+    map: IndexMap<Box<str>, Entry, DefaultHashBuilder>,
+    generation: u64,
+    evictions: u64,
+}
+
+struct Entry {
+    data: Box<[u8]>,
+    expires_at: Option<SystemTime>,
+}
+
+/// A shard's generation, taken before a command is sent.
+#[derive(Clone, Copy)]
+pub(crate) struct Ticket {
+    shard: usize,
+    generation: u64,
+}
+
+pub(crate) enum Lookup {
+    Hit(Loaded),
+    Miss(Ticket),
+}
+
+impl NearCache {
+    pub(crate) fn new(capacity: usize, trust: Duration) -> Self {
+        Self {
+            shards: (0..SHARDS)
+                .map(|_| {
+                    Mutex::new(Shard {
+                        map: IndexMap::default(),
+                        generation: 0,
+                        evictions: 0,
+                    })
+                })
+                .collect(),
+            hasher: DefaultHashBuilder::default(),
+            per_shard: capacity.div_ceil(SHARDS).max(1),
+            trust,
+            origin: Instant::now(),
+            heard: AtomicU64::new(0),
+        }
+    }
+
+    fn shard_of(&self, key: &[u8]) -> usize {
+        (self.hasher.hash_one(key) % SHARDS as u64) as usize
+    }
+
+    fn lock(&self, shard: usize) -> std::sync::MutexGuard<'_, Shard> {
+        // A panic while holding a shard cannot leave it inconsistent (single map calls).
+        self.shards[shard]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn trusted(&self) -> bool {
+        let heard = self.heard.load(Ordering::Acquire);
+        heard != 0 && {
+            let now = self.origin.elapsed().as_nanos() as u64 + 1;
+            now.saturating_sub(heard) <= self.trust.as_nanos() as u64
+        }
+    }
+
+    /// Redis answered on the tracked connection: every push sent before has been handled.
+    pub(crate) fn heard(&self) {
+        let now = self.origin.elapsed().as_nanos() as u64 + 1;
+        self.heard.fetch_max(now, Ordering::AcqRel);
+    }
+
+    /// The cached record under `key`, or a ticket to fill it with what Redis answers.
+    pub(crate) fn get(&self, key: &str, now: SystemTime) -> Lookup {
+        let index = self.shard_of(key.as_bytes());
+        let mut shard = self.lock(index);
+        let ticket = Ticket {
+            shard: index,
+            generation: shard.generation,
+        };
+        if !self.trusted() {
+            return Lookup::Miss(ticket);
+        }
+        match shard.map.get(key) {
+            Some(entry) if entry.expires_at.is_none_or(|at| at > now) => Lookup::Hit(Loaded {
+                data: entry.data.to_vec(),
+                version: crate::VERSION,
+                expires_at: entry.expires_at,
+            }),
+            Some(_) => {
+                shard.map.swap_remove(key);
+                Lookup::Miss(ticket)
+            }
+            None => Lookup::Miss(ticket),
+        }
+    }
+
+    /// A ticket for a write to `key`, taken before the write is sent.
+    pub(crate) fn ticket(&self, key: &str) -> Ticket {
+        let index = self.shard_of(key.as_bytes());
+        Ticket {
+            shard: index,
+            generation: self.lock(index).generation,
+        }
+    }
+
+    /// Caches what a read returned, unless something happened in the shard since `ticket`.
+    pub(crate) fn fill(&self, key: &str, ticket: Ticket, record: &Loaded) {
+        let mut shard = self.lock(ticket.shard);
+        if shard.generation == ticket.generation {
+            self.insert(&mut shard, key, &record.data, record.expires_at);
+        }
+    }
+
+    /// Our own write stored `data`: cache it if nothing else happened in the shard since
+    /// `ticket`, otherwise drop what we held. Either way later fills from before the write
+    /// are refused.
+    pub(crate) fn wrote(
+        &self,
+        key: &str,
+        ticket: Ticket,
+        data: &[u8],
+        expires_at: Option<SystemTime>,
+    ) {
+        let mut shard = self.lock(ticket.shard);
+        if shard.generation == ticket.generation {
+            self.insert(&mut shard, key, data, expires_at);
+        } else {
+            shard.map.swap_remove(key);
+        }
+        shard.generation += 1;
+    }
+
+    /// Drops `key` (changed elsewhere, or by a write of ours whose result we do not cache).
+    pub(crate) fn forget(&self, key: &[u8]) {
+        let index = self.shard_of(key);
+        let mut shard = self.lock(index);
+        if let Ok(key) = std::str::from_utf8(key) {
+            shard.map.swap_remove(key);
+        } else {
+            // Our keys are UTF-8; some other client's key cannot be cached here.
+        }
+        shard.generation += 1;
+    }
+
+    /// Drops everything and distrusts the cache until Redis answers again.
+    pub(crate) fn flush(&self) {
+        self.heard.store(0, Ordering::Release);
+        for index in 0..SHARDS {
+            let mut shard = self.lock(index);
+            shard.map.clear();
+            shard.generation += 1;
+        }
+    }
+
+    fn insert(&self, shard: &mut Shard, key: &str, data: &[u8], expires_at: Option<SystemTime>) {
+        let entry = Entry {
+            data: data.into(),
+            expires_at,
+        };
+        if let Some(slot) = shard.map.get_mut(key) {
+            *slot = entry;
+            return;
+        }
+        if shard.map.len() >= self.per_shard {
+            // Evict a pseudo-random entry: cheap, and fair enough for a cache of hot sessions.
+            shard.evictions += 1;
+            let victim =
+                (self.hasher.hash_one(shard.evictions) % shard.map.len() as u64) as usize;
+            shard.map.swap_remove_index(victim);
+        }
+        shard.map.insert(key.into(), entry);
+    }
+
+    /// Entries cached now (for tests and metrics).
+    pub(crate) fn len(&self) -> usize {
+        (0..SHARDS).map(|i| self.lock(i).map.len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(data: &[u8]) -> Loaded {
+        Loaded {
+            data: data.to_vec(),
+            version: crate::VERSION,
+            expires_at: None,
+        }
+    }
+
+    fn hit(cache: &NearCache, key: &str) -> Option<Vec<u8>> {
+        match cache.get(key, SystemTime::now()) {
+            Lookup::Hit(l) => Some(l.data),
+            Lookup::Miss(_) => None,
+        }
+    }
+
+    fn ticket(cache: &NearCache, key: &str) -> Ticket {
+        match cache.get(key, SystemTime::now()) {
+            Lookup::Miss(t) => t,
+            Lookup::Hit(_) => panic!("expected a miss"),
+        }
+    }
+
+    #[test]
+    fn serves_only_while_redis_was_heard_recently() {
+        let cache = NearCache::new(100, Duration::from_millis(50));
+        let t = ticket(&cache, "k");
+        cache.fill("k", t, &record(b"v"));
+        assert_eq!(hit(&cache, "k"), None, "nothing heard yet: not trusted");
+        cache.heard();
+        assert_eq!(hit(&cache, "k").as_deref(), Some(&b"v"[..]));
+        std::thread::sleep(Duration::from_millis(80));
+        assert_eq!(hit(&cache, "k"), None, "silent for longer than the window");
+        cache.heard();
+        assert_eq!(hit(&cache, "k").as_deref(), Some(&b"v"[..]));
+        cache.flush();
+        cache.heard();
+        assert_eq!(hit(&cache, "k"), None, "a flush empties the cache");
+    }
+
+    #[test]
+    fn a_reply_that_raced_with_an_invalidation_is_not_cached() {
+        let cache = NearCache::new(100, Duration::from_secs(5));
+        cache.heard();
+        let t = ticket(&cache, "k");
+        cache.forget(b"k"); // the push arrived while the read was in flight
+        cache.fill("k", t, &record(b"old"));
+        assert_eq!(hit(&cache, "k"), None);
+    }
+
+    #[test]
+    fn a_read_older_than_our_own_write_is_not_cached() {
+        let cache = NearCache::new(100, Duration::from_secs(5));
+        cache.heard();
+        let read = ticket(&cache, "k");
+        let write = cache.ticket("k");
+        cache.wrote("k", write, b"new", None);
+        cache.fill("k", read, &record(b"old"));
+        assert_eq!(hit(&cache, "k").as_deref(), Some(&b"new"[..]));
+    }
+
+    #[test]
+    fn a_write_that_raced_drops_the_entry() {
+        let cache = NearCache::new(100, Duration::from_secs(5));
+        cache.heard();
+        let t = ticket(&cache, "k");
+        cache.fill("k", t, &record(b"v1"));
+        let write = cache.ticket("k");
+        cache.forget(b"k");
+        let t = ticket(&cache, "k");
+        cache.fill("k", t, &record(b"v2"));
+        cache.wrote("k", write, b"v3", None);
+        assert_eq!(hit(&cache, "k"), None, "outcome order unknown: nothing cached");
+    }
+
+    #[test]
+    fn expired_entries_are_not_served_and_size_is_bounded() {
+        let cache = NearCache::new(128, Duration::from_secs(5));
+        cache.heard();
+        let t = ticket(&cache, "gone");
+        cache.fill(
+            "gone",
+            t,
+            &Loaded {
+                expires_at: Some(SystemTime::now() - Duration::from_secs(1)),
+                ..record(b"v")
+            },
+        );
+        assert_eq!(hit(&cache, "gone"), None);
+        for i in 0..10_000 {
+            let key = format!("k{i}");
+            let t = ticket(&cache, &key);
+            cache.fill(&key, t, &record(b"v"));
+        }
+        assert!(cache.len() <= 128 + SHARDS, "{} entries", cache.len());
+    }
+}

@@ -22,9 +22,9 @@
 //!
 //! | operation | Redis |
 //! |---|---|
-//! | load | script: `GET` + `PTTL` |
+//! | load | script: `GET` + `PTTL` — or nothing, from the [near cache](#near-cache) |
 //! | create-if-absent | `SET key value NX PX ttl` |
-//! | conditional save | script: compare the stored bytes with the loaded ones, then `SET … PX` |
+//! | conditional save | script: compare the stored bytes with the loaded ones, then `SET … PX` (and re-read, to stay tracked) |
 //! | touch | `PEXPIRE` (never revives an expired key) |
 //! | delete | `DEL` |
 //! | lock | script: take `{key}:lock` (`SET … PX lease`) unless another token holds it, and return `GET` + `PTTL` of the record |
@@ -40,6 +40,45 @@
 //! Conditional saves compare the stored bytes with the ones that were loaded, so they also
 //! catch writes made by another implementation (a Python app in compatibility mode).
 //!
+//! ## Near cache
+//!
+//! A store connected to one Redis server keeps the sessions it read recently in this
+//! process (10 000 by default, [`RedisStoreBuilder::near_cache`]) and serves them again
+//! without a round trip, so a request that only reads its session costs no Redis command and
+//! one that changes it costs one (the conditional save). The cache stays coherent through
+//! Redis's server-assisted client-side caching: the store's connection speaks RESP3 with
+//! `CLIENT TRACKING ON NOLOOP`, Redis remembers which keys it read, and pushes an
+//! `invalidate` message on that connection as soon as another client (another app process,
+//! a Python app in compatibility mode, `redis-cli`) changes or deletes one of them.
+//!
+//! What that guarantees, and what it does not:
+//!
+//! - **No lost updates.** A save is still conditional on the bytes it was based on, so a
+//!   save from a stale cached copy conflicts, and the engine reloads from Redis (a conflict
+//!   or an unknown outcome drops the key from the cache) and merges as usual.
+//! - **Reads may trail another process by the push's flight time.** A request that only
+//!   reads can see a session as it was until the invalidation arrives (typically well
+//!   under a millisecond), as with any cache or replica. Locked sessions
+//!   ([`Session::lock`](sessio::Session::lock)) always read from Redis.
+//! - **No stale reads when Redis is unreachable.** A dropped connection empties the cache
+//!   at once; if the connection goes silent without breaking, the cache stops answering
+//!   once Redis has not replied for [`RedisStoreBuilder::near_cache_trust`] (1 s by
+//!   default), and reads fail like every other request.
+//! - Our own writes keep the cache current: each write script ends with a read of the key,
+//!   so Redis goes on tracking it after the write (a write ends tracking). Redis tracks
+//!   only keys this process has read, so other writes to the database cost it nothing.
+//!
+//! The same connection pipelines automatically: the commands that concurrent requests
+//! issue in one turn of the Tokio scheduler are written to Redis together, as one pipeline,
+//! and each request gets its own reply. Under load that saves a `write` here and a `read` in
+//! Redis per request; at rest a command waits one scheduler turn.
+//!
+//! Cluster and Sentinel stores, stores over connections passed in
+//! ([`from_connection_manager`](RedisStore::from_connection_manager),
+//! [`from_cluster`](RedisStore::from_cluster)), and servers that refuse RESP3 or
+//! `CLIENT TRACKING` (Redis before 6.0) read from Redis on every load, one command per
+//! write.
+//!
 //! ## Failures
 //!
 //! Every command is bounded by a timeout (default 500 ms,
@@ -48,8 +87,10 @@
 //! `503`. Connections re-establish by themselves when Redis returns.
 #![warn(missing_docs)]
 
+mod batch;
 mod near;
 
+use batch::Batcher;
 use near::{Lookup, NearCache};
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -131,7 +172,6 @@ enum Backend {
 struct Tracked {
     client: redis::Client,
     connect_timeout: Duration,
-    command_timeout: Duration,
     current: std::sync::RwLock<Option<Live>>,
     connecting: tokio::sync::Mutex<()>,
     cache: Arc<NearCache>,
@@ -139,13 +179,13 @@ struct Tracked {
 
 #[derive(Clone)]
 struct Live {
-    conn: MultiplexedConnection,
+    conn: Batcher,
     /// Set by the connection's driver when the connection is gone.
     dropped: Arc<AtomicBool>,
 }
 
 impl Tracked {
-    fn live(&self) -> Option<MultiplexedConnection> {
+    fn live(&self) -> Option<Batcher> {
         let current = self.current.read().unwrap_or_else(|p| p.into_inner());
         current
             .as_ref()
@@ -153,7 +193,7 @@ impl Tracked {
             .map(|live| live.conn.clone())
     }
 
-    async fn conn(&self) -> redis::RedisResult<MultiplexedConnection> {
+    async fn conn(&self) -> redis::RedisResult<Batcher> {
         if let Some(conn) = self.live() {
             return Ok(conn);
         }
@@ -185,7 +225,8 @@ impl Tracked {
         };
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.connect_timeout))
-            .set_response_timeout(Some(self.command_timeout))
+            // `RedisStore::run` bounds every operation; a second timer per command is waste.
+            .set_response_timeout(None)
             .set_push_sender(on_push);
         let mut conn = self
             .client
@@ -199,7 +240,10 @@ impl Tracked {
             .await?;
         // Nothing read over an earlier connection may outlive it.
         self.cache.flush();
-        Ok(Live { conn, dropped })
+        Ok(Live {
+            conn: Batcher::new(conn),
+            dropped,
+        })
     }
 
     /// The connection failed: drop it and everything it was tracking.
@@ -244,6 +288,7 @@ struct SentinelBackend {
 /// One connection handle of whichever kind, for one command.
 enum Conn {
     Single(ConnectionManager),
+    Batched(Batcher),
     Cluster(ClusterConnection),
     Multiplexed(MultiplexedConnection),
 }
@@ -252,6 +297,7 @@ impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
             Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Batched(c) => c.req_packed_command(cmd),
             Conn::Cluster(c) => c.req_packed_command(cmd),
             Conn::Multiplexed(c) => c.req_packed_command(cmd),
         }
@@ -265,6 +311,7 @@ impl ConnectionLike for Conn {
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Batched(c) => c.req_packed_commands(pipeline, offset, count),
             Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
             Conn::Multiplexed(c) => c.req_packed_commands(pipeline, offset, count),
         }
@@ -273,6 +320,7 @@ impl ConnectionLike for Conn {
     fn get_db(&self) -> i64 {
         match self {
             Conn::Single(c) => c.get_db(),
+            Conn::Batched(c) => c.get_db(),
             Conn::Cluster(c) => c.get_db(),
             Conn::Multiplexed(c) => c.get_db(),
         }
@@ -484,15 +532,16 @@ impl RedisStoreBuilder {
                 .redis_settings()
                 .clone()
                 .set_protocol(ProtocolVersion::RESP3);
-            let tracked_client = redis::Client::open(info.set_redis_settings(resp3))
-                .map_err(|source| RedisStoreError::Connect {
-                    target: target.clone(),
-                    source,
+            let tracked_client =
+                redis::Client::open(info.set_redis_settings(resp3)).map_err(|source| {
+                    RedisStoreError::Connect {
+                        target: target.clone(),
+                        source,
+                    }
                 })?;
             let tracked = Tracked {
                 client: tracked_client,
                 connect_timeout: self.connect_timeout,
-                command_timeout: self.command_timeout,
                 current: std::sync::RwLock::new(None),
                 connecting: tokio::sync::Mutex::new(()),
                 cache: Arc::new(NearCache::new(self.near_cache, self.near_cache_trust)),
@@ -569,7 +618,7 @@ impl RedisStore {
             Backend::Tracked(t) => t
                 .conn()
                 .await
-                .map(Conn::Multiplexed)
+                .map(Conn::Batched)
                 .map_err(|e| store_error(e, "connect")),
             Backend::Cluster(c) => Ok(Conn::Cluster(c.clone())),
             Backend::Sentinel(s) => {

@@ -206,8 +206,7 @@ impl NearCache {
         if shard.map.len() >= self.per_shard {
             // Evict a pseudo-random entry: cheap, and fair enough for a cache of hot sessions.
             shard.evictions += 1;
-            let victim =
-                (self.hasher.hash_one(shard.evictions) % shard.map.len() as u64) as usize;
+            let victim = (self.hasher.hash_one(shard.evictions) % shard.map.len() as u64) as usize;
             shard.map.swap_remove_index(victim);
         }
         shard.map.insert(key.into(), entry);
@@ -294,7 +293,11 @@ mod tests {
         let t = ticket(&cache, "k");
         cache.fill("k", t, &record(b"v2"));
         cache.wrote("k", write, b"v3", None);
-        assert_eq!(hit(&cache, "k"), None, "outcome order unknown: nothing cached");
+        assert_eq!(
+            hit(&cache, "k"),
+            None,
+            "outcome order unknown: nothing cached"
+        );
     }
 
     #[test]

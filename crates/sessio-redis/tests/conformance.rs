@@ -11,7 +11,11 @@ async fn redis_standalone_passes_the_conformance_suite() {
     let store = RedisStore::connect(&server.url())
         .await
         .expect("connect to the private redis-server");
-    assert_eq!(store.near_cache_len(), Some(0), "the near cache is on by default");
+    assert_eq!(
+        store.near_cache_len(),
+        Some(0),
+        "the near cache is on by default"
+    );
     sessio_store_tests::run_all(store, Timing::FAST).await;
 }
 

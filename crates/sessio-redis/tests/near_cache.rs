@@ -30,7 +30,14 @@ async fn script_calls(conn: &mut MultiplexedConnection) -> u64 {
         .unwrap();
     info.lines()
         .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
-        .filter_map(|l| l.split("calls=").nth(1)?.split(',').next()?.parse::<u64>().ok())
+        .filter_map(|l| {
+            l.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
         .sum()
 }
 
@@ -84,10 +91,17 @@ async fn a_session_seen_recently_is_read_without_a_round_trip() {
     for _ in 0..5 {
         let loaded = store.load("k").await.unwrap().unwrap();
         assert_eq!(loaded.data, b"v1");
-        let left = loaded.expires_at.unwrap().duration_since(std::time::SystemTime::now());
+        let left = loaded
+            .expires_at
+            .unwrap()
+            .duration_since(std::time::SystemTime::now());
         assert!(left.unwrap() <= TTL, "the cached expiry is Redis's");
     }
-    assert_eq!(script_calls(&mut redis).await, before, "five loads, no round trip");
+    assert_eq!(
+        script_calls(&mut redis).await,
+        before,
+        "five loads, no round trip"
+    );
 
     let off = RedisStore::builder()
         .near_cache(0)
@@ -99,7 +113,11 @@ async fn a_session_seen_recently_is_read_without_a_round_trip() {
     for _ in 0..5 {
         assert_eq!(data(&off, "k").await, b"v1");
     }
-    assert_eq!(script_calls(&mut redis).await, before + 5, "cache off: one trip each");
+    assert_eq!(
+        script_calls(&mut redis).await,
+        before + 5,
+        "cache off: one trip each"
+    );
 }
 
 #[tokio::test]
@@ -140,7 +158,10 @@ async fn another_clients_write_reaches_the_cache_and_stale_saves_conflict() {
     store.delete("k").await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(2);
     while other.load("k").await.unwrap().is_some() {
-        assert!(Instant::now() < deadline, "a deleted session stayed in the cache");
+        assert!(
+            Instant::now() < deadline,
+            "a deleted session stayed in the cache"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
@@ -161,7 +182,11 @@ async fn own_writes_stay_cached_and_tracked() {
         let before = script_calls(&mut redis).await;
         seen = store.load("k").await.unwrap().unwrap();
         assert_eq!(seen.data, bytes);
-        assert_eq!(script_calls(&mut redis).await, before, "served from the cache");
+        assert_eq!(
+            script_calls(&mut redis).await,
+            before,
+            "served from the cache"
+        );
     }
     // Our write ended Redis's tracking of the key; the save script must have renewed it,
     // or this write would never reach the cache.
@@ -208,7 +233,10 @@ async fn a_dropped_connection_empties_the_cache() {
     assert!(killed >= 1);
     let deadline = Instant::now() + Duration::from_secs(2);
     while store.near_cache_len() != Some(0) {
-        assert!(Instant::now() < deadline, "the cache outlived its connection");
+        assert!(
+            Instant::now() < deadline,
+            "the cache outlived its connection"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     // Written while nobody tracked the key for us: the cache must not answer from before.
@@ -218,7 +246,11 @@ async fn a_dropped_connection_empties_the_cache() {
         .query_async(&mut redis)
         .await
         .unwrap();
-    assert_eq!(data(&store, "k").await, b"v2", "reconnected and read from Redis");
+    assert_eq!(
+        data(&store, "k").await,
+        b"v2",
+        "reconnected and read from Redis"
+    );
     let _: () = redis::cmd("SET")
         .arg("k")
         .arg("v3")
@@ -242,7 +274,11 @@ async fn a_silent_redis_is_not_covered_up_by_the_cache() {
     assert_eq!(data(&store, "k").await, b"v1");
     let before = script_calls(&mut redis).await;
     assert_eq!(data(&store, "k").await, b"v1");
-    assert_eq!(script_calls(&mut redis).await, before, "a hit while Redis answers");
+    assert_eq!(
+        script_calls(&mut redis).await,
+        before,
+        "a hit while Redis answers"
+    );
 
     // Redis stops answering (as behind a partition): once the window has passed, the
     // cache no longer answers for it, and the load fails like any other request.
@@ -255,13 +291,66 @@ async fn a_silent_redis_is_not_covered_up_by_the_cache() {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let started = Instant::now();
-    let error = store.load("k").await.expect_err("no stale answer while Redis is silent");
+    let error = store
+        .load("k")
+        .await
+        .expect_err("no stale answer while Redis is silent");
     assert!(
-        matches!(error.kind(), StoreErrorKind::Timeout | StoreErrorKind::Unavailable),
+        matches!(
+            error.kind(),
+            StoreErrorKind::Timeout | StoreErrorKind::Unavailable
+        ),
         "{error}"
     );
     assert!(started.elapsed() < Duration::from_millis(1000));
 
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(data(&store, "k").await, b"v1", "back once Redis answers");
+}
+
+// One worker, as in the benchmark.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn concurrent_commands_each_get_their_own_reply() {
+    let server = RedisServer::start();
+    let mut redis = raw(&server).await;
+    let store = connect(&server).await;
+    const N: usize = 300;
+    let tasks: Vec<_> = (0..N)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let key = format!("session:{i}");
+                store.create(&key, i.to_string().as_bytes(), TTL).await
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap().expect("each key was absent");
+    }
+
+    // Scripts lost on the server (a restart, SCRIPT FLUSH): each command's NOSCRIPT comes
+    // back in its place in the pipeline and its caller re-sends the script.
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..N)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let key = format!("session:{i}");
+                (i, store.load(&key).await)
+            })
+        })
+        .collect();
+    for task in tasks {
+        let (i, loaded) = task.await.unwrap();
+        let data = loaded.expect("load").expect("exists").data;
+        assert_eq!(
+            data,
+            i.to_string().as_bytes(),
+            "command {i} got another's reply"
+        );
+    }
 }

@@ -8,8 +8,9 @@
 # sessio on a private memcached and on a private PoloDB server (MongoDB wire protocol).
 # Each under a keep-cookie load (256 live sessions, round-robin) and a no-cookie load
 # (every request a new session). Server pinned to CPU 0 with one tokio worker, wrk to CPU 1.
-# Reports requests/s, p99 latency, server CPU µs per request (from /proc/PID/stat), the
-# ratios, heap bytes per stored session, and peak RSS under a flood of new sessions.
+# Reports requests/s, p99 latency, server CPU µs per request (from /proc/PID/stat), Redis
+# CPU µs per request (from INFO cpu) on the Redis rows, the ratios, heap bytes per stored
+# session, and peak RSS under a flood of new sessions.
 #
 # usage: bash bench/run.sh            (DUR=10 FLOOD=30 CONNS=32 SESSIONS=256 to change;
 #        ONLY="redis" or ONLY="memory flood" runs some of: memory redis others flood)
@@ -49,6 +50,12 @@ start() { # name port cmd...
 }
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$PID/stat"; }
+# CPU seconds the private Redis has used (user + sys), or 0 when no Redis row is running.
+redis_cpu() {
+  if [ -n "${REDIS_ROW:-}" ]; then
+    redis-cli -p "$REDIS_PORT" info cpu | tr -d '\r' | awk -F: '/^used_cpu_(sys|user):/ { s += $2 } END { printf "%.6f", s }'
+  else echo 0; fi
+}
 
 cookies() { # port file: SESSIONS fresh sessions of that server
   : > "$2"
@@ -65,14 +72,20 @@ load() { # name port mode(keep|none) -> appends a row to $OUT/rows
   local url="http://127.0.0.1:$port/"
   taskset -c 1 wrk -t1 -c"$CONNS" -d2s "${args[@]}" "$url" ${args:+"$OUT/cookies-$name.txt"} >/dev/null
   local before; before=$(cpu_ticks)
+  local rbefore; rbefore=$(redis_cpu)
   taskset -c 1 wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "${args[@]}" "$url" ${args:+"$OUT/cookies-$name.txt"} > "$log"
   local after; after=$(cpu_ticks)
-  awk -v name="$name" -v mode="$mode" -v ticks=$((after - before)) -v tick="$TICK" '
+  local rafter; rafter=$(redis_cpu)
+  awk -v name="$name" -v mode="$mode" -v ticks=$((after - before)) -v tick="$TICK" \
+      -v redis="${REDIS_ROW:-}" -v rcpu="$(awk -v a="$rafter" -v b="$rbefore" 'BEGIN { print a - b }')" '
     /Requests\/sec:/ { rps = $2 }
     /requests in/ { reqs = $1 }
     /Non-2xx/ { bad = $NF }
     $1 == "99%" { p99 = $2 }
-    END { printf "%s %s %.0f %s %.2f %d\n", name, mode, rps, p99, ticks * 1e6 / tick / reqs, bad + 0 }' "$log" >> "$OUT/rows"
+    END {
+      r = redis ? sprintf("%.2f", rcpu * 1e6 / reqs) : "-"
+      printf "%s %s %.0f %s %.2f %d %s\n", name, mode, rps, p99, ticks * 1e6 / tick / reqs, bad + 0, r
+    }' "$log" >> "$OUT/rows"
 }
 
 : > "$OUT/rows"
@@ -117,7 +130,7 @@ redis_server() { # name port mode cmd...
   local name=$1 port=$2 mode=$3; shift 3
   redis_start
   start "$name" "$port" "$@"
-  load "$name" "$port" "$mode"
+  REDIS_ROW=1 load "$name" "$port" "$mode"
   local cookie=""; [ "$mode" = keep ] && cookie=$(head -1 "$OUT/cookies-$name.txt")
   echo "$name $mode $(round_trips "$port" / "$cookie")" >> "$OUT/trips"
   if [ "$name" = sessio-redis ] && [ "$mode" = keep ]; then
@@ -165,9 +178,9 @@ fi
 {
   echo "# sessio load benchmark ($(date -u +%F), ${DUR}s per load, $CONNS connections, $SESSIONS sessions for keep-cookie)"
   echo
-  echo "| server | load | requests/s | p99 | server CPU µs/req | non-2xx |"
-  echo "|---|---|---:|---:|---:|---:|"
-  awk '{ printf "| %s | %s-cookie | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6 }' "$OUT/rows"
+  echo "| server | load | requests/s | p99 | server CPU µs/req | Redis CPU µs/req | non-2xx |"
+  echo "|---|---|---:|---:|---:|---:|---:|"
+  awk '{ printf "| %s | %s-cookie | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $7, $6 }' "$OUT/rows"
   echo
   awk -v sb="$SESSIO_BYTES" -v tb="$TOWER_BYTES" '
     { rps[$1 "," $2] = $3; cpu[$1 "," $2] = $5 }

@@ -25,7 +25,8 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v redis-cli >/dev/null || missing+=(redis-tools)
 command -v memcached >/dev/null || [ -x /usr/bin/memcached ] || missing+=(memcached)
 # PoloDB's server (MongoDB wire protocol) builds RocksDB through bindgen: it needs libclang.
-command -v polodb >/dev/null || ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || missing+=(libclang-dev)
+# (libclang-cpp, which some LLVM packages bring, is not it.)
+command -v polodb >/dev/null || dpkg -s libclang-dev >/dev/null 2>&1 || missing+=(libclang-dev)
 command -v python3 >/dev/null || missing+=(python3 python3-venv)
 python3 -c "import venv, ensurepip" 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then

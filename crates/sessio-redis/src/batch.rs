@@ -5,8 +5,8 @@
 //! Tokio worker the driver runs right after every request that woke it, so each command
 //! costs a `write` system call here and a `read` in Redis. The batcher sits in front of the
 //! connection: requests hand it their command and wait for their own reply; its task,
-//! once woken, yields once so that the other ready requests can queue theirs, then sends
-//! everything queued as one pipeline. Replies are matched to commands by position, so each
+//! once woken, goes to the back of the run queue once, so that the other ready requests can
+//! queue theirs, then sends everything queued as one pipeline. Replies are matched to commands by position, so each
 //! request gets exactly its own reply (or error), and commands keep their order.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -177,7 +177,7 @@ mod tests {
     use sessio_store_tests::servers::RedisServer;
 
     // One worker, as in the benchmark. (Tasks woken by sockets, as requests are, also need
-    // the batching task's yield to queue their commands first; the benchmark's counts of
+    // the batching task's requeue to queue their commands first; the benchmark's counts of
     // writes per request show that part.)
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn commands_of_concurrent_tasks_go_out_together_and_get_their_own_replies() {

@@ -51,6 +51,25 @@ async fn connect(server: &RedisServer) -> RedisStore {
         .expect("connect to the private redis-server")
 }
 
+/// Another client (a Python app, `redis-cli`) writes `value` under `key`.
+async fn set_elsewhere(redis: &mut MultiplexedConnection, key: &str, value: &str) {
+    let _: () = redis::cmd("SET")
+        .arg(key)
+        .arg(value)
+        .query_async(redis)
+        .await
+        .unwrap();
+}
+
+/// A private server, a plain connection to it, and a store holding `k` = `v1`.
+async fn with_session_k() -> (RedisServer, MultiplexedConnection, RedisStore) {
+    let server = RedisServer::start();
+    let redis = raw(&server).await;
+    let store = connect(&server).await;
+    store.create("k", b"v1", TTL).await.unwrap().unwrap();
+    (server, redis, store)
+}
+
 async fn data(store: &RedisStore, key: &str) -> Vec<u8> {
     store
         .load(key)
@@ -80,10 +99,7 @@ async fn eventually(store: &RedisStore, key: &str, want: &[u8]) {
 
 #[tokio::test]
 async fn a_session_seen_recently_is_read_without_a_round_trip() {
-    let server = RedisServer::start();
-    let mut redis = raw(&server).await;
-    let store = connect(&server).await;
-    store.create("k", b"v1", TTL).await.unwrap().unwrap();
+    let (server, mut redis, store) = with_session_k().await;
     assert_eq!(store.near_cache_len(), Some(0), "a create is not cached");
     assert_eq!(data(&store, "k").await, b"v1");
     assert_eq!(store.near_cache_len(), Some(1));
@@ -122,18 +138,10 @@ async fn a_session_seen_recently_is_read_without_a_round_trip() {
 
 #[tokio::test]
 async fn another_clients_write_reaches_the_cache_and_stale_saves_conflict() {
-    let server = RedisServer::start();
-    let mut redis = raw(&server).await;
-    let store = connect(&server).await;
-    store.create("k", b"v1", TTL).await.unwrap().unwrap();
+    let (server, mut redis, store) = with_session_k().await;
     let seen = store.load("k").await.unwrap().unwrap();
 
-    let _: () = redis::cmd("SET")
-        .arg("k")
-        .arg("from-python")
-        .query_async(&mut redis)
-        .await
-        .unwrap();
+    set_elsewhere(&mut redis, "k", "from-python").await;
     // Whatever the cache held, a save based on the old bytes does not overwrite the write.
     assert_eq!(
         store.save("k", &seen, b"v2", TTL).await.unwrap(),
@@ -168,10 +176,7 @@ async fn another_clients_write_reaches_the_cache_and_stale_saves_conflict() {
 
 #[tokio::test]
 async fn own_writes_stay_cached_and_tracked() {
-    let server = RedisServer::start();
-    let mut redis = raw(&server).await;
-    let store = connect(&server).await;
-    store.create("k", b"v1", TTL).await.unwrap().unwrap();
+    let (_server, mut redis, store) = with_session_k().await;
     let mut seen = store.load("k").await.unwrap().unwrap();
     for round in 2..5 {
         let bytes = format!("v{round}").into_bytes();
@@ -190,12 +195,7 @@ async fn own_writes_stay_cached_and_tracked() {
     }
     // Our write ended Redis's tracking of the key; the save script must have renewed it,
     // or this write would never reach the cache.
-    let _: () = redis::cmd("SET")
-        .arg("k")
-        .arg("elsewhere")
-        .query_async(&mut redis)
-        .await
-        .unwrap();
+    set_elsewhere(&mut redis, "k", "elsewhere").await;
     eventually(&store, "k", b"elsewhere").await;
 
     // A touch updates the expiry in Redis; the next load reads the new one.
@@ -203,21 +203,13 @@ async fn own_writes_stay_cached_and_tracked() {
     assert!(store.touch("k", TTL * 10).await.unwrap());
     let expires = store.load("k").await.unwrap().unwrap().expires_at.unwrap();
     assert!(expires > std::time::SystemTime::now() + TTL * 9);
-    let _: () = redis::cmd("SET")
-        .arg("k")
-        .arg("after-touch")
-        .query_async(&mut redis)
-        .await
-        .unwrap();
+    set_elsewhere(&mut redis, "k", "after-touch").await;
     eventually(&store, "k", b"after-touch").await;
 }
 
 #[tokio::test]
 async fn a_dropped_connection_empties_the_cache() {
-    let server = RedisServer::start();
-    let mut redis = raw(&server).await;
-    let store = connect(&server).await;
-    store.create("k", b"v1", TTL).await.unwrap().unwrap();
+    let (_server, mut redis, store) = with_session_k().await;
     assert_eq!(data(&store, "k").await, b"v1");
     assert_eq!(store.near_cache_len(), Some(1));
 
@@ -240,23 +232,13 @@ async fn a_dropped_connection_empties_the_cache() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     // Written while nobody tracked the key for us: the cache must not answer from before.
-    let _: () = redis::cmd("SET")
-        .arg("k")
-        .arg("v2")
-        .query_async(&mut redis)
-        .await
-        .unwrap();
+    set_elsewhere(&mut redis, "k", "v2").await;
     assert_eq!(
         data(&store, "k").await,
         b"v2",
         "reconnected and read from Redis"
     );
-    let _: () = redis::cmd("SET")
-        .arg("k")
-        .arg("v3")
-        .query_async(&mut redis)
-        .await
-        .unwrap();
+    set_elsewhere(&mut redis, "k", "v3").await;
     eventually(&store, "k", b"v3").await;
 }
 

@@ -47,6 +47,11 @@ impl Batcher {
         }
     }
 
+    /// Whether `self` and `other` are handles of one connection.
+    pub(crate) fn same(&self, other: &Batcher) -> bool {
+        self.jobs.same_channel(&other.jobs)
+    }
+
     /// How many writes (batches) went to Redis so far.
     #[cfg(test)]
     fn writes(&self) -> u64 {

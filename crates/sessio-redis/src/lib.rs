@@ -246,17 +246,17 @@ impl Tracked {
         })
     }
 
-    /// The connection failed: drop it and everything it was tracking.
-    fn broken(&self) {
-        if let Some(live) = self
-            .current
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
-            live.dropped.store(true, Ordering::Release);
+    /// The connection `failed` broke: drop it and everything it was tracking. If another
+    /// request has already replaced it, the newer connection and what it tracks stay (its
+    /// `open` emptied the cache when it replaced the broken one).
+    fn broken(&self, failed: &Batcher) {
+        let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
+        if current.as_ref().is_some_and(|live| live.conn.same(failed)) {
+            if let Some(live) = current.take() {
+                live.dropped.store(true, Ordering::Release);
+            }
+            self.cache.flush();
         }
-        self.cache.flush();
     }
 }
 
@@ -673,7 +673,11 @@ impl RedisStore {
             let result = f(&mut conn).await;
             match (&self.inner.backend, &result) {
                 (Backend::Tracked(t), Ok(_)) => t.cache.heard(),
-                (Backend::Tracked(t), Err(e)) if connection_lost(e) => t.broken(),
+                (Backend::Tracked(t), Err(e)) if connection_lost(e) => {
+                    if let Conn::Batched(failed) = &conn {
+                        t.broken(failed);
+                    }
+                }
                 (Backend::Sentinel(s), Err(e)) if connection_lost(e) => {
                     // A failover may have moved the master: ask Sentinel again next time.
                     if let Ok(mut current) = s.current.try_write() {
@@ -951,5 +955,62 @@ impl LockingStore for RedisStore {
             })
             .await?;
         Ok(released == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sessio_store_tests::servers::RedisServer;
+
+    fn tracked(store: &RedisStore) -> &Tracked {
+        match &store.inner.backend {
+            Backend::Tracked(t) => t,
+            _ => panic!("a store from a redis:// URL with the near cache on is tracked"),
+        }
+    }
+
+    fn cache_one(t: &Tracked, key: &str) {
+        let ticket = t.cache.ticket(key);
+        let record = Loaded {
+            data: b"{}".to_vec(),
+            version: VERSION,
+            expires_at: None,
+        };
+        t.cache.fill(key, ticket, &record);
+    }
+
+    // A request whose command failed on a connection that another request has already
+    // replaced must not drop the new connection or what it tracks.
+    #[tokio::test]
+    async fn a_late_failure_of_a_replaced_connection_leaves_the_new_one() {
+        let server = RedisServer::start();
+        let store = RedisStore::connect(&server.url()).await.unwrap();
+        let t = tracked(&store);
+        let old = t.conn().await.unwrap();
+        // The old connection is gone (as its driver reports); the next request reconnects.
+        if let Some(live) = t.current.read().unwrap().as_ref() {
+            live.dropped.store(true, Ordering::Release);
+        }
+        let new = t.conn().await.unwrap();
+        assert!(!new.same(&old), "a dropped connection was handed out again");
+        cache_one(t, "session:k");
+        assert_eq!(t.cache.len(), 1);
+
+        t.broken(&old);
+        assert!(
+            t.conn().await.unwrap().same(&new),
+            "the new connection was dropped"
+        );
+        assert_eq!(
+            t.cache.len(),
+            1,
+            "what the new connection tracks was flushed"
+        );
+
+        // A failure of the current connection drops it and its entries.
+        t.broken(&new);
+        assert_eq!(t.cache.len(), 0);
+        assert!(!t.conn().await.unwrap().same(&new));
     }
 }

@@ -50,6 +50,13 @@ start() { # name port cmd...
 }
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$PID/stat"; }
+# Sets CHILD_CPU to the CPU seconds (user + sys) of this shell's finished children; read
+# around a wrk run, the difference is wrk's CPU (the core wrk shares with Redis is the
+# limit of some rows). `times` must run in this shell, not in a $(...) subshell.
+children_cpu() {
+  times > "$OUT/times"
+  CHILD_CPU=$(awk 'NR == 2 { s = 0; for (i = 1; i <= 2; i++) { split($i, t, /[ms]/); s += t[1] * 60 + t[2] }; printf "%.6f", s }' "$OUT/times")
+}
 # CPU seconds the private Redis has used (user + sys), or 0 when no Redis row is running.
 redis_cpu() {
   if [ -n "${REDIS_ROW:-}" ]; then
@@ -73,18 +80,21 @@ load() { # name port mode(keep|none) -> appends a row to $OUT/rows
   taskset -c 1 wrk -t1 -c"$CONNS" -d2s "${args[@]}" "$url" ${args:+"$OUT/cookies-$name.txt"} >/dev/null
   local before; before=$(cpu_ticks)
   local rbefore; rbefore=$(redis_cpu)
+  children_cpu; local wbefore=$CHILD_CPU
   taskset -c 1 wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "${args[@]}" "$url" ${args:+"$OUT/cookies-$name.txt"} > "$log"
+  children_cpu; local wafter=$CHILD_CPU
   local after; after=$(cpu_ticks)
   local rafter; rafter=$(redis_cpu)
   awk -v name="$name" -v mode="$mode" -v ticks=$((after - before)) -v tick="$TICK" \
-      -v redis="${REDIS_ROW:-}" -v rcpu="$(awk -v a="$rafter" -v b="$rbefore" 'BEGIN { print a - b }')" '
+      -v redis="${REDIS_ROW:-}" -v rcpu="$(awk -v a="$rafter" -v b="$rbefore" 'BEGIN { print a - b }')" \
+      -v wcpu="$(awk -v a="$wafter" -v b="$wbefore" 'BEGIN { print a - b }')" '
     /Requests\/sec:/ { rps = $2 }
     /requests in/ { reqs = $1 }
     /Non-2xx/ { bad = $NF }
     $1 == "99%" { p99 = $2 }
     END {
       r = redis ? sprintf("%.2f", rcpu * 1e6 / reqs) : "-"
-      printf "%s %s %.0f %s %.2f %d %s\n", name, mode, rps, p99, ticks * 1e6 / tick / reqs, bad + 0, r
+      printf "%s %s %.0f %s %.2f %d %s %.2f\n", name, mode, rps, p99, ticks * 1e6 / tick / reqs, bad + 0, r, wcpu * 1e6 / reqs
     }' "$log" >> "$OUT/rows"
 }
 
@@ -178,12 +188,12 @@ fi
 {
   echo "# sessio load benchmark ($(date -u +%F), ${DUR}s per load, $CONNS connections, $SESSIONS sessions for keep-cookie)"
   echo
-  echo "| server | load | requests/s | p99 | server CPU µs/req | Redis CPU µs/req | non-2xx |"
-  echo "|---|---|---:|---:|---:|---:|---:|"
-  awk '{ printf "| %s | %s-cookie | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $7, $6 }' "$OUT/rows"
+  echo "| server | load | requests/s | p99 | server CPU µs/req | Redis CPU µs/req | wrk CPU µs/req | non-2xx |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|"
+  awk '{ printf "| %s | %s-cookie | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $7, $8, $6 }' "$OUT/rows"
   echo
   awk -v sb="$SESSIO_BYTES" -v tb="$TOWER_BYTES" '
-    { rps[$1 "," $2] = $3; cpu[$1 "," $2] = $5 }
+    { rps[$1 "," $2] = $3; cpu[$1 "," $2] = $5; rcpu[$1 "," $2] = $7; wcpu[$1 "," $2] = $8 }
     END {
       for (m = 1; m <= 2 && rps["bare,keep"] > 0; m++) {
         mode = m == 1 ? "keep" : "none"
@@ -197,6 +207,8 @@ fi
         s = rps["sessio-redis," mode]; t = rps["tower-redis," mode]; x = rps["actix-redis," mode]
         best = t > x ? t : x
         printf "- Redis %s-cookie: sessio-redis/best peer requests/s = %.2f (target >= 1.5 on keep-cookie); vs tower-sessions-redis-store %.2f, vs actix-session %.2f\n", mode, s / best, s / t, s / x
+        k = "sessio-redis," mode; shared = rcpu[k] + wcpu[k]
+        if (shared > 0) printf "- Redis %s-cookie: CPU 1 (wrk + Redis) spends %.1f µs per sessio-redis request (wrk %.1f, Redis %.1f): at most %.0f requests/s from that core; CPU 0 (sessio) %.1f µs: at most %.0f\n", mode, shared, wcpu[k], rcpu[k], 1e6 / shared, cpu[k], 1e6 / cpu[k]
       }
       if (sb > 0) printf "- heap bytes per stored session ({\"foo\":1}, 200k sessions): sessio %d, tower-sessions %d (target <= 200)\n", sb, tb
     }' "$OUT/rows"

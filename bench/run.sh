@@ -12,11 +12,16 @@
 # CPU µs per request (from INFO cpu) on the Redis rows, the ratios, heap bytes per stored
 # session, and peak RSS under a flood of new sessions.
 #
-# usage: bash bench/run.sh            (DUR=10 FLOOD=30 CONNS=32 SESSIONS=256 to change;
+# With REPEAT=N (default 3) every load row runs N times, the rows interleaved (bare, sessio,
+# tower, bare, ...) so that a slow spell of this shared machine hits all of them, and the
+# tables show each column's median.
+#
+# usage: bash bench/run.sh            (DUR=10 FLOOD=30 CONNS=32 SESSIONS=256 REPEAT=3 to change;
 #        ONLY="redis" or ONLY="memory flood" runs some of: memory redis others flood)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${DUR:-10}
+REPEAT=${REPEAT:-3}
 FLOOD=${FLOOD:-30}
 CONNS=${CONNS:-32}
 SESSIONS=${SESSIONS:-256}
@@ -98,12 +103,13 @@ load() { # name port mode(keep|none) -> appends a row to $OUT/rows
     }' "$log" >> "$OUT/rows"
 }
 
-: > "$OUT/rows"
-want memory && for mode in keep none; do
-  start bare 3101 "$PEERS/bare" 127.0.0.1:3101;                       load bare 3101 "$mode"; stop
-  start sessio 3102 "$DEMO" --addr 127.0.0.1:3102 --store memory;     load sessio 3102 "$mode"; stop
-  start tower 3103 "$PEERS/tower_sessions_server" 127.0.0.1:3103;     load tower 3103 "$mode"; stop
-done
+memory_rows() {
+  for mode in keep none; do
+    start bare 3101 "$PEERS/bare" 127.0.0.1:3101;                       load bare 3101 "$mode"; stop
+    start sessio 3102 "$DEMO" --addr 127.0.0.1:3102 --store memory;     load sessio 3102 "$mode"; stop
+    start tower 3103 "$PEERS/tower_sessions_server" 127.0.0.1:3103;     load tower 3103 "$mode"; stop
+  done
+}
 
 flood() { # name port cmd... -> peak RSS in MiB after FLOOD seconds of new sessions
   local name=$1 port=$2; shift 2
@@ -135,47 +141,82 @@ round_trips() { # http_port path cookie-or-empty -> client commands per request 
   grep -cE '^[0-9.]+ \[[0-9]+ [0-9.]+:[0-9]+\]' "$mon" | awk '{ printf "%.2f", $1 / 100 }'
 }
 REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
-: > "$OUT/trips"
 redis_server() { # name port mode cmd...
   local name=$1 port=$2 mode=$3; shift 3
   redis_start
   start "$name" "$port" "$@"
   REDIS_ROW=1 load "$name" "$port" "$mode"
   local cookie=""; [ "$mode" = keep ] && cookie=$(head -1 "$OUT/cookies-$name.txt")
-  echo "$name $mode $(round_trips "$port" / "$cookie")" >> "$OUT/trips"
-  if [ "$name" = sessio-redis ] && [ "$mode" = keep ]; then
+  [ "$REP" = 1 ] && echo "$name $mode $(round_trips "$port" / "$cookie")" >> "$OUT/trips"
+  if [ "$REP" = 1 ] && [ "$name" = sessio-redis ] && [ "$mode" = keep ]; then
     echo "$name read-only $(round_trips "$port" /get/foo "$cookie")" >> "$OUT/trips"
   fi
   stop; redis_stop
 }
-want redis && for mode in keep none; do
-  redis_server sessio-redis 3111 "$mode" "$DEMO" --addr 127.0.0.1:3111 --store "$REDIS_URL"
-  redis_server tower-redis 3112 "$mode" "$PEERS/tower_sessions_redis_server" 127.0.0.1:3112 "$REDIS_URL"
-  redis_server actix-redis 3113 "$mode" "$PEERS/actix_redis_server" 127.0.0.1:3113 "$REDIS_URL"
-done
+redis_rows() {
+  for mode in keep none; do
+    redis_server sessio-redis 3111 "$mode" "$DEMO" --addr 127.0.0.1:3111 --store "$REDIS_URL"
+    redis_server tower-redis 3112 "$mode" "$PEERS/tower_sessions_redis_server" 127.0.0.1:3112 "$REDIS_URL"
+    redis_server actix-redis 3113 "$mode" "$PEERS/actix_redis_server" 127.0.0.1:3113 "$REDIS_URL"
+  done
+}
 
 # --- Memcached and MongoDB rows (sessio only; PoloDB stands in for MongoDB) ---
 MC_PORT=3192
 MONGO_PORT=3193
 ROOT_USER=(); [ "$(id -u)" = 0 ] && ROOT_USER=(-u root)
-want others && for mode in keep none; do
-  taskset -c 1 memcached "${ROOT_USER[@]}" -p "$MC_PORT" -l 127.0.0.1 -U 0 -m 256 &
-  MC_PID=$!
-  sleep 0.3
-  start sessio-memcached 3114 "$DEMO" --addr 127.0.0.1:3114 --store "memcached://127.0.0.1:$MC_PORT"
-  load sessio-memcached 3114 "$mode"; stop
-  kill "$MC_PID"; wait "$MC_PID" 2>/dev/null || true
-  if command -v polodb >/dev/null; then
-    POLO_DIR=$(mktemp -d)
-    taskset -c 1 polodb serve --host 127.0.0.1 --port "$MONGO_PORT" --path "$POLO_DIR/db" >/dev/null 2>&1 &
-    POLO_PID=$!
-    sleep 0.5
-    start sessio-mongodb 3115 "$DEMO" --addr 127.0.0.1:3115 --store "mongodb://127.0.0.1:$MONGO_PORT/bench?directConnection=true"
-    load sessio-mongodb 3115 "$mode"; stop
-    kill "$POLO_PID"; wait "$POLO_PID" 2>/dev/null || true
-    rm -rf "$POLO_DIR"
-  fi
+other_rows() {
+  for mode in keep none; do
+    taskset -c 1 memcached "${ROOT_USER[@]}" -p "$MC_PORT" -l 127.0.0.1 -U 0 -m 256 &
+    MC_PID=$!
+    sleep 0.3
+    start sessio-memcached 3114 "$DEMO" --addr 127.0.0.1:3114 --store "memcached://127.0.0.1:$MC_PORT"
+    load sessio-memcached 3114 "$mode"; stop
+    kill "$MC_PID"; wait "$MC_PID" 2>/dev/null || true
+    if command -v polodb >/dev/null; then
+      POLO_DIR=$(mktemp -d)
+      taskset -c 1 polodb serve --host 127.0.0.1 --port "$MONGO_PORT" --path "$POLO_DIR/db" >/dev/null 2>&1 &
+      POLO_PID=$!
+      sleep 0.5
+      start sessio-mongodb 3115 "$DEMO" --addr 127.0.0.1:3115 --store "mongodb://127.0.0.1:$MONGO_PORT/bench?directConnection=true"
+      load sessio-mongodb 3115 "$mode"; stop
+      kill "$POLO_PID"; wait "$POLO_PID" 2>/dev/null || true
+      rm -rf "$POLO_DIR"
+    fi
+  done
+}
+
+: > "$OUT/rows"
+: > "$OUT/trips"
+for REP in $(seq "$REPEAT"); do
+  want memory && memory_rows
+  want redis && redis_rows
+  want others && other_rows
 done
+
+# Each column's median over the repeats of a row (p99 in ms; non-2xx: the largest).
+awk '
+  function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+  function median(k, c,    m, i, j, t, a) {
+    m = n[k]
+    for (i = 1; i <= m; i++) a[i] = val[k, c, i]
+    for (i = 2; i <= m; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+    return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
+  }
+  {
+    k = $1 " " $2
+    if (!(k in n)) keys[++count] = k
+    n[k]++
+    for (c = 3; c <= 8; c++) val[k, c, n[k]] = c == 4 ? ms($c) : $c
+    if ($6 > bad[k]) bad[k] = $6
+  }
+  END {
+    for (i = 1; i <= count; i++) {
+      k = keys[i]
+      r = val[k, 7, 1] == "-" ? "-" : sprintf("%.2f", median(k, 7))
+      printf "%s %.0f %.2fms %.2f %d %s %.2f\n", k, median(k, 3), median(k, 4), median(k, 5), bad[k] + 0, r, median(k, 8)
+    }
+  }' "$OUT/rows" > "$OUT/median"
 
 SESSIO_FLOOD="- 0 0" TOWER_FLOOD="- 0 0" SESSIO_BYTES=0 TOWER_BYTES=0
 if want flood; then
@@ -186,11 +227,11 @@ if want flood; then
 fi
 
 {
-  echo "# sessio load benchmark ($(date -u +%F), ${DUR}s per load, $CONNS connections, $SESSIONS sessions for keep-cookie)"
+  echo "# sessio load benchmark ($(date -u +%F), ${DUR}s per load, $CONNS connections, $SESSIONS sessions for keep-cookie, median of $REPEAT interleaved runs)"
   echo
   echo "| server | load | requests/s | p99 | server CPU µs/req | Redis CPU µs/req | wrk CPU µs/req | non-2xx |"
   echo "|---|---|---:|---:|---:|---:|---:|---:|"
-  awk '{ printf "| %s | %s-cookie | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $7, $8, $6 }' "$OUT/rows"
+  awk '{ printf "| %s | %s-cookie | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $7, $8, $6 }' "$OUT/median"
   echo
   awk -v sb="$SESSIO_BYTES" -v tb="$TOWER_BYTES" '
     { rps[$1 "," $2] = $3; cpu[$1 "," $2] = $5; rcpu[$1 "," $2] = $7; wcpu[$1 "," $2] = $8 }
@@ -211,7 +252,7 @@ fi
         if (shared > 0) printf "- Redis %s-cookie: CPU 1 (wrk + Redis) spends %.1f µs per sessio-redis request (wrk %.1f, Redis %.1f): at most %.0f requests/s from that core; CPU 0 (sessio) %.1f µs: at most %.0f\n", mode, shared, wcpu[k], rcpu[k], 1e6 / shared, cpu[k], 1e6 / cpu[k]
       }
       if (sb > 0) printf "- heap bytes per stored session ({\"foo\":1}, 200k sessions): sessio %d, tower-sessions %d (target <= 200)\n", sb, tb
-    }' "$OUT/rows"
+    }' "$OUT/median"
   echo
   echo "Redis round trips per request (client commands seen by MONITOR over 100 sequential requests):"
   echo

@@ -262,5 +262,5 @@ fi
   echo
   read -r _ shwm sreqs <<< "$SESSIO_FLOOD"
   read -r _ thwm treqs <<< "$TOWER_FLOOD"
-  want flood && echo "- ${FLOOD}s flood of new sessions: sessio (max_sessions=$MAX_SESSIONS) peak RSS ${shwm} MiB after ${sreqs} sessions; tower-sessions peak RSS ${thwm} MiB after ${treqs} sessions"
+  if want flood; then echo "- ${FLOOD}s flood of new sessions: sessio (max_sessions=$MAX_SESSIONS) peak RSS ${shwm} MiB after ${sreqs} sessions; tower-sessions peak RSS ${thwm} MiB after ${treqs} sessions"; fi
 } | tee "$OUT/latest.md"

@@ -269,6 +269,25 @@ fi
       }
       if (sb > 0) printf "- heap bytes per stored session ({\"foo\":1}, 200k sessions): sessio %d, tower-sessions %d (target <= 200)\n", sb, tb
     }' "$OUT/median"
+  # The same ratio within each repeat (sessio-redis and the peers right after it), so that a
+  # slow spell of the machine that spans one repeat cancels out: the spread and the median.
+  awk '$1 ~ /-redis$/ {
+      k = $1 "," $2; n[k]++; rps[k, n[k]] = $3
+    }
+    END {
+      for (m = 1; m <= 2; m++) {
+        mode = m == 1 ? "keep" : "none"; c = 0
+        for (r = 1; r <= n["sessio-redis," mode]; r++) {
+          t = rps["tower-redis," mode, r]; x = rps["actix-redis," mode, r]; best = t > x ? t : x
+          if (best > 0) q[++c] = rps["sessio-redis," mode, r] / best
+        }
+        if (c == 0) continue
+        for (i = 2; i <= c; i++) for (j = i; j > 1 && q[j - 1] > q[j]; j--) { v = q[j]; q[j] = q[j - 1]; q[j - 1] = v }
+        list = ""; for (i = 1; i <= c; i++) list = list sprintf("%s%.2f", i > 1 ? ", " : "", q[i])
+        med = c % 2 ? q[(c + 1) / 2] : (q[c / 2] + q[c / 2 + 1]) / 2
+        printf "- Redis %s-cookie, sessio-redis/best peer within each repeat: median %.2f (%s)\n", mode, med, list
+      }
+    }' "$OUT/rows"
   echo
   echo "Redis round trips per request (client commands seen by MONITOR: over 100 sequential requests, and over 2 s of the row's load with $CONNS connections):"
   echo

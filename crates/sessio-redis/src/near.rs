@@ -9,12 +9,12 @@
 //! 1. **Generations.** A read records its key's generation before the command is sent
 //!    and fills the cache only if the generation is unchanged when the reply is in.
 //!    Every invalidation, every write of our own and every flush bumps it, so a reply that
-//!    raced with any of them is not cached. Generations are counted per stripe (a key's
-//!    hash picks one of `SHARDS * STRIPES`), not per key, so that keys never cached can be
-//!    invalidated too; with 4096 stripes, a write in flight is rarely refused because of
-//!    another key's event (with one counter per shard, a fifth of the saves under a load of
-//!    32 concurrent requests were, and each cost the next request a read). (Pushes are handled inside the connection's
-//!    driver, in stream order, before any later reply is handed out.)
+//!    raced with any of them is not cached. (Pushes are handled inside the connection's
+//!    driver, in stream order, before any later reply is handed out.) A generation is kept
+//!    per stripe, one of `SHARDS * STRIPES` picked by the key's hash, rather than per key,
+//!    so that keys never cached can be invalidated too. With 4096 stripes, another key's
+//!    event rarely refuses a fill: with one counter per shard, about a fifth of the saves
+//!    under 32 concurrent requests were refused, and each cost the next request a read.
 //! 2. **Own writes.** With `NOLOOP` our own writes send us nothing, and Redis stops
 //!    tracking a key once it is modified, so every write script ends with a read of the
 //!    key (tracking it again) and the cache takes the bytes it wrote, or forgets the key

@@ -128,33 +128,33 @@ redis_start() {
   echo "private redis-server did not start" >&2; exit 1
 }
 redis_stop() { redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true; sleep 0.2; }
-round_trips() { # http_port path cookie-or-empty -> client commands per request (MONITOR, 100 requests)
-  local mon="$OUT/monitor.txt" header=()
-  [ -n "$3" ] && header=(-H "Cookie: $3")
+monitored() { # requests cmd... -> client commands per request while cmd runs (MONITOR)
+  local reqs=$1 mon="$OUT/monitor.txt"; shift
   redis-cli -p "$REDIS_PORT" monitor > "$mon" &
   local mpid=$!
   sleep 0.3
-  for _ in $(seq 100); do curl -s -o /dev/null "${header[@]}" "http://127.0.0.1:$1$2"; done
+  "$@"
   sleep 0.3
   kill "$mpid" 2>/dev/null || true; wait "$mpid" 2>/dev/null || true
+  [ "$reqs" = wrk ] && reqs=$(awk '/requests in/ { print $1 }' "$OUT/wrk-trips.txt")
   # Commands sent by clients; those a Lua script runs show as "[db lua]" and are not trips.
-  grep -cE '^[0-9.]+ \[[0-9]+ [0-9.]+:[0-9]+\]' "$mon" | awk '{ printf "%.2f", $1 / 100 }'
-}
-loaded_trips() { # http_port cookies-file-or-empty -> client commands per request under load
-  # MONITOR during 2 s of the row's own load (CONNS connections): unlike the sequential
-  # count, this one sees what concurrency does (near-cache fills refused by a racing
-  # write, say). INFO commandstats cannot tell: it counts the calls a script makes too.
-  local mon="$OUT/monitor-load.txt" args=()
-  [ -n "$2" ] && args=(-s bench/cookies.lua)
-  redis-cli -p "$REDIS_PORT" monitor > "$mon" &
-  local mpid=$!
-  sleep 0.3
-  taskset -c 1 wrk -t1 -c"$CONNS" -d2s "${args[@]}" "http://127.0.0.1:$1/" ${2:+"$2"} > "$OUT/wrk-trips.txt"
-  sleep 0.3
-  kill "$mpid" 2>/dev/null || true; wait "$mpid" 2>/dev/null || true
-  local reqs; reqs=$(awk '/requests in/ { print $1 }' "$OUT/wrk-trips.txt")
   grep -cE '^[0-9.]+ \[[0-9]+ [0-9.]+:[0-9]+\]' "$mon" | awk -v r="$reqs" '{ printf "%.2f", $1 / r }'
 }
+sequential() { # http_port path cookie-or-empty: 100 requests, one at a time
+  local header=()
+  [ -n "$3" ] && header=(-H "Cookie: $3")
+  for _ in $(seq 100); do curl -s -o /dev/null "${header[@]}" "http://127.0.0.1:$1$2"; done
+}
+loaded() { # http_port cookies-file-or-empty: 2 s of the row's own load (CONNS connections)
+  local args=()
+  [ -n "$2" ] && args=(-s bench/cookies.lua)
+  taskset -c 1 wrk -t1 -c"$CONNS" -d2s "${args[@]}" "http://127.0.0.1:$1/" ${2:+"$2"} > "$OUT/wrk-trips.txt"
+}
+# Round trips are counted twice: over sequential requests, and under load, which shows what
+# concurrency does (near-cache fills refused by a racing write, say). INFO commandstats
+# cannot give either: it counts the calls a script makes too.
+round_trips() { monitored 100 sequential "$@"; }  # http_port path cookie-or-empty
+loaded_trips() { monitored wrk loaded "$@"; }     # http_port cookies-file-or-empty
 REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
 redis_server() { # name port mode cmd...
   local name=$1 port=$2 mode=$3; shift 3

@@ -210,14 +210,18 @@ for REP in $(seq "$REPEAT"); do
   want others && other_rows
 done
 
+# The median of a[1..m], for the awk programs below (sorts a in place).
+MEDIAN_OF='function median_of(a, m,    i, j, t) {
+  for (i = 2; i <= m; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+  return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
+}'
 # Each column's median over the repeats of a row (p99 in ms; non-2xx: the largest).
-awk '
+awk "$MEDIAN_OF"'
   function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
-  function median(k, c,    m, i, j, t, a) {
+  function median(k, c,    m, i, a) {
     m = n[k]
     for (i = 1; i <= m; i++) a[i] = val[k, c, i]
-    for (i = 2; i <= m; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
-    return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
+    return median_of(a, m)
   }
   {
     k = $1 " " $2
@@ -271,7 +275,8 @@ fi
     }' "$OUT/median"
   # The same ratio within each repeat (sessio-redis and the peers right after it), so that a
   # slow spell of the machine that spans one repeat cancels out: the spread and the median.
-  awk '$1 ~ /-redis$/ {
+  awk "$MEDIAN_OF"'
+    $1 ~ /-redis$/ {
       k = $1 "," $2; n[k]++; rps[k, n[k]] = $3
     }
     END {
@@ -282,9 +287,8 @@ fi
           if (best > 0) q[++c] = rps["sessio-redis," mode, r] / best
         }
         if (c == 0) continue
-        for (i = 2; i <= c; i++) for (j = i; j > 1 && q[j - 1] > q[j]; j--) { v = q[j]; q[j] = q[j - 1]; q[j - 1] = v }
+        med = median_of(q, c)
         list = ""; for (i = 1; i <= c; i++) list = list sprintf("%s%.2f", i > 1 ? ", " : "", q[i])
-        med = c % 2 ? q[(c + 1) / 2] : (q[c / 2] + q[c / 2 + 1]) / 2
         printf "- Redis %s-cookie, sessio-redis/best peer within each repeat: median %.2f (%s)\n", mode, med, list
       }
     }' "$OUT/rows"

@@ -1,8 +1,11 @@
 //! Session configuration: cookie attributes, expiry, store keys, limits and locking.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use cookie::SameSite;
+
+use crate::policy::{Clock, SharedClock, SystemClock};
 
 /// Everything a [`SessionManager`](crate::SessionManager) can be told, with safe defaults.
 ///
@@ -25,6 +28,8 @@ pub use cookie::SameSite;
 /// | [`with_lock_lease`](Self::with_lock_lease) | 10 s | how long a [`lock`](crate::Session::lock) holds before it lapses by itself |
 /// | [`with_lock_wait`](Self::with_lock_wait) | 5 s | how long `lock()` waits for another holder before [`Error::LockTimeout`](crate::Error::LockTimeout) |
 /// | [`with_max_retries`](Self::with_max_retries) | 32 | conditional-save attempts under contention before [`Error::Conflict`](crate::Error::Conflict) |
+/// | [`with_rotation_grace`](Self::with_rotation_grace) | 60 s | how long a rotated-away id forwards in-flight writes to its successor |
+/// | [`with_clock`](Self::with_clock) | system clock | where expiry reads the time |
 ///
 /// ```
 /// use sessio::{Config, SameSite};
@@ -61,6 +66,8 @@ pub struct Config {
     pub(crate) lock_wait: Duration,
     pub(crate) max_retries: u32,
     pub(crate) compat: Option<Compat>,
+    pub(crate) clock: SharedClock,
+    pub(crate) moved_ttl: Duration,
 }
 
 /// Compatibility modes, for sharing sessions with another implementation.
@@ -98,6 +105,8 @@ impl Default for Config {
             lock_wait: Duration::from_secs(5),
             max_retries: 32,
             compat: None,
+            clock: Arc::new(SystemClock),
+            moved_ttl: Duration::from_secs(60),
         }
     }
 }
@@ -240,6 +249,21 @@ impl Config {
     /// [`Error::Conflict`](crate::Error::Conflict). Default 32.
     pub fn with_max_retries(mut self, retries: u32) -> Self {
         self.max_retries = retries;
+        self
+    }
+
+    /// Where the engine reads the time (default: the system clock). Tests pass a clock they
+    /// move by hand, so that expiry is tested without sleeping.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// How long a rotated-away id keeps forwarding the writes that were in flight during
+    /// the rotation to its successor (default 60 s). Readers never follow it: a request
+    /// that arrives with the old id gets a fresh session.
+    pub fn with_rotation_grace(mut self, grace: Duration) -> Self {
+        self.moved_ttl = grace;
         self
     }
 

@@ -1,14 +1,13 @@
-//! Errors of session operations.
+//! Errors of session operations, and of store operations.
 
+use std::fmt;
 use std::time::Duration;
-
-use crate::StoreError;
 
 /// Why a session operation failed.
 ///
-/// [`Error::Store`] and the lock errors are the server's trouble, not the client's: the
-/// axum layer answers them with `503 Service Unavailable` by default. The others are
-/// programming errors in the application (500).
+/// Each error knows the HTTP answer it deserves ([`status`](Self::status)): the store's
+/// trouble and lock contention are `503` (retry later), a session over the size limit is
+/// `413`, a value nested too deeply is `422`, and programming errors are `500`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -23,13 +22,13 @@ pub enum Error {
         waited: Duration,
     },
 
-    /// The lock's lease lapsed before the guarded work was saved, so the save was refused
-    /// (another request may hold the lock now).
-    #[error("the session lock's lease lapsed before its changes were saved; nothing was written. Raise Config::with_lock_lease above the longest guarded section")]
+    /// The lock's lease lapsed, or the session was rotated or destroyed by another request
+    /// while locked, before the guarded work was saved; nothing was written.
+    #[error("the session lock was lost before its changes were saved (its lease lapsed, or another request rotated or ended the session); nothing was written. Raise Config::with_lock_lease above the longest guarded section")]
     LockLost,
 
     /// The store has no lock ability.
-    #[error("this session store does not implement LockingStore, so Session::lock is unavailable")]
+    #[error("this session store does not implement LockingStore, so Session::lock is unavailable; use a store that does (memory, Redis, Memcached, MongoDB)")]
     LockUnsupported,
 
     /// `lock()` was called while this request already holds the session lock.
@@ -67,6 +66,15 @@ pub enum Error {
         source: serde_json::Error,
     },
 
+    /// A value is nested more deeply than a session can hold and read back.
+    #[error("the value for session key {key:?} is nested more than {max} levels deep; a session could not read it back. Store a flatter value")]
+    TooDeep {
+        /// The session key.
+        key: String,
+        /// The deepest nesting accepted.
+        max: usize,
+    },
+
     /// The encoded session is larger than the configured maximum; it was not saved.
     #[error("the session is {size} bytes encoded, over the maximum of {max}; store less in it or raise Config::with_max_size")]
     TooLarge {
@@ -75,6 +83,10 @@ pub enum Error {
         /// Configured maximum.
         max: usize,
     },
+
+    /// An earlier store error in this request left the session's state unknown.
+    #[error("an earlier session store error in this request left the session unknown; nothing more is read or written for it")]
+    Poisoned,
 
     /// The operating system's random number generator failed.
     #[error("the OS random number generator failed: {0}")]
@@ -87,7 +99,11 @@ impl Error {
     pub fn is_unavailable(&self) -> bool {
         matches!(
             self,
-            Self::Store(_) | Self::LockTimeout { .. } | Self::LockLost | Self::Conflict { .. }
+            Self::Store(_)
+                | Self::LockTimeout { .. }
+                | Self::LockLost
+                | Self::Conflict { .. }
+                | Self::Poisoned
         )
     }
 
@@ -99,5 +115,104 @@ impl Error {
             }
             _ => None,
         }
+    }
+
+    /// The HTTP status this error deserves: `503` for [`is_unavailable`](Self::is_unavailable),
+    /// `413` for [`Error::TooLarge`], `422` for [`Error::TooDeep`], `500` otherwise.
+    pub fn status(&self) -> u16 {
+        match self {
+            _ if self.is_unavailable() => 503,
+            Self::TooLarge { .. } => 413,
+            Self::TooDeep { .. } => 422,
+            _ => 500,
+        }
+    }
+
+    /// A short body text for the response, safe to show a client (no internals).
+    pub fn public_message(&self) -> &'static str {
+        match self {
+            Self::Store(_) | Self::Poisoned => "session store unavailable, please retry\n",
+            _ if self.is_unavailable() => "session busy, please retry\n",
+            Self::TooLarge { .. } => "session too large: the data was not saved\n",
+            Self::TooDeep { .. } => "value nested too deeply for the session: not saved\n",
+            _ => "session error\n",
+        }
+    }
+}
+
+/// What kind of failure a [`StoreError`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreErrorKind {
+    /// The store could not be reached or refused the connection.
+    Unavailable,
+    /// The store did not answer within the configured timeout.
+    Timeout,
+    /// The store is full and its policy is to refuse new records.
+    Full,
+    /// The store answered something the client could not understand.
+    Protocol,
+}
+
+impl fmt::Display for StoreErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Unavailable => "session store unavailable",
+            Self::Timeout => "session store timed out",
+            Self::Full => "session store full",
+            Self::Protocol => "unexpected answer from the session store",
+        })
+    }
+}
+
+/// A store operation failed. This is never "absent": the engine reports it to the caller.
+#[derive(Debug, thiserror::Error)]
+#[error("{kind}: {message}")]
+pub struct StoreError {
+    kind: StoreErrorKind,
+    message: String,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl StoreError {
+    /// A new error of `kind`, with a message that says what to check.
+    pub fn new(kind: StoreErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// The store could not be reached.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StoreErrorKind::Unavailable, message)
+    }
+
+    /// The store did not answer in time.
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Self::new(StoreErrorKind::Timeout, message)
+    }
+
+    /// The store is full.
+    pub fn full(message: impl Into<String>) -> Self {
+        Self::new(StoreErrorKind::Full, message)
+    }
+
+    /// The store answered something unexpected.
+    pub fn protocol(message: impl Into<String>) -> Self {
+        Self::new(StoreErrorKind::Protocol, message)
+    }
+
+    /// Attaches the underlying error (a driver's, an I/O error).
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> StoreErrorKind {
+        self.kind
     }
 }

@@ -15,6 +15,18 @@ pub const ID_LEN: usize = 43;
 /// Length of a `sanic_session` id (`uuid4().hex`), accepted in compatibility mode.
 pub const HEX_ID_LEN: usize = 32;
 
+/// Which ids [`SessionId::parse`] accepts from a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IdFormat {
+    /// Exactly the ids [`SessionId::generate`] makes: 43 base64url characters that decode
+    /// canonically to 32 bytes.
+    Native,
+    /// Those, and also 32 lowercase hex digits, the `uuid4().hex` ids of Python's
+    /// `sanic_session` (its compatibility mode).
+    NativeOrUuidHex,
+}
+
 /// A session id as carried in the cookie.
 ///
 /// Generated ids hold 256 bits from the operating system's CSPRNG, encoded as 43 base64url
@@ -23,13 +35,13 @@ pub const HEX_ID_LEN: usize = 32;
 /// [`Config::with_hashed_keys`](crate::Config::with_hashed_keys)).
 ///
 /// ```
-/// use sessio::SessionId;
+/// use sessio::{IdFormat, SessionId};
 ///
 /// let id = SessionId::generate().unwrap();
 /// assert_eq!(id.as_str().len(), 43);
-/// assert_eq!(SessionId::parse(id.as_str(), false), Some(id.clone()));
+/// assert_eq!(SessionId::parse(id.as_str(), IdFormat::Native), Some(id.clone()));
 /// assert_eq!(format!("{id:?}"), "SessionId(<redacted>)");
-/// assert!(SessionId::parse("attacker-chosen", false).is_none());
+/// assert!(SessionId::parse("attacker-chosen", IdFormat::Native).is_none());
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct SessionId {
@@ -58,11 +70,10 @@ impl SessionId {
 
     /// Checks the format of an id taken from a client, before any store lookup.
     ///
-    /// Accepts exactly the ids [`generate`](Self::generate) makes: 43 base64url characters
-    /// that decode canonically to 32 bytes. With `accept_hex` (the `sanic_session`
-    /// compatibility mode) it also accepts 32 lowercase hex digits, the format of
-    /// `uuid4().hex`. Anything else is `None`. Never panics, whatever the input.
-    pub fn parse(value: &str, accept_hex: bool) -> Option<Self> {
+    /// Accepts the ids of `format` (see [`IdFormat`]); anything else is `None`. Never
+    /// panics, whatever the input.
+    pub fn parse(value: &str, format: IdFormat) -> Option<Self> {
+        let accept_hex = format == IdFormat::NativeOrUuidHex;
         let bytes = value.as_bytes();
         let ok = match bytes.len() {
             ID_LEN => {
@@ -127,15 +138,15 @@ mod tests {
         let a = SessionId::generate().unwrap();
         let b = SessionId::generate().unwrap();
         assert_ne!(a, b);
-        assert_eq!(SessionId::parse(a.as_str(), false), Some(a));
+        assert_eq!(SessionId::parse(a.as_str(), IdFormat::Native), Some(a));
     }
 
     #[test]
     fn hex_ids_only_in_compat_mode() {
         let hex = "0123456789abcdef0123456789abcdef";
-        assert!(SessionId::parse(hex, false).is_none());
-        assert_eq!(SessionId::parse(hex, true).unwrap().as_str(), hex);
-        assert!(SessionId::parse(&hex.to_uppercase(), true).is_none());
+        assert!(SessionId::parse(hex, IdFormat::Native).is_none());
+        assert_eq!(SessionId::parse(hex, IdFormat::NativeOrUuidHex).unwrap().as_str(), hex);
+        assert!(SessionId::parse(&hex.to_uppercase(), IdFormat::NativeOrUuidHex).is_none());
     }
 
     #[test]
@@ -145,7 +156,7 @@ mod tests {
         // The last character carries 2 padding bits; 'B' sets one of them.
         s.pop();
         s.push('B');
-        assert!(SessionId::parse(&s, false).is_none());
+        assert!(SessionId::parse(&s, IdFormat::Native).is_none());
     }
 
     #[test]
@@ -161,7 +172,8 @@ mod tests {
     proptest! {
         #[test]
         fn parse_never_panics_and_only_accepts_the_format(s in ".{0,80}", hex in any::<bool>()) {
-            if let Some(id) = SessionId::parse(&s, hex) {
+            let format = if hex { IdFormat::NativeOrUuidHex } else { IdFormat::Native };
+            if let Some(id) = SessionId::parse(&s, format) {
                 prop_assert_eq!(id.as_str(), s.as_str());
                 prop_assert!(s.len() == ID_LEN || (hex && s.len() == HEX_ID_LEN));
             }
@@ -170,7 +182,7 @@ mod tests {
         #[test]
         fn base64url_of_32_bytes_round_trips(raw in any::<[u8; 32]>()) {
             let s = URL_SAFE_NO_PAD.encode(raw);
-            let id = SessionId::parse(&s, false).expect("canonical base64url parses");
+            let id = SessionId::parse(&s, IdFormat::Native).expect("canonical base64url parses");
             prop_assert_eq!(id.as_str(), s.as_str());
         }
 
@@ -178,7 +190,7 @@ mod tests {
         fn other_lengths_are_rejected(raw in proptest::collection::vec(any::<u8>(), 0..64)) {
             prop_assume!(raw.len() != 32);
             let s = URL_SAFE_NO_PAD.encode(&raw);
-            prop_assert!(SessionId::parse(&s, false).is_none());
+            prop_assert!(SessionId::parse(&s, IdFormat::Native).is_none());
         }
     }
 }

@@ -6,17 +6,6 @@
 //! embedded [`MemoryStore`] or a networked store (`sessio-redis`, `sessio-memcached`,
 //! `sessio-mongodb`).
 //!
-//! What it guarantees beyond the usual:
-//!
-//! - **No lost updates.** Saves are conditional; on a conflict the engine reloads and
-//!   re-applies only the keys this request changed. [`Session::update`] is an atomic
-//!   read-modify-write of one key, and [`Session::lock`] an exclusive lock shared by every
-//!   process on the same store, with a lease and a wait deadline.
-//! - **No fixation.** Ids are 256 random bits from the OS; an id the server did not issue,
-//!   or that expired, is never adopted. The store is keyed by a hash of the id.
-//! - **No silent data loss.** A store error is an error, never "no session".
-//! - **Idle and absolute expiry**, checked on every load, with throttled touches for reads.
-//!
 //! ```
 //! use sessio::{Config, MemoryStore, SessionManager};
 //!
@@ -30,24 +19,61 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # }).unwrap();
 //! ```
+//!
+//! ## Guarantees
+//!
+//! These hold on every store that passes the conformance suite, across processes sharing
+//! the store, in every interleaving of requests:
+//!
+//! - **I1 — no lost writes.** A write answered 2xx is visible afterwards in its session (or
+//!   in the session it was rotated to), unless a later logout or clear destroyed it.
+//!   Saves are conditional and merge key by key on conflict.
+//! - **I2 — destroyed stays destroyed.** No save, locked save, rotation or touch recreates
+//!   a session that a logout deleted.
+//! - **I3 — a real lock.** [`Session::lock`] excludes other lock holders in every process,
+//!   with a lease and a wait deadline; the holder's save never overwrites a change another
+//!   request committed meanwhile (it is merged).
+//! - **I4 — no panics.** Any sequence of public calls, in any order, returns a value or an
+//!   error; locking composes with [`Session::cycle_id`] and [`Session::destroy`].
+//! - **I5 — read-your-writes** for one client across processes. Stores with an in-process
+//!   cache must keep it (the Redis near cache does; see its docs for what it costs).
+//! - **I6 — stale cookies are harmless.** A request carrying a rotated-away or unknown id
+//!   never removes or replaces the browser's cookie unless that request itself writes.
+//! - **I7 — bounded by bytes.** The [`MemoryStore`] has a byte budget; ids are checked
+//!   before any store lookup, so a forged id costs a store one read and nothing that grows.
+//!
+//! Also: ids are 256 random bits from the OS, never adopted when the server did not issue
+//! them, and the store is keyed by a hash of the id; a store error is an error, never
+//! "no session"; idle and absolute expiry are checked on every load.
+//!
+//! Where a store cannot give one of these, its docs say so and what to do instead: in the
+//! `sanic_session` compatibility mode a rotation cannot leave a forward (the record must be
+//! the bare JSON object), so writes racing a rotation there are lost, and the Python app's
+//! own writes are last-write-wins.
+//!
+//! ## Layout
+//!
+//! The crate root holds what an application uses. [`store`] holds the contract a store
+//! implements and the types it deals in; [`memory`] the in-memory store's options.
 #![warn(missing_docs)]
 
 mod config;
+mod cookie;
+mod engine;
 mod error;
 mod id;
 mod manager;
 pub mod memory;
+mod policy;
 mod record;
 mod session;
 pub mod store;
 
 pub use config::{Compat, Config, ConfigError, SameSite};
 pub use error::Error;
-pub use id::SessionId;
+pub use id::{IdFormat, SessionId};
 pub use manager::SessionManager;
 pub use memory::MemoryStore;
+pub use policy::{Clock, SystemClock};
 pub use session::{Session, SessionLock};
-pub use store::{
-    Acquired, Fenced, LeaseToken, Loaded, LockingStore, Saved, Store, StoreError, StoreErrorKind,
-    StoreResult, Version,
-};
+pub use store::Store;

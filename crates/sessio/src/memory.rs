@@ -13,9 +13,13 @@ use indexmap::IndexMap;
 const SAMPLE: usize = 5;
 
 use crate::store::{
-    Acquired, Fenced, LeaseToken, Loaded, LockingStore, Saved, Store, StoreError, StoreErrorKind,
+    Acquired, AfterWrite, LeaseToken, Loaded, LockingStore, Outcome, Store, StoreError,
     StoreResult, Version,
 };
+
+/// What one record costs beyond its key and bytes: the map slot, the boxes' headers, the
+/// allocator's rounding (measured, rounded up).
+const ENTRY_OVERHEAD: usize = 96;
 
 /// What a full [`MemoryStore`] does with a new session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -33,8 +37,10 @@ pub enum WhenFull {
 
 /// Sessions kept in this process's memory, in shards of hash maps behind mutexes.
 ///
-/// - **Bounded**: at most [`max_sessions`](MemoryStoreBuilder::max_sessions) records
-///   (default 100 000); what happens past that is set by [`WhenFull`].
+/// - **Bounded by bytes**: the records' keys, bytes and bookkeeping together stay within
+///   [`max_bytes`](MemoryStoreBuilder::max_bytes) (default 128 MiB), and their number
+///   within [`max_sessions`](MemoryStoreBuilder::max_sessions) (default: no limit beyond
+///   the bytes); what happens past that is set by [`WhenFull`].
 /// - **Swept**: a background task (started when the store is created inside a tokio
 ///   runtime) drops expired records every
 ///   [`sweep_interval`](MemoryStoreBuilder::sweep_interval) (default 60 s), and stops by
@@ -68,7 +74,9 @@ impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryStore")
             .field("sessions", &self.len())
+            .field("bytes", &self.bytes())
             .field("max_sessions", &self.inner.max)
+            .field("max_bytes", &self.inner.max_bytes)
             .finish()
     }
 }
@@ -78,7 +86,10 @@ struct Inner {
     hasher: DefaultHashBuilder,
     /// Records held across all shards, swept or not.
     count: AtomicUsize,
+    /// Bytes held across all shards (see `ENTRY_OVERHEAD`).
+    bytes: AtomicUsize,
     max: usize,
+    max_bytes: usize,
     when_full: WhenFull,
 }
 
@@ -109,6 +120,7 @@ struct Lease {
 #[derive(Debug, Clone)]
 pub struct MemoryStoreBuilder {
     max_sessions: usize,
+    max_bytes: usize,
     shards: usize,
     sweep_interval: Option<Duration>,
     when_full: WhenFull,
@@ -117,7 +129,8 @@ pub struct MemoryStoreBuilder {
 impl Default for MemoryStoreBuilder {
     fn default() -> Self {
         Self {
-            max_sessions: 100_000,
+            max_sessions: usize::MAX,
+            max_bytes: 128 << 20,
             shards: 64,
             sweep_interval: Some(Duration::from_secs(60)),
             when_full: WhenFull::default(),
@@ -126,9 +139,17 @@ impl Default for MemoryStoreBuilder {
 }
 
 impl MemoryStoreBuilder {
-    /// The most sessions kept at once (default 100 000).
+    /// The most sessions kept at once (default: as many as [`max_bytes`](Self::max_bytes)
+    /// allows).
     pub fn max_sessions(mut self, max: usize) -> Self {
         self.max_sessions = max.max(1);
+        self
+    }
+
+    /// The most memory the records may take, in bytes: keys, data and about 96 bytes of
+    /// bookkeeping each (default 128 MiB). A session larger than this is refused.
+    pub fn max_bytes(mut self, bytes: usize) -> Self {
+        self.max_bytes = bytes.max(1024);
         self
     }
 
@@ -153,7 +174,7 @@ impl MemoryStoreBuilder {
 
     /// Builds the store, and starts its sweeper if called inside a tokio runtime.
     pub fn build(self) -> MemoryStore {
-        let shards = self.shards.min(self.max_sessions);
+        let shards = self.shards.min(self.max_sessions).max(1);
         let inner = Arc::new(Inner {
             shards: (0..shards as u64)
                 .map(|i| {
@@ -165,7 +186,9 @@ impl MemoryStoreBuilder {
                 .collect(),
             hasher: Default::default(),
             count: AtomicUsize::new(0),
+            bytes: AtomicUsize::new(0),
             max: self.max_sessions,
+            max_bytes: self.max_bytes,
             when_full: self.when_full,
         });
         if let (Some(every), Ok(runtime)) =
@@ -187,8 +210,7 @@ async fn sweep(store: Weak<Inner>, every: Duration) {
         };
         let now = now_ms();
         for shard in inner.shards.iter() {
-            let removed = lock(shard).purge(now);
-            inner.count.fetch_sub(removed, Ordering::Relaxed);
+            lock(shard).purge(now, &inner);
         }
     }
 }
@@ -203,6 +225,10 @@ fn deadline(now: u64, ttl: Duration) -> u64 {
     now.saturating_add(ttl.as_millis().try_into().unwrap_or(u64::MAX))
 }
 
+fn cost(key: &str, data: &[u8]) -> usize {
+    key.len() + data.len() + ENTRY_OVERHEAD
+}
+
 fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
     // A panic while holding a shard cannot leave it half-written (every critical section
     // is a single map operation), so a poisoned lock is safe to keep using.
@@ -213,11 +239,32 @@ fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
 
 impl Shard {
     /// Drops expired records and leases; returns how many records went.
-    fn purge(&mut self, now: u64) -> usize {
-        let before = self.records.len();
-        self.records.retain(|_, e| e.expires_ms > now);
+    fn purge(&mut self, now: u64, store: &Inner) -> usize {
+        let (mut count, mut bytes) = (0, 0);
+        self.records.retain(|key, e| {
+            let keep = e.expires_ms > now;
+            if !keep {
+                count += 1;
+                bytes += cost(key, &e.data);
+            }
+            keep
+        });
         self.leases.retain(|_, l| l.expires_ms > now);
-        before - self.records.len()
+        store.count.fetch_sub(count, Ordering::Relaxed);
+        store.bytes.fetch_sub(bytes, Ordering::Relaxed);
+        count
+    }
+
+    /// Removes the record under `key`, keeping the counters right.
+    fn take(&mut self, key: &str, store: &Inner) -> bool {
+        match self.records.swap_remove_full(key) {
+            Some((_, k, e)) => {
+                store.count.fetch_sub(1, Ordering::Relaxed);
+                store.bytes.fetch_sub(cost(&k, &e.data), Ordering::Relaxed);
+                true
+            }
+            None => false,
+        }
     }
 
     fn live(&self, key: &str, now: u64) -> Option<&Entry> {
@@ -239,7 +286,7 @@ impl Shard {
         self.next_version
     }
 
-    /// Writes a record; makes room first if it is new and the store is full.
+    /// Writes a record; makes room first if the store is over its bounds.
     fn put(
         &mut self,
         key: &str,
@@ -248,6 +295,50 @@ impl Shard {
         ttl: Duration,
         store: &Inner,
     ) -> StoreResult<u64> {
+        let size = cost(key, data);
+        if size > store.max_bytes {
+            return Err(StoreError::full(format!(
+                "a {size}-byte session does not fit the in-memory store's budget of {} bytes; raise MemoryStoreBuilder::max_bytes",
+                store.max_bytes
+            )));
+        }
+        let old = self.records.get(key).map_or(0, |e| cost(key, &e.data));
+        let new_record = old == 0;
+        let over = |store: &Inner| {
+            store.bytes.load(Ordering::Relaxed) + size > store.max_bytes + old
+                || (new_record && store.count.load(Ordering::Relaxed) >= store.max)
+        };
+        // Scanning a shard for expired records costs its size, so a full store does it
+        // at most once a second per shard; in between it evicts from a sample.
+        if over(store) && now >= self.last_purge_ms + 1000 {
+            self.last_purge_ms = now;
+            self.purge(now, store);
+        }
+        while over(store) {
+            if store.when_full == WhenFull::Reject {
+                return Err(StoreError::full(
+                    "the in-memory store is at its bound (bytes or sessions); raise MemoryStoreBuilder::max_bytes or max_sessions",
+                ));
+            }
+            // Of a few records picked at random in this shard, the one closest to expiry
+            // (the least recently active) goes; never the one being written.
+            let len = self.records.len();
+            let mut victim = None;
+            for _ in 0..SAMPLE.min(len) {
+                let i = self.random() as usize % len;
+                let (k, e) = self.records.get_index(i).expect("index in range");
+                if &**k != key && victim.is_none_or(|(_, at)| e.expires_ms < at) {
+                    victim = Some((i, e.expires_ms));
+                }
+            }
+            let Some((victim, _)) = victim else {
+                // This shard has nothing else to give; the others stay within the bound.
+                break;
+            };
+            let (k, e) = self.records.swap_remove_index(victim).expect("index in range");
+            store.count.fetch_sub(1, Ordering::Relaxed);
+            store.bytes.fetch_sub(cost(&k, &e.data), Ordering::Relaxed);
+        }
         let version = self.version();
         let entry = Entry {
             data: data.into(),
@@ -256,47 +347,13 @@ impl Shard {
         };
         if let Some(existing) = self.records.get_mut(key) {
             *existing = entry;
-            return Ok(version);
+            store.bytes.fetch_add(size, Ordering::Relaxed);
+            store.bytes.fetch_sub(old, Ordering::Relaxed);
+        } else {
+            self.records.insert(key.into(), entry);
+            store.count.fetch_add(1, Ordering::Relaxed);
+            store.bytes.fetch_add(size, Ordering::Relaxed);
         }
-        if store.count.load(Ordering::Relaxed) >= store.max {
-            // Scanning a shard for expired records costs its size, so a full store does it
-            // at most once a second per shard; in between it evicts from a sample.
-            let mut removed = 0;
-            if now >= self.last_purge_ms + 1000 {
-                self.last_purge_ms = now;
-                removed = self.purge(now);
-                store.count.fetch_sub(removed, Ordering::Relaxed);
-            }
-            if removed == 0 {
-                match store.when_full {
-                    WhenFull::Reject => {
-                        return Err(StoreError::new(
-                            StoreErrorKind::Full,
-                            "the in-memory store holds its maximum number of sessions; raise MemoryStoreBuilder::max_sessions",
-                        ))
-                    }
-                    WhenFull::EvictSoonestExpiring => {
-                        // Of a few records picked at random in this shard, the one closest
-                        // to expiry (the least recently active) goes.
-                        let len = self.records.len();
-                        let mut victim = None;
-                        for _ in 0..SAMPLE.min(len) {
-                            let i = self.random() as usize % len;
-                            let expires = self.records[i].expires_ms;
-                            if victim.is_none_or(|(_, e)| expires < e) {
-                                victim = Some((i, expires));
-                            }
-                        }
-                        if let Some((victim, _)) = victim {
-                            self.records.swap_remove_index(victim);
-                            store.count.fetch_sub(1, Ordering::Relaxed);
-                        }
-                    }
-                }
-            }
-        }
-        self.records.insert(key.into(), entry);
-        store.count.fetch_add(1, Ordering::Relaxed);
         Ok(version)
     }
 
@@ -330,6 +387,12 @@ impl MemoryStore {
         self.inner.count.load(Ordering::Relaxed)
     }
 
+    /// The bytes the records take now, by the measure of
+    /// [`max_bytes`](MemoryStoreBuilder::max_bytes).
+    pub fn bytes(&self) -> usize {
+        self.inner.bytes.load(Ordering::Relaxed)
+    }
+
     /// Whether the store holds no record.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -338,12 +401,6 @@ impl MemoryStore {
     fn shard(&self, key: &str) -> MutexGuard<'_, Shard> {
         let index = self.inner.hasher.hash_one(key) as usize % self.inner.shards.len();
         lock(&self.inner.shards[index])
-    }
-
-    fn remove(&self, shard: &mut Shard, key: &str) {
-        if shard.records.swap_remove(key).is_some() {
-            self.inner.count.fetch_sub(1, Ordering::Relaxed);
-        }
     }
 
     fn loaded(entry: &Entry) -> Loaded {
@@ -355,20 +412,31 @@ impl MemoryStore {
     }
 }
 
+/// A conditional write's check: is the live record under `key` the one expected?
+fn check<T>(shard: &Shard, key: &str, expected: Option<&Loaded>, now: u64) -> Option<Outcome<T>> {
+    match (shard.live(key, now), expected) {
+        (None, None) => None,
+        (None, Some(_)) => Some(Outcome::Missing),
+        (Some(_), None) => Some(Outcome::Conflict),
+        (Some(e), Some(x)) if e.version != x.version.0 => Some(Outcome::Conflict),
+        (Some(_), Some(_)) => None,
+    }
+}
+
 #[async_trait]
 impl Store for MemoryStore {
     async fn load(&self, key: &str) -> StoreResult<Option<Loaded>> {
         Ok(self.shard(key).live(key, now_ms()).map(Self::loaded))
     }
 
-    async fn create(&self, key: &str, data: &[u8], ttl: Duration) -> StoreResult<Option<Version>> {
+    async fn create(&self, key: &str, data: &[u8], ttl: Duration) -> StoreResult<Outcome<Version>> {
         let now = now_ms();
         let mut shard = self.shard(key);
-        if shard.live(key, now).is_some() {
-            return Ok(None);
+        if let Some(refused) = check(&shard, key, None, now) {
+            return Ok(refused);
         }
         let v = shard.put(key, data, now, ttl, &self.inner)?;
-        Ok(Some(Version(v)))
+        Ok(Outcome::Done(Version(v)))
     }
 
     async fn save(
@@ -377,17 +445,24 @@ impl Store for MemoryStore {
         expected: &Loaded,
         data: &[u8],
         ttl: Duration,
-    ) -> StoreResult<Saved> {
+    ) -> StoreResult<Outcome<Version>> {
         let now = now_ms();
         let mut shard = self.shard(key);
-        match shard.live(key, now) {
-            None => Ok(Saved::Missing),
-            Some(e) if e.version != expected.version.0 => Ok(Saved::Conflict),
-            Some(_) => {
-                let v = shard.put(key, data, now, ttl, &self.inner)?;
-                Ok(Saved::Stored(Version(v)))
-            }
+        if let Some(refused) = check(&shard, key, Some(expected), now) {
+            return Ok(refused);
         }
+        let v = shard.put(key, data, now, ttl, &self.inner)?;
+        Ok(Outcome::Done(Version(v)))
+    }
+
+    async fn delete_if(&self, key: &str, expected: &Loaded) -> StoreResult<Outcome<()>> {
+        let now = now_ms();
+        let mut shard = self.shard(key);
+        if let Some(refused) = check(&shard, key, Some(expected), now) {
+            return Ok(refused);
+        }
+        shard.take(key, &self.inner);
+        Ok(Outcome::Done(()))
     }
 
     async fn touch(&self, key: &str, ttl: Duration) -> StoreResult<bool> {
@@ -403,7 +478,7 @@ impl Store for MemoryStore {
     }
 
     async fn delete(&self, key: &str) -> StoreResult<()> {
-        self.remove(&mut self.shard(key), key);
+        self.shard(key).take(key, &self.inner);
         Ok(())
     }
 
@@ -437,30 +512,46 @@ impl LockingStore for MemoryStore {
         &self,
         key: &str,
         token: &LeaseToken,
+        expected: Option<&Loaded>,
         data: &[u8],
         ttl: Duration,
-        release: bool,
-    ) -> StoreResult<Fenced> {
+        then: AfterWrite,
+    ) -> StoreResult<Outcome<Version>> {
         let now = now_ms();
         let mut shard = self.shard(key);
         if shard.lease_holder(key, now) != Some(token) {
-            return Ok(Fenced::LeaseLost);
+            return Ok(Outcome::LeaseLost);
+        }
+        if let Some(refused) = check(&shard, key, expected, now) {
+            return Ok(refused);
         }
         let v = shard.put(key, data, now, ttl, &self.inner)?;
-        if release {
+        if then == AfterWrite::Release {
             shard.leases.remove(key);
         }
-        Ok(Fenced::Done(Some(Version(v))))
+        Ok(Outcome::Done(Version(v)))
     }
 
-    async fn delete_locked(&self, key: &str, token: &LeaseToken) -> StoreResult<Fenced> {
+    async fn delete_locked(
+        &self,
+        key: &str,
+        token: &LeaseToken,
+        expected: &Loaded,
+        then: AfterWrite,
+    ) -> StoreResult<Outcome<()>> {
+        let now = now_ms();
         let mut shard = self.shard(key);
-        if shard.lease_holder(key, now_ms()) != Some(token) {
-            return Ok(Fenced::LeaseLost);
+        if shard.lease_holder(key, now) != Some(token) {
+            return Ok(Outcome::LeaseLost);
         }
-        self.remove(&mut shard, key);
-        shard.leases.remove(key);
-        Ok(Fenced::Done(None))
+        if let Some(refused) = check(&shard, key, Some(expected), now) {
+            return Ok(refused);
+        }
+        shard.take(key, &self.inner);
+        if then == AfterWrite::Release {
+            shard.leases.remove(key);
+        }
+        Ok(Outcome::Done(()))
     }
 
     async fn release(&self, key: &str, token: &LeaseToken) -> StoreResult<bool> {

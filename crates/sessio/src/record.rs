@@ -1,23 +1,30 @@
 //! The bytes a session becomes in a store.
 //!
-//! Native format: a 10-byte header (format tag, flags, creation time), an optional 4-byte
-//! idle-timeout override, then the session's JSON object. The `sanic_session`
-//! compatibility format is the JSON object alone, exactly what the Python library writes.
+//! Native format: a 10-byte header (format tag, flags, creation time in Unix milliseconds),
+//! an optional 4-byte idle-timeout override, then the session's JSON object. A rotated-away
+//! session leaves a *forward* record: the header with the moved flag, then the store key of
+//! its successor, so that a write that was in flight during the rotation can still reach the
+//! data (never a reader: see `session::persist`). The `sanic_session` compatibility format
+//! is the JSON object alone, exactly what the Python library writes; it has no forwards.
 
 use serde_json::{Map, Value};
 
 /// The session's key/value data.
 pub(crate) type Data = Map<String, Value>;
 
-const TAG: u8 = 0xA1;
+const TAG: u8 = 0xA2;
 const FLAG_TTL: u8 = 1;
 const FLAG_BROWSER_COOKIE: u8 = 2;
+const FLAG_MOVED: u8 = 4;
+/// The deepest nesting of a value inside the session object that can be read back
+/// (serde_json refuses to read past 128 levels; the object itself is one).
+pub(crate) const MAX_DEPTH: usize = 100;
 const HEADER: usize = 10;
 
 /// Metadata kept beside the data.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Meta {
-    /// Unix seconds when the session was first stored; 0 when unknown (compat format).
+    /// Unix milliseconds when the session was first stored; 0 when unknown (compat format).
     pub created: u64,
     /// Per-session idle timeout in seconds, overriding the configured one.
     pub ttl_override: Option<u32>,
@@ -33,6 +40,15 @@ pub(crate) enum Format {
 }
 
 /// Why stored bytes could not be read as a session.
+/// What stored bytes hold.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Record {
+    /// A session.
+    Live(Meta, Data),
+    /// A rotated-away session: the store key of its successor.
+    Moved(String),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum DecodeError {
     #[error("record is not in sessio's format (bad header)")]
@@ -62,11 +78,45 @@ pub(crate) fn encode(format: Format, meta: &Meta, data: &Data) -> Vec<u8> {
     out
 }
 
+/// The forward record left under a rotated-away key.
+pub(crate) fn encode_moved(successor: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER + successor.len());
+    out.push(TAG);
+    out.push(FLAG_MOVED);
+    out.extend_from_slice(&0u64.to_le_bytes());
+    out.extend_from_slice(successor.as_bytes());
+    out
+}
+
+pub(crate) fn decode_record(format: Format, bytes: &[u8]) -> Result<Record, DecodeError> {
+    if format == Format::Native && bytes.len() >= HEADER && bytes[0] == TAG && bytes[1] & FLAG_MOVED != 0 {
+        let to = std::str::from_utf8(&bytes[HEADER..]).map_err(|_| DecodeError::Header)?;
+        return Ok(Record::Moved(to.to_owned()));
+    }
+    decode(format, bytes).map(|(meta, data)| Record::Live(meta, data))
+}
+
+/// How deeply `value` nests (a scalar is 0, `[1]` is 1).
+pub(crate) fn depth(value: &Value) -> usize {
+    // Iterative, so that a hostile value cannot overflow the stack here.
+    let mut deepest = 0;
+    let mut stack = vec![(value, 0usize)];
+    while let Some((v, d)) = stack.pop() {
+        deepest = deepest.max(d);
+        match v {
+            Value::Array(items) => stack.extend(items.iter().map(|i| (i, d + 1))),
+            Value::Object(map) => stack.extend(map.values().map(|i| (i, d + 1))),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 pub(crate) fn decode(format: Format, bytes: &[u8]) -> Result<(Meta, Data), DecodeError> {
     let mut meta = Meta::default();
     let mut body = bytes;
     if format == Format::Native {
-        if bytes.len() < HEADER || bytes[0] != TAG {
+        if bytes.len() < HEADER || bytes[0] != TAG || bytes[1] & FLAG_MOVED != 0 {
             return Err(DecodeError::Header);
         }
         let flags = bytes[1];
@@ -143,6 +193,34 @@ mod tests {
         fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
             let _ = decode(Format::Native, &bytes);
             let _ = decode(Format::JsonOnly, &bytes);
+        }
+    }
+
+    #[test]
+    fn forwards_round_trip_and_are_not_sessions() {
+        let bytes = encode_moved("session:abc");
+        assert_eq!(
+            decode_record(Format::Native, &bytes).unwrap(),
+            Record::Moved("session:abc".into())
+        );
+        assert!(decode(Format::Native, &bytes).is_err());
+        let live = encode(Format::Native, &Meta::default(), &Data::new());
+        assert!(matches!(decode_record(Format::Native, &live), Ok(Record::Live(..))));
+    }
+
+    #[test]
+    fn depth_counts_nesting_without_recursion() {
+        assert_eq!(depth(&Value::Null), 0);
+        assert_eq!(depth(&serde_json::json!([[1], {"a": [2]}])), 3);
+        let mut deep = Value::Null;
+        for _ in 0..10_000 {
+            deep = Value::Array(vec![deep]);
+        }
+        assert_eq!(depth(&deep), 10_000);
+        // Dropping a deep value recursively would overflow the stack: unnest it first.
+        let mut v = deep;
+        while let Value::Array(mut items) = v {
+            v = items.pop().unwrap_or(Value::Null);
         }
     }
 

@@ -1,0 +1,164 @@
+//! The session cookie: found in a request's `Cookie` headers, written as `Set-Cookie`.
+
+use std::time::Duration;
+
+use cookie::Cookie;
+
+use crate::config::Config;
+use crate::id::{IdFormat, SessionId};
+
+/// What the client sent under the session cookie's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Presented {
+    /// No cookie of that name.
+    Absent,
+    /// A cookie of that name, but no well-formed id in it.
+    Invalid,
+    /// A well-formed id (not yet known to exist).
+    Id(SessionId),
+}
+
+impl Presented {
+    pub(crate) fn id(&self) -> Option<&SessionId> {
+        match self {
+            Self::Id(id) => Some(id),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn sent(&self) -> bool {
+        !matches!(self, Self::Absent)
+    }
+}
+
+/// Finds the session cookie among `headers`, tolerating anything else in them: other
+/// cookies that are not UTF-8, malformed pairs, stray separators. The first well-formed id
+/// under `name` wins. Never fails, never panics.
+pub(crate) fn find<'a>(
+    headers: impl IntoIterator<Item = &'a [u8]>,
+    name: &str,
+    format: IdFormat,
+) -> Presented {
+    let mut presented = Presented::Absent;
+    for header in headers {
+        for pair in header.split(|&b| b == b';') {
+            let Some(eq) = pair.iter().position(|&b| b == b'=') else {
+                continue;
+            };
+            if pair[..eq].trim_ascii() != name.as_bytes() {
+                continue;
+            }
+            let mut value = pair[eq + 1..].trim_ascii();
+            if value.len() >= 2 && value[0] == b'"' && value[value.len() - 1] == b'"' {
+                value = &value[1..value.len() - 1];
+            }
+            let id = std::str::from_utf8(value)
+                .ok()
+                .and_then(|v| SessionId::parse(v, format));
+            match id {
+                Some(id) => return Presented::Id(id),
+                None => presented = Presented::Invalid,
+            }
+        }
+    }
+    presented
+}
+
+/// Makes the `Set-Cookie` values of one configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct CookieJar {
+    pub name: String,
+    path: String,
+    domain: Option<String>,
+    secure: bool,
+    http_only: bool,
+    same_site: cookie::SameSite,
+}
+
+impl CookieJar {
+    pub(crate) fn new(config: &Config) -> Self {
+        Self {
+            name: config.cookie_name(),
+            path: config.path.clone(),
+            domain: config.domain.clone(),
+            secure: config.secure,
+            http_only: config.http_only,
+            same_site: config.same_site,
+        }
+    }
+
+    fn base<'c>(&self, value: &'c str) -> cookie::CookieBuilder<'c> {
+        let mut builder = Cookie::build((self.name.clone(), value))
+            .path(self.path.clone())
+            .http_only(self.http_only)
+            .secure(self.secure)
+            .same_site(self.same_site);
+        if let Some(domain) = &self.domain {
+            builder = builder.domain(domain.clone());
+        }
+        builder
+    }
+
+    /// The `Set-Cookie` value carrying `id`; persistent for `max_age` (whole seconds,
+    /// rounded up by the caller) if given, else a cookie that dies with the browser.
+    pub(crate) fn issue(&self, id: &SessionId, max_age: Option<Duration>) -> String {
+        let mut builder = self.base(id.as_str());
+        if let Some(age) = max_age {
+            let age = time::Duration::seconds(age.as_secs().try_into().unwrap_or(i64::MAX));
+            builder = builder
+                .max_age(age)
+                .expires(time::OffsetDateTime::now_utc().saturating_add(age));
+        }
+        builder.build().to_string()
+    }
+
+    /// The `Set-Cookie` value that deletes the cookie, repeating every attribute so that
+    /// the browser matches it to the one it holds.
+    pub(crate) fn removal(&self) -> String {
+        let mut cookie = self.base("").build();
+        cookie.make_removal();
+        cookie.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id() -> SessionId {
+        SessionId::generate().unwrap()
+    }
+
+    #[test]
+    fn finds_the_id_among_other_cookies_even_non_utf8_ones() {
+        let id = id();
+        let header = [b"a=\xff\xfe; ".as_slice(), format!("id={}; b=2", id.as_str()).as_bytes()].concat();
+        assert_eq!(find([header.as_slice()], "id", IdFormat::Native), Presented::Id(id.clone()));
+        let quoted = format!("x=1;id=\"{}\"", id.as_str());
+        assert_eq!(find([quoted.as_bytes()], "id", IdFormat::Native), Presented::Id(id.clone()));
+        assert_eq!(find([b"x=1".as_slice()], "id", IdFormat::Native), Presented::Absent);
+        assert_eq!(find([b"id=garbage".as_slice()], "id", IdFormat::Native), Presented::Invalid);
+        assert_eq!(find([b"id=\xff".as_slice()], "id", IdFormat::Native), Presented::Invalid);
+        // A bad copy before a good one does not hide it, in one header or across two.
+        let two = format!("id=bad; id={}", id.as_str());
+        assert_eq!(find([two.as_bytes()], "id", IdFormat::Native), Presented::Id(id.clone()));
+        let second = format!("id={}", id.as_str());
+        assert_eq!(
+            find([b"id=bad".as_slice(), second.as_bytes()], "id", IdFormat::Native),
+            Presented::Id(id)
+        );
+        // Names are compared exactly: `xid` is not `id`.
+        assert_eq!(find([b"xid=1".as_slice()], "id", IdFormat::Native), Presented::Absent);
+    }
+
+    #[test]
+    fn removal_repeats_every_attribute() {
+        let config = Config::default()
+            .with_domain(Some("example.com"))
+            .with_path("/app");
+        let removal = CookieJar::new(&config).removal();
+        for part in ["id=", "Max-Age=0", "Domain=example.com", "Path=/app", "Secure", "HttpOnly", "SameSite=Lax"] {
+            assert!(removal.contains(part), "{removal} lacks {part}");
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! What every session of one manager shares: the store, the configuration and what is
+//! derived from it once (expiry policy, cookie jar, record format).
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::config::{Compat, Config};
+use crate::cookie::CookieJar;
+use crate::id::{IdFormat, SessionId};
+use crate::policy::Policy;
+use crate::record::{self, Data, Format, Meta, Record};
+use crate::store::{Loaded, Store};
+use crate::Error;
+
+pub(crate) struct Engine {
+    pub store: Arc<dyn Store>,
+    pub config: Config,
+    pub policy: Policy,
+    pub jar: CookieJar,
+    pub format: Format,
+    pub id_format: IdFormat,
+}
+
+/// A record read from the store, as the engine sees it.
+pub(crate) enum View {
+    /// A live session.
+    Live(Fetched),
+    /// A rotated-away session: its successor's store key.
+    Moved(String),
+    /// No session: absent, expired, or unreadable.
+    Gone,
+}
+
+/// A live, decoded record.
+pub(crate) struct Fetched {
+    pub loaded: Loaded,
+    pub meta: Meta,
+    pub data: Data,
+}
+
+impl Engine {
+    pub(crate) fn new(store: Arc<dyn Store>, config: Config) -> Self {
+        let compat = config.compat == Some(Compat::SanicSession);
+        let format = if compat {
+            Format::JsonOnly
+        } else {
+            Format::Native
+        };
+        Self {
+            store,
+            policy: Policy {
+                idle: config.idle_timeout,
+                absolute: config.absolute_timeout,
+                touch_after: config.touch_after,
+                keeps_created: !compat,
+            },
+            jar: CookieJar::new(&config),
+            format,
+            id_format: if compat {
+                IdFormat::NativeOrUuidHex
+            } else {
+                IdFormat::Native
+            },
+            config,
+        }
+    }
+
+    pub(crate) fn now(&self) -> SystemTime {
+        self.config.clock.now()
+    }
+
+    /// The store key of `id`.
+    pub(crate) fn key(&self, id: &SessionId) -> String {
+        id.store_key(&self.config.key_prefix, self.config.hashed_keys)
+    }
+
+    /// A fresh id and its store key.
+    pub(crate) fn fresh(&self) -> Result<(SessionId, String), Error> {
+        let id = SessionId::generate()?;
+        let key = self.key(&id);
+        Ok((id, key))
+    }
+
+    /// Metadata of a session not stored yet; its creation time is set when first saved.
+    pub(crate) fn new_meta(&self) -> Meta {
+        Meta {
+            created: 0,
+            ttl_override: None,
+            browser_cookie: self.config.session_cookie,
+        }
+    }
+
+    /// Whether rotated-away records leave a forward (not in the compat format, whose
+    /// records another implementation reads).
+    pub(crate) fn forwards(&self) -> bool {
+        self.format == Format::Native
+    }
+
+    pub(crate) fn encode(&self, meta: &Meta, data: &Data) -> Result<Vec<u8>, Error> {
+        let bytes = record::encode(self.format, meta, data);
+        if bytes.len() > self.config.max_size {
+            return Err(Error::TooLarge {
+                size: bytes.len(),
+                max: self.config.max_size,
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Decodes and checks a loaded record: unexpired (idle and absolute) and readable.
+    pub(crate) fn view(&self, loaded: Option<Loaded>, now: SystemTime) -> View {
+        let Some(loaded) = loaded else {
+            return View::Gone;
+        };
+        if loaded.expires_at.is_some_and(|e| e <= now) {
+            return View::Gone;
+        }
+        match record::decode_record(self.format, &loaded.data) {
+            Ok(Record::Moved(to)) => View::Moved(to),
+            Ok(Record::Live(mut meta, data)) => {
+                if self.format == Format::JsonOnly {
+                    meta.browser_cookie = self.config.session_cookie;
+                }
+                if self.policy.expired(&meta, loaded.expires_at, now) {
+                    return View::Gone;
+                }
+                View::Live(Fetched { loaded, meta, data })
+            }
+            Err(error) => {
+                tracing::error!(%error, "a stored session cannot be read; the client gets a fresh session and the record is left in place for inspection");
+                View::Gone
+            }
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! The session lock: taking the lease, the guard, and its release on every path.
+
+use std::time::{Duration, Instant};
+
+use crate::engine::View;
+use crate::session::state::{Held, Origin, Phase};
+use crate::session::Session;
+use crate::store::{Acquired, AfterWrite, LeaseToken};
+use crate::Error;
+
+impl Session {
+    /// Takes the session's exclusive lock, shared by every process on the same store, and
+    /// reloads the session under it.
+    ///
+    /// Until the guard is released, no other request can `lock()` this session: they wait
+    /// up to [`Config::with_lock_wait`](crate::Config::with_lock_wait) and then fail with
+    /// [`Error::LockTimeout`]. Call [`SessionLock::unlock`] to save the changes made under
+    /// the lock and release it in one step. A guard that is dropped instead (early return,
+    /// error, panic) releases the lock in the background, and its changes are saved with the
+    /// rest of the request. A holder that dies loses the lock after the lease
+    /// ([`Config::with_lock_lease`](crate::Config::with_lock_lease)), and its late saves are
+    /// refused.
+    ///
+    /// The lock excludes other `lock()` holders. It does not stop plain requests: their
+    /// writes and the lock holder's are merged key by key like any two concurrent writes,
+    /// so neither overwrites a change it has not seen. A logout or a rotation by another
+    /// request while the lock is held ends the locked section with [`Error::LockLost`]
+    /// (nothing of it is written); the logout stays a logout. Inside the section,
+    /// [`cycle_id`](Session::cycle_id) and [`destroy`](Session::destroy) work as anywhere
+    /// (the lock moves with a rotated session, and ends with a destroyed one).
+    ///
+    /// ```
+    /// # use sessio::{Config, MemoryStore, SessionManager};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let manager = SessionManager::new(MemoryStore::default(), Config::default())?;
+    /// # let session = manager.session(std::iter::empty());
+    /// let guard = session.lock().await?;
+    /// let balance: i64 = guard.get("balance").await?.unwrap_or(100);
+    /// guard.insert("balance", balance - 30).await?;
+    /// guard.unlock().await?;
+    /// assert_eq!(session.get::<i64>("balance").await?, Some(70));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::LockTimeout`], [`Error::LockUnsupported`], [`Error::AlreadyLocked`],
+    /// [`Error::Store`].
+    pub async fn lock(&self) -> Result<SessionLock, Error> {
+        let engine = self.engine();
+        let locking = engine.store.locking().ok_or(Error::LockUnsupported)?;
+        let mut st = self.inner.state.lock().await;
+        if st.lock.is_some() {
+            return Err(Error::AlreadyLocked);
+        }
+        let token = LeaseToken::generate()?;
+        let (mut key, mut reserved) = match (&st.phase, st.presented.id()) {
+            (Phase::Failed, _) => return Err(Error::Poisoned),
+            (Phase::Stored { key, .. }, _) => (key.clone(), None),
+            (Phase::Unloaded, Some(id)) => (engine.key(id), None),
+            (Phase::Unloaded | Phase::New, _) => {
+                let (id, key) = engine.fresh()?;
+                (key, Some(id))
+            }
+        };
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(1);
+        loop {
+            let acquired = match locking.acquire(&key, &token, engine.config.lock_lease).await {
+                Ok(acquired) => acquired,
+                Err(error) => {
+                    st.phase = Phase::Failed;
+                    return Err(error.into());
+                }
+            };
+            let record = match acquired {
+                Acquired::Granted(record) => record,
+                Acquired::Held => {
+                    let waited = started.elapsed();
+                    if waited >= engine.config.lock_wait {
+                        return Err(Error::LockTimeout { waited });
+                    }
+                    tokio::time::sleep(pause.min(engine.config.lock_wait - waited)).await;
+                    pause = (pause * 2).min(Duration::from_millis(20));
+                    continue;
+                }
+            };
+            st.now = engine.now();
+            match engine.view(record, st.now) {
+                View::Live(fetched) => {
+                    match std::mem::replace(&mut st.phase, Phase::New) {
+                        Phase::Stored { origin, .. } => st.rebase(fetched, key.clone(), origin, None),
+                        _ => st.adopt(fetched, key.clone(), Origin::Client),
+                    }
+                    break;
+                }
+                _ if reserved.is_some() => {
+                    st.phase = Phase::New;
+                    break;
+                }
+                _ => {
+                    // An id we never issued, rotated away, or destroyed meanwhile: it is
+                    // never adopted. Lock a fresh session instead.
+                    locking.release(&key, &token).await?;
+                    if matches!(st.phase, Phase::Stored { .. }) {
+                        st.gone(engine);
+                    } else {
+                        st.phase = Phase::New;
+                    }
+                    let (id, fresh) = engine.fresh()?;
+                    key = fresh;
+                    reserved = Some(id);
+                }
+            }
+        }
+        st.lock = Some(Held {
+            token,
+            key,
+            reserved,
+        });
+        Ok(SessionLock {
+            session: self.clone(),
+            token: Some(token),
+        })
+    }
+}
+
+/// The session's exclusive lock, from [`Session::lock`]. Derefs to the [`Session`].
+///
+/// Release it with [`unlock`](Self::unlock), which saves the changes made under it with
+/// the lease's fencing token. Dropping it releases the lock in the background instead.
+#[must_use = "the lock is released when the guard is dropped"]
+pub struct SessionLock {
+    session: Session,
+    /// The lease this guard stands for; `None` once unlocked.
+    token: Option<LeaseToken>,
+}
+
+impl std::fmt::Debug for SessionLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionLock").finish_non_exhaustive()
+    }
+}
+
+impl SessionLock {
+    /// Saves the changes made under the lock (only while the lease is still ours, and
+    /// merged with any plain write made meanwhile) and releases it, in one store round
+    /// trip. The lease is released even when the save fails.
+    ///
+    /// # Errors
+    /// [`Error::LockLost`] if the lease lapsed or the session was rotated or destroyed by
+    /// another request (nothing was written), [`Error::Store`], [`Error::TooLarge`].
+    pub async fn unlock(mut self) -> Result<(), Error> {
+        let Some(token) = self.token.take() else {
+            return Ok(());
+        };
+        let mut st = self.session.inner.state.lock().await;
+        if st.lock.as_ref().is_none_or(|h| h.token != token) {
+            // Already released (the session was destroyed inside the section, or committed).
+            return Ok(());
+        }
+        self.session.persist(&mut st, None, AfterWrite::Release).await
+    }
+}
+
+impl std::ops::Deref for SessionLock {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        &self.session
+    }
+}
+
+impl Drop for SessionLock {
+    fn drop(&mut self) {
+        let Some(token) = self.token.take() else {
+            return;
+        };
+        let session = self.session.clone();
+        let release = async move {
+            let mut st = session.inner.state.lock().await;
+            // Only this guard's lease: the session may have been locked again since.
+            if let Some(held) = st.lock.take_if(|h| h.token == token) {
+                if let Err(error) = session.release_lease(&held).await {
+                    tracing::warn!(%error, "releasing a dropped session lock failed; it lapses with its lease");
+                }
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(release);
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "session lock dropped outside a tokio runtime; it lapses with its lease"
+                );
+            }
+        }
+    }
+}

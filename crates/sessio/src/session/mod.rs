@@ -1,0 +1,419 @@
+//! The per-request session: the map API, loading on first use, and the commit.
+
+mod lock;
+mod persist;
+pub(crate) mod state;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::{Mutex, MutexGuard};
+
+pub use lock::SessionLock;
+
+use crate::cookie::Presented;
+use crate::engine::{Engine, View};
+use crate::policy::Policy;
+use crate::record::{self, MAX_DEPTH};
+use crate::store::AfterWrite;
+use crate::Error;
+use state::{Origin, Phase, State};
+
+/// One request's session: a lazily loaded map from string keys to JSON values.
+///
+/// Cloning is cheap and every clone is the same session. Nothing is read from the store
+/// until a method needs the data; nothing is written, and no cookie is sent, for a session
+/// that stays empty. At the end of the request the integration calls
+/// [`commit`](Self::commit), which saves only what changed.
+///
+/// Writes are merged key by key: if another request changed the stored session meanwhile,
+/// the commit reloads it and re-applies only this request's changes, so requests that touch
+/// different keys never lose each other's writes. For read-modify-write of one key use
+/// [`update`](Self::update); for a longer critical section use [`lock`](Self::lock).
+///
+/// ```
+/// use sessio::{Config, MemoryStore, SessionManager};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let manager = SessionManager::new(MemoryStore::default(), Config::default())?;
+/// let session = manager.session(std::iter::empty());
+///
+/// session.insert("user", "ada").await?;
+/// session.insert("cart", vec![3, 4]).await?;
+/// assert_eq!(session.get::<String>("user").await?.as_deref(), Some("ada"));
+/// assert_eq!(session.len().await?, 2);
+/// assert_eq!(session.remove::<Vec<u32>>("cart").await?, Some(vec![3, 4]));
+/// assert!(session.contains_key("user").await?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct Session {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    engine: Arc<Engine>,
+    state: Mutex<State>,
+}
+
+impl Session {
+    pub(crate) fn new(engine: Arc<Engine>, presented: Presented) -> Self {
+        let meta = engine.new_meta();
+        Self {
+            inner: Arc::new(Inner {
+                engine,
+                state: Mutex::new(State::new(presented, meta)),
+            }),
+        }
+    }
+
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// Locks the state and loads the record on first use.
+    async fn state(&self) -> Result<MutexGuard<'_, State>, Error> {
+        let mut st = self.inner.state.lock().await;
+        match st.phase {
+            Phase::Unloaded => {
+                let engine = self.engine();
+                st.now = engine.now();
+                st.phase = Phase::New;
+                if let Some(id) = st.presented.id() {
+                    let key = engine.key(id);
+                    let loaded = match engine.store.load(&key).await {
+                        Ok(loaded) => loaded,
+                        Err(error) => {
+                            st.phase = Phase::Failed;
+                            return Err(error.into());
+                        }
+                    };
+                    // An id we did not issue, one that expired, or one rotated away is
+                    // never adopted: the session stays new and gets a fresh id when it is
+                    // first saved.
+                    if let View::Live(fetched) = engine.view(loaded, st.now) {
+                        st.adopt(fetched, key, Origin::Client);
+                    }
+                }
+            }
+            Phase::Failed => return Err(Error::Poisoned),
+            Phase::New | Phase::Stored { .. } => {}
+        }
+        Ok(st)
+    }
+
+    /// The value under `key`, deserialized into `T`; `None` if absent.
+    ///
+    /// # Errors
+    /// [`Error::Store`] if the store fails; [`Error::Deserialize`] if the value is not a `T`.
+    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
+        let st = self.state().await?;
+        st.data.get(key).map(|v| deserialize(key, v)).transpose()
+    }
+
+    /// The raw JSON value under `key`.
+    ///
+    /// # Errors
+    /// [`Error::Store`] if the store fails.
+    pub async fn get_value(&self, key: &str) -> Result<Option<Value>, Error> {
+        Ok(self.state().await?.data.get(key).cloned())
+    }
+
+    /// Stores `value` (as JSON) under `key`, replacing what was there.
+    ///
+    /// # Errors
+    /// [`Error::Store`] if the store fails; [`Error::Serialize`] if `value` has no JSON form;
+    /// [`Error::TooDeep`] if it nests more than 100 levels (it could not be read back).
+    pub async fn insert<T: Serialize>(&self, key: &str, value: T) -> Result<(), Error> {
+        let value = serialize(key, &value)?;
+        let mut st = self.state().await?;
+        if st.data.get(key) != Some(&value) {
+            st.set(key, Some(value));
+        }
+        Ok(())
+    }
+
+    /// Removes `key` and returns its value, deserialized into `T`.
+    ///
+    /// # Errors
+    /// [`Error::Store`] if the store fails; [`Error::Deserialize`] if the value is not a `T`
+    /// (the key is removed all the same).
+    pub async fn remove<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
+        let mut st = self.state().await?;
+        let Some(old) = st.data.get(key).cloned() else {
+            return Ok(None);
+        };
+        st.set(key, None);
+        deserialize(key, &old).map(Some)
+    }
+
+    /// Whether `key` is present.
+    ///
+    /// # Errors
+    /// [`Error::Store`] if the store fails.
+    pub async fn contains_key(&self, key: &str) -> Result<bool, Error> {
+        Ok(self.state().await?.data.contains_key(key))
+    }
+
+    /// The keys, in sorted order.
+    ///
+    /// # Errors
+    /// [`Error::Store`] if the store fails.
+    pub async fn keys(&self) -> Result<Vec<String>, Error> {
+        Ok(self.state().await?.data.keys().cloned().collect())
+    }
+
+    /// The number of keys.
+    ///
+    /// # Errors
+    /// [`Error::Store`] if the store fails.
+    pub async fn len(&self) -> Result<usize, Error> {
+        Ok(self.state().await?.data.len())
+    }
+
+    /// Whether the session holds no key. An empty session is not stored: at the end of the
+    /// request its record is deleted and its cookie expired.
+    ///
+    /// # Errors
+    /// [`Error::Store`] if the store fails.
+    pub async fn is_empty(&self) -> Result<bool, Error> {
+        Ok(self.state().await?.data.is_empty())
+    }
+
+    /// Removes every key. At the end of the request the record is deleted and the cookie
+    /// expired, unless the handler stores something again.
+    ///
+    /// # Errors
+    /// [`Error::Store`] if the store fails.
+    pub async fn clear(&self) -> Result<(), Error> {
+        let mut st = self.state().await?;
+        st.data.clear();
+        st.edits.keys.clear();
+        st.edits.cleared = true;
+        Ok(())
+    }
+
+    /// Atomically replaces the value under `key` with `f(old)` and saves it now, before
+    /// returning the new value. If a concurrent request changed the session in between,
+    /// `f` runs again on the fresh value, so concurrent updates never lose each other (with
+    /// [`Config::with_max_retries`](crate::Config::with_max_retries) attempts at most).
+    ///
+    /// Other changes this request made so far are saved with it.
+    ///
+    /// ```
+    /// # use sessio::{Config, MemoryStore, SessionManager};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let manager = SessionManager::new(MemoryStore::default(), Config::default())?;
+    /// # let session = manager.session(std::iter::empty());
+    /// let visits = session.update("visits", |n: Option<u64>| n.unwrap_or(0) + 1).await?;
+    /// assert_eq!(visits, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Store`], [`Error::Conflict`], [`Error::Deserialize`] if the old value is
+    /// not a `T`, [`Error::Serialize`], [`Error::TooLarge`], [`Error::LockLost`] under a lock.
+    pub async fn update<T, F>(&self, key: &str, mut f: F) -> Result<T, Error>
+    where
+        T: Serialize + DeserializeOwned + Send,
+        F: FnMut(Option<T>) -> T + Send,
+    {
+        let mut result = None;
+        let mut recompute = |st: &mut State| -> Result<(), Error> {
+            let old = st.data.get(key).map(|v| deserialize(key, v)).transpose()?;
+            let new = f(old);
+            st.set(key, Some(serialize(key, &new)?));
+            result = Some(new);
+            Ok(())
+        };
+        let mut st = self.state().await?;
+        self.persist(&mut st, Some((key, &mut recompute)), AfterWrite::KeepLease)
+            .await?;
+        drop(st);
+        result.ok_or(Error::Poisoned)
+    }
+
+    /// Gives the session a new id, keeping its data: the new record is written before the
+    /// old one is retired, and the absolute lifetime is not extended. Do this on login and
+    /// on any privilege change, against session fixation. Applied when the request commits.
+    ///
+    /// Writes that other requests made with the old id while the rotation ran are carried
+    /// over to the new one; a request that arrives later with the old id gets a fresh,
+    /// empty session.
+    ///
+    /// # Errors
+    /// [`Error::Store`] if the store fails.
+    pub async fn cycle_id(&self) -> Result<(), Error> {
+        let mut st = self.state().await?;
+        if matches!(st.phase, Phase::Stored { .. }) {
+            st.edits.rotate = true;
+        }
+        Ok(())
+    }
+
+    /// Ends the session: its record is deleted and its cookie expired when the request
+    /// commits (or at the next write). Data stored after this call goes into a brand-new
+    /// session with a new id. Under the lock, destroying also ends the lock.
+    ///
+    /// # Errors
+    /// None today; the signature leaves room for stores that must be asked first.
+    pub async fn destroy(&self) -> Result<(), Error> {
+        let engine = self.engine();
+        let mut st = self.inner.state.lock().await;
+        let key = match (&st.phase, st.presented.id()) {
+            (Phase::Stored { key, .. }, _) => Some(key.clone()),
+            // Not read yet: delete by the client's id without reading it first.
+            (Phase::Unloaded | Phase::Failed, Some(id)) => Some(engine.key(id)),
+            _ => None,
+        };
+        if matches!(st.phase, Phase::Unloaded | Phase::Failed) {
+            st.now = engine.now();
+        }
+        if key.is_some() {
+            st.doomed = key;
+        }
+        st.gone(engine);
+        Ok(())
+    }
+
+    /// Overrides the idle timeout for this session only (e.g. a longer one after a
+    /// "remember me" login); `None` returns to the configured one. Kept with the session.
+    ///
+    /// # Errors
+    /// [`Error::Store`] if the store fails.
+    pub async fn set_expiry(&self, idle: Option<Duration>) -> Result<(), Error> {
+        let mut st = self.state().await?;
+        st.meta.ttl_override = idle.map(|d| u32::try_from(d.as_secs().max(1)).unwrap_or(u32::MAX));
+        st.edits.meta = true;
+        Ok(())
+    }
+
+    /// "Remember me": `true` sends a persistent cookie (with `Max-Age`), `false` a cookie
+    /// that dies with the browser. Overrides
+    /// [`Config::with_session_cookie`](crate::Config::with_session_cookie) for this session.
+    ///
+    /// # Errors
+    /// [`Error::Store`] if the store fails.
+    pub async fn set_remember(&self, remember: bool) -> Result<(), Error> {
+        let mut st = self.state().await?;
+        if st.meta.browser_cookie == remember {
+            st.meta.browser_cookie = !remember;
+            st.edits.meta = true;
+        }
+        Ok(())
+    }
+
+    /// Ends the request: saves what changed, extends the expiry of a session that was only
+    /// read (throttled), deletes what was destroyed, and releases a lock still held.
+    ///
+    /// Returns the `Set-Cookie` header value to send, if any: the cookie of a new or
+    /// rotated id, a renewed persistent cookie, or a removal cookie (repeating Domain,
+    /// Path, Secure and SameSite) when this request emptied or destroyed the session. A
+    /// request that only reads never removes or replaces the client's cookie, even when
+    /// its id is unknown or rotated away (the browser may hold a newer one by now). An
+    /// untouched session costs nothing and sends nothing.
+    ///
+    /// If an earlier store error left the session's state unknown, nothing is written and
+    /// `Ok(None)` is returned: the error was already reported to the handler.
+    ///
+    /// # Errors
+    /// The store's error, or [`Error::Conflict`], [`Error::TooLarge`], [`Error::LockLost`]:
+    /// the data was not saved, and the response must say so.
+    pub async fn commit(&self) -> Result<Option<String>, Error> {
+        let engine = self.engine();
+        let mut st = self.inner.state.lock().await;
+        if matches!(st.phase, Phase::Failed) || (matches!(st.phase, Phase::Unloaded) && st.doomed.is_none()) {
+            return Ok(None);
+        }
+        let cookie_changed = st.edits.meta;
+        let ttl = engine.policy.ttl(&st.meta, st.now);
+        let due = match (&st.phase, ttl) {
+            (Phase::Stored { base, .. }, Some(ttl)) => {
+                engine.policy.due_for_touch(base.expires_at, ttl, st.now)
+            }
+            _ => true,
+        };
+        let mut renewed = false;
+        if st.dirty() || st.lock.is_some() {
+            self.persist(&mut st, None, AfterWrite::Release).await?;
+            renewed = due;
+        } else if let (Phase::Stored { key, origin: Origin::Client, .. }, Some(ttl), true) = (&st.phase, ttl, due) {
+            let key = key.clone();
+            let touched = match engine.store.touch(&key, ttl).await {
+                Ok(touched) => touched,
+                Err(error) => {
+                    st.phase = Phase::Failed;
+                    return Err(error.into());
+                }
+            };
+            if touched {
+                let now = st.now;
+                if let Phase::Stored { base, .. } = &mut st.phase {
+                    base.expires_at = Some(now + ttl);
+                }
+                renewed = true;
+            }
+        }
+        let persistent = !st.meta.browser_cookie;
+        let max_age = |st: &State| {
+            persistent
+                .then(|| engine.policy.ttl(&st.meta, st.now))
+                .flatten()
+                .map(Policy::max_age)
+        };
+        let cookie = match &st.phase {
+            Phase::Stored { origin: Origin::Issued(id), .. } => {
+                let id = id.clone();
+                let cookie = engine.jar.issue(&id, max_age(&st));
+                // Sent: from here on the client holds this id.
+                st.presented = Presented::Id(id);
+                if let Phase::Stored { origin, .. } = &mut st.phase {
+                    *origin = Origin::Client;
+                }
+                Some(cookie)
+            }
+            Phase::Stored { origin: Origin::Client, .. } if cookie_changed || (renewed && persistent) => {
+                st.presented.id().map(|id| engine.jar.issue(id, max_age(&st)))
+            }
+            Phase::Stored { .. } => None,
+            _ if st.ended && st.presented.sent() => {
+                st.ended = false;
+                Some(engine.jar.removal())
+            }
+            _ => None,
+        };
+        Ok(cookie)
+    }
+}
+
+fn serialize<T: Serialize + ?Sized>(key: &str, value: &T) -> Result<Value, Error> {
+    let value = serde_json::to_value(value).map_err(|source| Error::Serialize {
+        key: key.to_owned(),
+        source,
+    })?;
+    if record::depth(&value) > MAX_DEPTH {
+        return Err(Error::TooDeep {
+            key: key.to_owned(),
+            max: MAX_DEPTH,
+        });
+    }
+    Ok(value)
+}
+
+fn deserialize<T: DeserializeOwned>(key: &str, value: &Value) -> Result<T, Error> {
+    T::deserialize(value).map_err(|source| Error::Deserialize {
+        key: key.to_owned(),
+        source,
+    })
+}

@@ -1,0 +1,421 @@
+//! The one write path: every save, plain or under the lock, goes through
+//! [`Session::persist`], which writes conditionally and merges on conflict.
+//!
+//! - **Conditional.** Every write compares with the record this request last saw, so a
+//!   write never resurrects a destroyed session and never overwrites a change it has not
+//!   seen. Under the lock the same writes are also fenced by the lease.
+//! - **Merge.** On a conflict the record is read again and only the keys this request
+//!   changed are re-applied (an `update` closure runs again on the fresh value), then the
+//!   write is retried, up to `Config::with_max_retries` times.
+//! - **Rotation** writes the successor first, then replaces the old record with a short-lived
+//!   forward to it, conditional on the old record being unchanged. A write that was in
+//!   flight during the rotation conflicts, follows the forward and lands in the successor,
+//!   without revealing the new id to its client. A request that *starts* with the old id
+//!   gets a fresh session: forwards are followed only by writers that had the session.
+
+use std::time::Duration;
+
+use crate::engine::View;
+use crate::record;
+use crate::session::state::{Held, Origin, Phase, State};
+use crate::session::Session;
+use crate::store::{AfterWrite, Loaded, Outcome, Version};
+use crate::Error;
+
+/// Recomputes one key after a conflict: `update`'s closure, type-erased.
+pub(crate) type Hook<'a> = (
+    &'a str,
+    &'a mut (dyn FnMut(&mut State) -> Result<(), Error> + Send),
+);
+
+/// What one write attempt ended in.
+enum Step {
+    Done,
+    /// The record changed underneath: read it again, merge, retry.
+    Retry,
+}
+
+/// Forwards followed at most when a rotated session was rotated again.
+const MAX_HOPS: usize = 4;
+
+impl Session {
+    /// Writes every change now. With [`AfterWrite::Release`] the lease, if held, is
+    /// released with the last write (or on its own), whatever the outcome.
+    pub(crate) async fn persist(
+        &self,
+        st: &mut State,
+        mut hook: Option<Hook<'_>>,
+        then: AfterWrite,
+    ) -> Result<(), Error> {
+        let result = self.persist_inner(st, &mut hook, then).await;
+        let mut released = Ok(());
+        if then == AfterWrite::Release {
+            if let Some(held) = st.lock.take() {
+                released = self.release_lease(&held).await;
+            }
+        }
+        if matches!(result, Err(Error::Store(_) | Error::LockLost)) {
+            st.phase = Phase::Failed;
+        }
+        result.and(released)
+    }
+
+    pub(crate) async fn release_lease(&self, held: &Held) -> Result<(), Error> {
+        let locking = self.engine().store.locking().ok_or(Error::LockUnsupported)?;
+        locking.release(&held.key, &held.token).await?;
+        Ok(())
+    }
+
+    async fn persist_inner(
+        &self,
+        st: &mut State,
+        hook: &mut Option<Hook<'_>>,
+        then: AfterWrite,
+    ) -> Result<(), Error> {
+        let engine = self.engine();
+        if matches!(st.phase, Phase::Failed | Phase::Unloaded) && st.doomed.is_none() {
+            return Err(Error::Poisoned);
+        }
+        if let Some(doomed) = st.doomed.take() {
+            engine.store.delete(&doomed).await?;
+            if let Some(held) = st.lock.take_if(|h| h.key == doomed) {
+                self.release_lease(&held).await?;
+            }
+            st.ended = true;
+        }
+        if let Some((_, recompute)) = hook {
+            recompute(st)?;
+        }
+        if !st.dirty() {
+            return Ok(());
+        }
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self.write_once(st, then).await? {
+                Step::Done => return Ok(()),
+                Step::Retry => {
+                    if attempts >= engine.config.max_retries {
+                        return Err(Error::Conflict { attempts });
+                    }
+                    backoff(attempts).await;
+                    self.refresh(st, hook.as_ref().map(|(k, _)| *k)).await?;
+                    if let Some((_, recompute)) = hook {
+                        recompute(st)?;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads the record again after a conflict and re-applies this request's changes,
+    /// following a rotation's forward to the successor.
+    async fn refresh(&self, st: &mut State, skip: Option<&str>) -> Result<(), Error> {
+        let engine = self.engine();
+        let (mut key, mut origin) = match &st.phase {
+            Phase::Stored { key, origin, .. } => (key.clone(), origin.clone()),
+            // A new session collided with an existing id: the next attempt takes a new one.
+            _ => return Ok(()),
+        };
+        for _ in 0..MAX_HOPS {
+            let loaded = engine.store.load_fresh(&key).await?;
+            match engine.view(loaded, st.now) {
+                View::Live(fetched) => {
+                    st.rebase(fetched, key, origin, skip);
+                    return Ok(());
+                }
+                View::Moved(successor) => {
+                    if st.lock.is_some() {
+                        // Our lease is on the old key; writing the successor unlocked would
+                        // break the lock's exclusion.
+                        return Err(Error::LockLost);
+                    }
+                    key = successor;
+                    origin = Origin::Followed;
+                }
+                View::Gone => break,
+            }
+        }
+        st.gone(engine);
+        Ok(())
+    }
+
+    async fn write_once(&self, st: &mut State, then: AfterWrite) -> Result<Step, Error> {
+        let engine = self.engine();
+        let now = st.now;
+        let ttl = engine.policy.ttl(&st.meta, now);
+        let keep = match ttl {
+            Some(ttl) if !st.data.is_empty() => {
+                engine.policy.stamp_created(&mut st.meta, now);
+                Some((engine.encode(&st.meta, &st.data)?, ttl))
+            }
+            // Nothing to keep, or past its absolute lifetime: the record goes.
+            _ => None,
+        };
+        let (key, base) = match &st.phase {
+            Phase::Stored { key, base, .. } => (key.clone(), base.clone()),
+            Phase::New => {
+                return match keep {
+                    Some((bytes, ttl)) => self.create(st, bytes, ttl, then).await,
+                    None => {
+                        st.saved();
+                        Ok(Step::Done)
+                    }
+                };
+            }
+            Phase::Unloaded | Phase::Failed => return Err(Error::Poisoned),
+        };
+        match keep {
+            None => self.delete_record(st, &key, &base, then).await,
+            Some((bytes, ttl)) if st.edits.rotate => self.rotate(st, &key, &base, bytes, ttl).await,
+            Some((bytes, ttl)) => self.save(st, &key, &base, bytes, ttl, then).await,
+        }
+    }
+
+    /// A session with no record yet: create it under a fresh id (or the id the lock was
+    /// taken on).
+    async fn create(
+        &self,
+        st: &mut State,
+        bytes: Vec<u8>,
+        ttl: Duration,
+        then: AfterWrite,
+    ) -> Result<Step, Error> {
+        let engine = self.engine();
+        let reserved = st.lock.as_ref().and_then(|h| h.reserved.clone().map(|id| (id, h.key.clone(), h.token)));
+        let (id, key, outcome) = match reserved {
+            Some((id, key, token)) => {
+                let locking = engine.store.locking().ok_or(Error::LockUnsupported)?;
+                let outcome = locking.save_locked(&key, &token, None, &bytes, ttl, then).await?;
+                (id, key, outcome)
+            }
+            None => {
+                let (id, key) = engine.fresh()?;
+                let outcome = engine.store.create(&key, &bytes, ttl).await?;
+                (id, key, outcome)
+            }
+        };
+        match outcome {
+            Outcome::Done(version) => {
+                if let Some(held) = st.lock.as_mut().filter(|h| h.key == key) {
+                    held.reserved = None;
+                }
+                self.stored(st, key, bytes, version, ttl, Origin::Issued(id), then);
+                Ok(Step::Done)
+            }
+            Outcome::LeaseLost => Err(Error::LockLost),
+            // An id collision (256 random bits: practically never). Under the lock the
+            // lease is on that id, so give up; otherwise try another id.
+            Outcome::Conflict | Outcome::Missing if st.lock.is_some() => Err(Error::Conflict { attempts: 1 }),
+            Outcome::Conflict | Outcome::Missing => Ok(Step::Retry),
+        }
+    }
+
+    /// Records a successful write of `bytes` under `key`.
+    #[allow(clippy::too_many_arguments)]
+    fn stored(
+        &self,
+        st: &mut State,
+        key: String,
+        bytes: Vec<u8>,
+        version: Version,
+        ttl: Duration,
+        origin: Origin,
+        then: AfterWrite,
+    ) {
+        if then == AfterWrite::Release && st.lock.as_ref().is_some_and(|h| h.key == key) {
+            st.lock = None;
+        }
+        st.phase = Phase::Stored {
+            key,
+            base: Loaded {
+                data: bytes,
+                version,
+                expires_at: Some(st.now + ttl),
+            },
+            origin,
+        };
+        st.saved();
+    }
+
+    fn origin(st: &State) -> Origin {
+        match &st.phase {
+            Phase::Stored { origin, .. } => origin.clone(),
+            _ => Origin::Client,
+        }
+    }
+
+    async fn save(
+        &self,
+        st: &mut State,
+        key: &str,
+        base: &Loaded,
+        bytes: Vec<u8>,
+        ttl: Duration,
+        then: AfterWrite,
+    ) -> Result<Step, Error> {
+        let engine = self.engine();
+        let outcome = match st.lease_on(key) {
+            Some(token) => {
+                let locking = engine.store.locking().ok_or(Error::LockUnsupported)?;
+                locking.save_locked(key, &token, Some(base), &bytes, ttl, then).await?
+            }
+            None => engine.store.save(key, base, &bytes, ttl).await?,
+        };
+        match outcome {
+            Outcome::Done(version) => {
+                let origin = Self::origin(st);
+                self.stored(st, key.to_owned(), bytes, version, ttl, origin, then);
+                Ok(Step::Done)
+            }
+            Outcome::Conflict => Ok(Step::Retry),
+            Outcome::Missing => {
+                st.gone(engine);
+                Ok(Step::Done)
+            }
+            Outcome::LeaseLost => Err(Error::LockLost),
+        }
+    }
+
+    async fn delete_record(
+        &self,
+        st: &mut State,
+        key: &str,
+        base: &Loaded,
+        then: AfterWrite,
+    ) -> Result<Step, Error> {
+        let engine = self.engine();
+        let outcome = match st.lease_on(key) {
+            Some(token) => {
+                let locking = engine.store.locking().ok_or(Error::LockUnsupported)?;
+                locking.delete_locked(key, &token, base, then).await?
+            }
+            None => engine.store.delete_if(key, base).await?,
+        };
+        match outcome {
+            Outcome::Done(()) => {
+                if then == AfterWrite::Release && st.lease_on(key).is_some() {
+                    st.lock = None;
+                }
+                st.gone(engine);
+                Ok(Step::Done)
+            }
+            Outcome::Conflict => Ok(Step::Retry),
+            Outcome::Missing => {
+                st.gone(engine);
+                Ok(Step::Done)
+            }
+            Outcome::LeaseLost => Err(Error::LockLost),
+        }
+    }
+
+    /// Moves the session to a fresh id: the successor is written first (under our lease,
+    /// if we hold one, so the lock moves with the session), then the old record becomes a
+    /// forward, conditional on it being unchanged.
+    async fn rotate(
+        &self,
+        st: &mut State,
+        old: &str,
+        base: &Loaded,
+        bytes: Vec<u8>,
+        ttl: Duration,
+    ) -> Result<Step, Error> {
+        let engine = self.engine();
+        let (id, key) = engine.fresh()?;
+        let token = st.lease_on(old);
+        let locking = match token {
+            Some(_) => Some(engine.store.locking().ok_or(Error::LockUnsupported)?),
+            None => None,
+        };
+        let created = match (token, locking) {
+            (Some(token), Some(locking)) => {
+                if !matches!(
+                    locking.acquire(&key, &token, engine.config.lock_lease).await?,
+                    crate::store::Acquired::Granted(None)
+                ) {
+                    return Err(Error::Conflict { attempts: 1 });
+                }
+                locking
+                    .save_locked(&key, &token, None, &bytes, ttl, AfterWrite::KeepLease)
+                    .await?
+            }
+            _ => engine.store.create(&key, &bytes, ttl).await?,
+        };
+        let version = match created {
+            Outcome::Done(version) => version,
+            Outcome::LeaseLost => return Err(Error::LockLost),
+            Outcome::Conflict | Outcome::Missing => return Ok(Step::Retry),
+        };
+        let retired = match (engine.forwards(), token, locking) {
+            (true, Some(token), Some(locking)) => {
+                let forward = record::encode_moved(&key);
+                locking
+                    .save_locked(old, &token, Some(base), &forward, engine.config.moved_ttl, AfterWrite::Release)
+                    .await
+                    .map(|o| o.map(|_| ()))
+            }
+            (true, _, _) => {
+                let forward = record::encode_moved(&key);
+                engine
+                    .store
+                    .save(old, base, &forward, engine.config.moved_ttl)
+                    .await
+                    .map(|o| o.map(|_| ()))
+            }
+            (false, Some(token), Some(locking)) => {
+                locking.delete_locked(old, &token, base, AfterWrite::Release).await
+            }
+            (false, _, _) => engine.store.delete_if(old, base).await,
+        };
+        let successor = key.clone();
+        let undo = async move {
+            // The successor was never announced: take it back.
+            engine.store.delete(&successor).await?;
+            if let (Some(token), Some(locking)) = (token, locking) {
+                locking.release(&successor, &token).await?;
+            }
+            Ok::<(), Error>(())
+        };
+        match retired {
+            Ok(Outcome::Done(())) => {
+                if let Some(held) = st.lock.as_mut() {
+                    held.key.clone_from(&key);
+                }
+                let then = AfterWrite::KeepLease;
+                self.stored(st, key, bytes, version, ttl, Origin::Issued(id), then);
+                Ok(Step::Done)
+            }
+            Ok(Outcome::Conflict) => {
+                undo.await?;
+                Ok(Step::Retry)
+            }
+            Ok(Outcome::Missing) => {
+                undo.await?;
+                st.gone(engine);
+                Ok(Step::Done)
+            }
+            Ok(Outcome::LeaseLost) => {
+                undo.await?;
+                Err(Error::LockLost)
+            }
+            Err(error) => {
+                // The old record's state is unknown; the successor must not outlive it.
+                let _ = undo.await;
+                Err(error.into())
+            }
+        }
+    }
+}
+
+/// Waits a little after a lost conditional save, so that many requests racing on one
+/// session spread out instead of colliding again: a random pause of up to `attempt` ms
+/// (at most 20 ms) after the second loss.
+async fn backoff(attempt: u32) {
+    if attempt < 2 {
+        return;
+    }
+    use std::hash::BuildHasher;
+    let random = std::collections::hash_map::RandomState::new().hash_one(attempt);
+    let ceiling = u64::from(attempt.min(20)) * 1000;
+    tokio::time::sleep(Duration::from_micros(random % ceiling)).await;
+}

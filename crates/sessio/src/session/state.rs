@@ -1,0 +1,185 @@
+//! A session's state within one request: one phase, the data, and what this request
+//! changed.
+
+use std::collections::HashSet;
+use std::time::SystemTime;
+
+use serde_json::Value;
+
+use crate::cookie::Presented;
+use crate::engine::{Engine, Fetched};
+use crate::id::SessionId;
+use crate::record::{Data, Meta};
+use crate::store::{LeaseToken, Loaded};
+
+/// Where the session's record stands.
+#[derive(Debug)]
+pub(crate) enum Phase {
+    /// Not read yet; the id the client sent, if any, is in [`State::presented`].
+    Unloaded,
+    /// No record: a fresh session (no cookie, an unknown or rotated-away id, destroyed,
+    /// or gone while this request was writing).
+    New,
+    /// A record exists under `key`; `base` is it as last read or written.
+    Stored {
+        key: String,
+        base: Loaded,
+        origin: Origin,
+    },
+    /// A store error left the state unknown: nothing more is read or written.
+    Failed,
+}
+
+/// How this request came to the stored record, which decides its cookie.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// The id the client sent.
+    Client,
+    /// An id this request issued (a new session, or a rotation): its cookie is sent.
+    Issued(SessionId),
+    /// The successor of a session rotated while this request's write was in flight. The
+    /// write lands there, but its id is never revealed to this client.
+    Followed,
+}
+
+/// What this request changed.
+#[derive(Debug, Default)]
+pub(crate) struct Edits {
+    /// Keys set or removed; their new values are in the data (absent = removed).
+    pub keys: HashSet<String>,
+    /// Every key was removed first.
+    pub cleared: bool,
+    /// The expiry override or the "remember me" choice changed.
+    pub meta: bool,
+    /// The id is to be rotated.
+    pub rotate: bool,
+}
+
+impl Edits {
+    pub(crate) fn any(&self) -> bool {
+        !self.keys.is_empty() || self.cleared || self.meta || self.rotate
+    }
+}
+
+/// The lease this request holds.
+#[derive(Debug)]
+pub(crate) struct Held {
+    pub token: LeaseToken,
+    /// The key the lease is on.
+    pub key: String,
+    /// For a session not stored yet: the id whose key the lease was taken on.
+    pub reserved: Option<SessionId>,
+}
+
+#[derive(Debug)]
+pub(crate) struct State {
+    pub presented: Presented,
+    pub phase: Phase,
+    pub meta: Meta,
+    pub data: Data,
+    pub edits: Edits,
+    /// A destroyed record, deleted when the request writes.
+    pub doomed: Option<String>,
+    pub lock: Option<Held>,
+    /// This request deleted its session, or found it gone while writing: its cookie goes.
+    pub ended: bool,
+    /// The request's clock, read once when the session is first used (and again after
+    /// waiting for a lock): expiry needs no finer time, and clock reads are not free.
+    pub now: SystemTime,
+}
+
+impl State {
+    pub(crate) fn new(presented: Presented, meta: Meta) -> Self {
+        Self {
+            presented,
+            phase: Phase::Unloaded,
+            meta,
+            data: Data::new(),
+            edits: Edits::default(),
+            doomed: None,
+            lock: None,
+            ended: false,
+            now: SystemTime::UNIX_EPOCH,
+        }
+    }
+
+    pub(crate) fn dirty(&self) -> bool {
+        self.edits.any() || self.doomed.is_some()
+    }
+
+    pub(crate) fn set(&mut self, key: &str, value: Option<Value>) {
+        match (value, self.data.get_mut(key)) {
+            (Some(v), Some(slot)) => *slot = v,
+            (Some(v), None) => {
+                self.data.insert(key.to_owned(), v);
+            }
+            (None, _) => {
+                self.data.remove(key);
+            }
+        }
+        if !self.edits.keys.contains(key) {
+            self.edits.keys.insert(key.to_owned());
+        }
+    }
+
+    /// Takes a freshly read record as the session.
+    pub(crate) fn adopt(&mut self, fetched: Fetched, key: String, origin: Origin) {
+        self.meta = fetched.meta;
+        self.data = fetched.data;
+        self.phase = Phase::Stored {
+            key,
+            base: fetched.loaded,
+            origin,
+        };
+    }
+
+    /// Replaces the view with a fresh record of the same session and re-applies this
+    /// request's changes (except `skip`, which the caller recomputes).
+    pub(crate) fn rebase(&mut self, fetched: Fetched, key: String, origin: Origin, skip: Option<&str>) {
+        if let Some(skip) = skip {
+            self.edits.keys.remove(skip);
+        }
+        let mut mine = std::mem::replace(&mut self.data, fetched.data);
+        if self.edits.meta {
+            // Never extend the absolute lifetime with our own copy of the metadata.
+            self.meta.created = fetched.meta.created;
+        } else {
+            self.meta = fetched.meta;
+        }
+        if self.edits.cleared {
+            self.data.clear();
+        }
+        for key in &self.edits.keys {
+            match mine.remove(key) {
+                Some(v) => self.data.insert(key.clone(), v),
+                None => self.data.remove(key),
+            };
+        }
+        self.phase = Phase::Stored {
+            key,
+            base: fetched.loaded,
+            origin,
+        };
+    }
+
+    /// The record vanished (destroyed by a concurrent request, or expired): the session is
+    /// new and empty, and this request's changes are dropped, so nothing resurrects it.
+    pub(crate) fn gone(&mut self, engine: &Engine) {
+        self.phase = Phase::New;
+        self.data.clear();
+        self.edits = Edits::default();
+        self.meta = engine.new_meta();
+        self.ended = true;
+    }
+
+    /// A write of every change is done: they are now the base.
+    pub(crate) fn saved(&mut self) {
+        self.edits = Edits::default();
+    }
+
+
+    /// The lease, if this request holds one on `key`.
+    pub(crate) fn lease_on(&self, key: &str) -> Option<LeaseToken> {
+        self.lock.as_ref().filter(|h| h.key == key).map(|h| h.token)
+    }
+}

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sessio::{
-    Acquired, Fenced, LeaseToken, Loaded, LockingStore, Saved, Store, StoreResult, Version,
+use sessio::store::{
+    Acquired, AfterWrite, LeaseToken, Loaded, LockingStore, Outcome, Store, StoreResult, Version,
 };
 use tokio::sync::Mutex;
 
@@ -49,7 +49,7 @@ impl<S: LockingStore> Store for Serialized<S> {
         let _turn = self.one_at_a_time.lock().await;
         self.store.load(key).await
     }
-    async fn create(&self, key: &str, data: &[u8], ttl: Duration) -> StoreResult<Option<Version>> {
+    async fn create(&self, key: &str, data: &[u8], ttl: Duration) -> StoreResult<Outcome<Version>> {
         let _turn = self.one_at_a_time.lock().await;
         self.store.create(key, data, ttl).await
     }
@@ -59,9 +59,13 @@ impl<S: LockingStore> Store for Serialized<S> {
         expected: &Loaded,
         data: &[u8],
         ttl: Duration,
-    ) -> StoreResult<Saved> {
+    ) -> StoreResult<Outcome<Version>> {
         let _turn = self.one_at_a_time.lock().await;
         self.store.save(key, expected, data, ttl).await
+    }
+    async fn delete_if(&self, key: &str, expected: &Loaded) -> StoreResult<Outcome<()>> {
+        let _turn = self.one_at_a_time.lock().await;
+        self.store.delete_if(key, expected).await
     }
     async fn touch(&self, key: &str, ttl: Duration) -> StoreResult<bool> {
         let _turn = self.one_at_a_time.lock().await;
@@ -91,16 +95,23 @@ impl<S: LockingStore> LockingStore for Serialized<S> {
         &self,
         key: &str,
         token: &LeaseToken,
+        expected: Option<&Loaded>,
         data: &[u8],
         ttl: Duration,
-        release: bool,
-    ) -> StoreResult<Fenced> {
+        then: AfterWrite,
+    ) -> StoreResult<Outcome<Version>> {
         let _turn = self.one_at_a_time.lock().await;
-        self.store.save_locked(key, token, data, ttl, release).await
+        self.store.save_locked(key, token, expected, data, ttl, then).await
     }
-    async fn delete_locked(&self, key: &str, token: &LeaseToken) -> StoreResult<Fenced> {
+    async fn delete_locked(
+        &self,
+        key: &str,
+        token: &LeaseToken,
+        expected: &Loaded,
+        then: AfterWrite,
+    ) -> StoreResult<Outcome<()>> {
         let _turn = self.one_at_a_time.lock().await;
-        self.store.delete_locked(key, token).await
+        self.store.delete_locked(key, token, expected, then).await
     }
     async fn release(&self, key: &str, token: &LeaseToken) -> StoreResult<bool> {
         let _turn = self.one_at_a_time.lock().await;

@@ -1,8 +1,11 @@
-//! The in-memory store passes the store conformance suite.
+//! The in-memory store passes the store conformance suite, one test per case.
 
 use sessio::MemoryStore;
+use sessio_store_tests::{Fixture, Timing};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn memory_store_passes_the_conformance_suite() {
-    sessio_store_tests::run_all(MemoryStore::default(), sessio_store_tests::Timing::FAST).await;
+async fn memory() -> Fixture<MemoryStore> {
+    Fixture::new(MemoryStore::default())
 }
+
+sessio_store_tests::basic_suite!(memory, Timing::FAST);
+sessio_store_tests::locking_suite!(memory, Timing::FAST);

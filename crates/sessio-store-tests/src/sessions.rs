@@ -1,0 +1,185 @@
+//! The engine's guarantees over a store: no lost writes (I1), destroyed stays destroyed
+//! (I2), no fixation, rotation, and stale cookies that never touch the browser's (I6).
+
+use sessio::Store;
+
+use crate::{cookie_pair, manager, new_session, request, Timing};
+
+/// 40 concurrent `update`s of one key on one session: the count ends at exactly 40.
+pub async fn concurrent_updates_lose_nothing<S: Store + Clone>(store: &S, _: Timing) {
+    let (manager, cookie) = new_session(store, "updates").await;
+    let tasks: Vec<_> = (0..40)
+        .map(|_| {
+            let session = request(&manager, &cookie);
+            tokio::spawn(async move {
+                let n = session
+                    .update("n", |n: Option<u32>| n.unwrap_or(0) + 1)
+                    .await
+                    .unwrap();
+                session.commit().await.unwrap();
+                n
+            })
+        })
+        .collect();
+    let mut seen = Vec::new();
+    for task in tasks {
+        seen.push(task.await.unwrap());
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=40).collect::<Vec<_>>(), "each update must see a distinct count");
+    let after = request(&manager, &cookie);
+    assert_eq!(after.get::<u32>("n").await.unwrap(), Some(40));
+}
+
+/// 40 concurrent requests, each inserting its own key: all 40 keys are kept.
+pub async fn disjoint_keys_merge<S: Store + Clone>(store: &S, _: Timing) {
+    let (manager, cookie) = new_session(store, "merge").await;
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let session = request(&manager, &cookie);
+            tokio::spawn(async move {
+                session.get::<bool>("seed").await.unwrap();
+                tokio::task::yield_now().await;
+                session.insert(&format!("k{i}"), &i).await.unwrap();
+                session.commit().await.unwrap();
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let after = request(&manager, &cookie);
+    for i in 0..40 {
+        assert_eq!(after.get::<i32>(&format!("k{i}")).await.unwrap(), Some(i), "key k{i} was lost");
+    }
+    assert_eq!(after.get::<bool>("seed").await.unwrap(), Some(true));
+}
+
+/// A request that removes the last key races one that adds a key: the added key is kept
+/// (the emptied session's delete is conditional and merges like a save).
+pub async fn emptying_merges_with_a_concurrent_write<S: Store + Clone>(store: &S, _: Timing) {
+    let (manager, cookie) = new_session(store, "empty-merge").await;
+    let emptier = request(&manager, &cookie);
+    assert_eq!(emptier.remove::<bool>("seed").await.unwrap(), Some(true));
+    let adder = request(&manager, &cookie);
+    adder.insert("cart", &[1, 2]).await.unwrap();
+    adder.commit().await.unwrap();
+    let answer = emptier.commit().await.unwrap();
+    assert!(
+        answer.as_deref().is_none_or(|c| !c.contains("Max-Age=0")),
+        "the session still holds the other request's key; its cookie must stay, got {answer:?}"
+    );
+    let after = request(&manager, &cookie);
+    assert_eq!(after.get::<Vec<i32>>("cart").await.unwrap(), Some(vec![1, 2]), "a concurrent write was lost");
+    assert_eq!(after.get::<bool>("seed").await.unwrap(), None, "the removal was lost");
+}
+
+/// A request that saves after another destroyed the session does not bring it back.
+pub async fn destroyed_session_is_not_resurrected<S: Store + Clone>(store: &S, _: Timing) {
+    let (manager, cookie) = new_session(store, "destroy").await;
+    let writer = request(&manager, &cookie);
+    writer.get::<bool>("seed").await.unwrap();
+    let logout = request(&manager, &cookie);
+    logout.destroy().await.unwrap();
+    let removal = logout.commit().await.unwrap().expect("destroy expires the cookie");
+    assert!(removal.contains("Max-Age=0"), "removal cookie: {removal}");
+    writer.insert("late", &1).await.unwrap();
+    let answer = writer.commit().await.unwrap();
+    assert!(
+        answer.as_deref().is_some_and(|c| c.contains("Max-Age=0")),
+        "the late writer must be told the session is gone, got {answer:?}"
+    );
+    let after = request(&manager, &cookie);
+    assert!(after.is_empty().await.unwrap(), "destroyed session came back");
+    // An update racing the logout does not revive it either (it starts a new session).
+    let updater = request(&manager, &cookie);
+    updater.update("n", |n: Option<u32>| n.unwrap_or(0) + 1).await.unwrap();
+    let set = updater.commit().await.unwrap().expect("a new session is issued");
+    assert_ne!(cookie_pair(&set), cookie, "the destroyed id was reused");
+    assert!(request(&manager, &cookie).is_empty().await.unwrap(), "destroyed session came back");
+}
+
+/// An id the server never issued is replaced, not adopted.
+pub async fn unknown_ids_are_never_adopted<S: Store + Clone>(store: &S, _: Timing) {
+    let manager = manager(store, "fixation");
+    let forged = sessio::SessionId::generate().unwrap();
+    let cookie = format!("{}={}", manager.config().cookie_name(), forged.as_str());
+    let session = request(&manager, &cookie);
+    session.insert("user", "victim").await.unwrap();
+    let set = session.commit().await.unwrap().expect("a new id is issued");
+    assert!(!set.contains(forged.as_str()), "attacker-chosen id was adopted");
+    let replay = request(&manager, &cookie);
+    assert!(replay.is_empty().await.unwrap(), "data is reachable through the forged id");
+}
+
+/// `cycle_id` keeps the data under a new id; the old id no longer works.
+pub async fn rotation_keeps_data_and_kills_the_old_id<S: Store + Clone>(store: &S, _: Timing) {
+    let (manager, old) = new_session(store, "rotate").await;
+    let session = request(&manager, &old);
+    session.cycle_id().await.unwrap();
+    let set = session.commit().await.unwrap().expect("rotation sends the new id");
+    let new = cookie_pair(&set);
+    assert_ne!(new, old);
+    assert_eq!(request(&manager, &new).get::<bool>("seed").await.unwrap(), Some(true));
+    let stale = request(&manager, &old);
+    assert!(stale.is_empty().await.unwrap(), "old id still works");
+    stale.insert("x", 1).await.unwrap();
+    let fresh = stale.commit().await.unwrap().expect("a write with the old id gets a new session");
+    assert_ne!(cookie_pair(&fresh), new, "the old id led to the rotated session");
+    assert_eq!(request(&manager, &new).get::<i32>("x").await.unwrap(), None, "a request that started with the old id wrote into the successor");
+}
+
+/// Writers that loaded the session before a rotation and save after it: every write is in
+/// the successor, and none of them reveals the new id to its client.
+pub async fn writes_racing_a_rotation_are_kept<S: Store + Clone>(store: &S, _: Timing) {
+    let (manager, old) = new_session(store, "rotate-race").await;
+    let writers: Vec<_> = (0..8).map(|_| request(&manager, &old)).collect();
+    for writer in &writers {
+        assert_eq!(writer.get::<bool>("seed").await.unwrap(), Some(true));
+    }
+    let rotation = request(&manager, &old);
+    rotation.cycle_id().await.unwrap();
+    let new = cookie_pair(&rotation.commit().await.unwrap().expect("rotation sends the new id"));
+    let tasks: Vec<_> = writers
+        .into_iter()
+        .enumerate()
+        .map(|(i, writer)| {
+            tokio::spawn(async move {
+                writer.insert(&format!("w{i}"), &i).await.unwrap();
+                writer.commit().await.unwrap()
+            })
+        })
+        .collect();
+    for task in tasks {
+        let answer = task.await.unwrap();
+        assert!(
+            answer.as_deref().is_none_or(|c| !c.contains(&new)),
+            "a writer with the old id was handed the new one: {answer:?}"
+        );
+    }
+    let after = request(&manager, &new);
+    for i in 0..8 {
+        assert_eq!(after.get::<usize>(&format!("w{i}")).await.unwrap(), Some(i), "write w{i} racing the rotation was lost");
+    }
+}
+
+/// A read with a rotated-away, destroyed or unknown id sends no `Set-Cookie` at all: the
+/// browser may hold a newer cookie by now (a login's), which must survive.
+pub async fn stale_cookies_never_touch_the_browser_cookie<S: Store + Clone>(store: &S, _: Timing) {
+    let (manager, old) = new_session(store, "stale").await;
+    let login = request(&manager, &old);
+    login.cycle_id().await.unwrap();
+    login.insert("user", "alice").await.unwrap();
+    let new = cookie_pair(&login.commit().await.unwrap().unwrap());
+    let late = request(&manager, &old);
+    assert_eq!(late.get::<String>("user").await.unwrap(), None);
+    assert_eq!(late.commit().await.unwrap(), None, "a read with the pre-login cookie touched the cookie");
+    let forged = format!("{}={}", manager.config().cookie_name(), sessio::SessionId::generate().unwrap().as_str());
+    let unknown = request(&manager, &forged);
+    assert!(unknown.is_empty().await.unwrap());
+    assert_eq!(unknown.commit().await.unwrap(), None, "a read with an unknown id touched the cookie");
+    let garbage = request(&manager, "id=garbage");
+    assert!(garbage.is_empty().await.unwrap());
+    assert_eq!(garbage.commit().await.unwrap(), None, "a read with a garbage cookie touched the cookie");
+    assert_eq!(request(&manager, &new).get::<String>("user").await.unwrap().as_deref(), Some("alice"));
+}

@@ -107,9 +107,10 @@ use redis::{
     AsyncConnectionConfig, Cmd, Pipeline, ProtocolVersion, PushInfo, PushKind, RedisError,
     RedisFuture, Script, Value,
 };
-use sessio::{
-    Acquired, Fenced, LeaseToken, Loaded, LockingStore, Saved, Store, StoreError, StoreErrorKind,
-    StoreResult, Version,
+use sessio::store::support::ttl_millis;
+use sessio::store::{
+    Acquired, AfterWrite, LeaseToken, Loaded, LockingStore, Outcome, Store, StoreError,
+    StoreErrorKind, StoreResult, Version,
 };
 
 /// Why a [`RedisStore`] could not be built.
@@ -171,6 +172,7 @@ enum Backend {
 /// cache; re-established after a failure (and the cache emptied).
 struct Tracked {
     client: redis::Client,
+
     connect_timeout: Duration,
     current: std::sync::RwLock<Option<Live>>,
     connecting: tokio::sync::Mutex<()>,
@@ -232,6 +234,8 @@ impl Tracked {
             .client
             .get_multiplexed_async_connection_with_config(&config)
             .await?;
+        // Default (not BCAST) tracking: with BCAST, Redis 7.0 does not apply NOLOOP to
+        // writes made inside a script, so every save of ours would invalidate itself.
         redis::cmd("CLIENT")
             .arg("TRACKING")
             .arg("ON")
@@ -330,6 +334,7 @@ impl ConnectionLike for Conn {
 struct Scripts {
     load: Script,
     save: Script,
+    delete_if: Script,
     acquire: Script,
     save_locked: Script,
     delete_locked: Script,
@@ -340,15 +345,24 @@ impl Scripts {
     fn new() -> Self {
         Self {
             load: Script::new("return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}"),
-            // 0 = missing, 1 = conflict, 2 = stored. The closing read makes Redis track
-            // the key for this connection again (a write ends tracking): see `near`.
+            // 1 = missing, 2 = conflict, 3 = stored (the codes of `fenced`). The closing
+            // read makes Redis track the key for this connection again (a write ends
+            // tracking): see `near`.
             save: Script::new(
                 r"local cur = redis.call('GET', KEYS[1])
-                if not cur then return 0 end
-                if cur ~= ARGV[1] then return 1 end
+                if not cur then return 1 end
+                if cur ~= ARGV[1] then return 2 end
                 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
                 redis.call('PTTL', KEYS[1])
-                return 2",
+                return 3",
+            ),
+            // 1 = missing, 2 = conflict, 3 = deleted.
+            delete_if: Script::new(
+                r"local cur = redis.call('GET', KEYS[1])
+                if not cur then return 1 end
+                if cur ~= ARGV[1] then return 2 end
+                redis.call('DEL', KEYS[1])
+                return 3",
             ),
             // {0} = held by another; {1, value, pttl} = granted
             acquire: Script::new(
@@ -357,16 +371,30 @@ impl Scripts {
                 redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
                 return {1, redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}",
             ),
+            // 0 = lease lost, 1 = missing, 2 = conflict, 3 = done. ARGV[2] is the expected
+            // bytes, or empty with ARGV[5] = '1' for "only if absent".
             save_locked: Script::new(
                 r"if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
-                redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-                if ARGV[4] == '1' then redis.call('DEL', KEYS[2]) end
-                return 1",
+                local cur = redis.call('GET', KEYS[1])
+                if ARGV[5] == '1' then
+                    if cur then return 2 end
+                else
+                    if not cur then return 1 end
+                    if cur ~= ARGV[2] then return 2 end
+                end
+                redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+                if ARGV[6] == '1' then redis.call('DEL', KEYS[2]) end
+                redis.call('PTTL', KEYS[1])
+                return 3",
             ),
             delete_locked: Script::new(
                 r"if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
-                redis.call('DEL', KEYS[1], KEYS[2])
-                return 1",
+                local cur = redis.call('GET', KEYS[1])
+                if not cur then return 1 end
+                if cur ~= ARGV[2] then return 2 end
+                redis.call('DEL', KEYS[1])
+                if ARGV[3] == '1' then redis.call('DEL', KEYS[2]) end
+                return 3",
             ),
             release: Script::new(
                 r"if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -392,8 +420,9 @@ impl Default for RedisStoreBuilder {
         Self {
             command_timeout: Duration::from_millis(500),
             connect_timeout: Duration::from_secs(1),
-            near_cache: 10_000,
+            near_cache: 32 << 20,
             near_cache_trust: Duration::from_secs(1),
+
         }
     }
 }
@@ -412,18 +441,20 @@ impl RedisStoreBuilder {
         self
     }
 
-    /// How many recently seen sessions this process keeps in its [near
-    /// cache](crate#near-cache) (default 10 000; `0` turns the cache off). Only a store on
-    /// one Redis server built by this builder has the cache; Cluster and Sentinel stores,
-    /// and stores over connections you pass in, always read from Redis.
+    /// How many bytes of recently seen sessions this process keeps in its [near
+    /// cache](crate#near-cache), keys and about 80 bytes of bookkeeping per entry included
+    /// (default 32 MiB; `0` turns the cache off). Only a store on one Redis server built by
+    /// this builder has the cache; Cluster and Sentinel stores, and stores over connections
+    /// you pass in, always read from Redis.
     ///
     /// ```
-    /// let builder = sessio_redis::RedisStore::builder().near_cache(50_000);
+    /// let builder = sessio_redis::RedisStore::builder().near_cache(64 << 20);
     /// ```
-    pub fn near_cache(mut self, capacity: usize) -> Self {
-        self.near_cache = capacity;
+    pub fn near_cache(mut self, bytes: usize) -> Self {
+        self.near_cache = bytes;
         self
     }
+
 
     /// How long after Redis last answered the near cache may still serve a read (default
     /// 1 s). A reply proves every invalidation Redis sent before it has been applied, so
@@ -541,6 +572,7 @@ impl RedisStoreBuilder {
                 })?;
             let tracked = Tracked {
                 client: tracked_client,
+
                 connect_timeout: self.connect_timeout,
                 current: std::sync::RwLock::new(None),
                 connecting: tokio::sync::Mutex::new(()),
@@ -725,7 +757,24 @@ fn lock_key(key: &str) -> String {
 }
 
 fn millis(d: Duration) -> u64 {
-    d.as_millis().clamp(1, u128::from(u64::MAX)) as u64
+    ttl_millis(d)
+}
+
+fn flag(then: AfterWrite) -> &'static str {
+    match then {
+        AfterWrite::Release => "1",
+        AfterWrite::KeepLease => "0",
+    }
+}
+
+/// The answer of a write script: 0 = lease lost, 1 = missing, 2 = conflict, 3 = done.
+fn fenced<T>(code: i64, done: T) -> Outcome<T> {
+    match code {
+        3 => Outcome::Done(done),
+        2 => Outcome::Conflict,
+        1 => Outcome::Missing,
+        _ => Outcome::LeaseLost,
+    }
 }
 
 /// Saves compare the stored bytes, not a version, so every record carries the same one;
@@ -740,6 +789,51 @@ fn loaded(value: Option<Vec<u8>>, pttl: i64) -> Option<Loaded> {
     })
 }
 
+impl RedisStore {
+    /// Reads `key` from Redis (never the cache), filling the cache when it is safe.
+    async fn read(&self, key: &str, ticket: Option<near::Ticket>) -> StoreResult<Option<Loaded>> {
+        let (value, pttl): (Option<Vec<u8>>, i64) = self
+            .run("load", async |c| {
+                self.inner.scripts.load.key(key).invoke_async(c).await
+            })
+            .await?;
+        let record = loaded(value, pttl);
+        if let Some(cache) = self.cache() {
+            match (ticket, &record) {
+                (Some(ticket), Some(record)) => cache.fill(key, ticket, record),
+                // Absent in Redis: whatever we held is stale (even if no invalidation came,
+                // e.g. after SWAPDB or FLUSHDB on a server that does not send one).
+                _ => cache.forget(key.as_bytes()),
+            }
+        }
+        Ok(record)
+    }
+
+    /// Runs a write script; the cache takes the bytes written if it is done, and forgets
+    /// the key otherwise (stale, gone, or unknown).
+    async fn write(
+        &self,
+        op: &'static str,
+        key: &str,
+        written: Option<(&[u8], Duration)>,
+        invoke: redis::ScriptInvocation<'_>,
+    ) -> StoreResult<i64> {
+        let ticket = self.cache().map(|c| c.ticket(key));
+        let outcome: StoreResult<i64> = self
+            .run(op, async |c| invoke.invoke_async(c).await)
+            .await;
+        if let Some(cache) = self.cache() {
+            match (&outcome, ticket, written) {
+                (Ok(3), Some(ticket), Some((data, ttl))) => {
+                    cache.wrote(key, ticket, data, Some(SystemTime::now() + ttl));
+                }
+                _ => cache.forget(key.as_bytes()),
+            }
+        }
+        outcome
+    }
+}
+
 #[async_trait]
 impl Store for RedisStore {
     async fn load(&self, key: &str) -> StoreResult<Option<Loaded>> {
@@ -748,19 +842,15 @@ impl Store for RedisStore {
             Some(Lookup::Miss(ticket)) => Some(ticket),
             None => None,
         };
-        let (value, pttl): (Option<Vec<u8>>, i64) = self
-            .run("load", async |c| {
-                self.inner.scripts.load.key(key).invoke_async(c).await
-            })
-            .await?;
-        let record = loaded(value, pttl);
-        if let (Some(cache), Some(ticket), Some(record)) = (self.cache(), ticket, &record) {
-            cache.fill(key, ticket, record);
-        }
-        Ok(record)
+        self.read(key, ticket).await
     }
 
-    async fn create(&self, key: &str, data: &[u8], ttl: Duration) -> StoreResult<Option<Version>> {
+    async fn load_fresh(&self, key: &str) -> StoreResult<Option<Loaded>> {
+        let ticket = self.cache().map(|c| c.ticket(key));
+        self.read(key, ticket).await
+    }
+
+    async fn create(&self, key: &str, data: &[u8], ttl: Duration) -> StoreResult<Outcome<Version>> {
         let set: Option<String> = self
             .run("create", async |c| {
                 redis::cmd("SET")
@@ -773,7 +863,10 @@ impl Store for RedisStore {
                     .await
             })
             .await?;
-        Ok(set.map(|_| VERSION))
+        Ok(match set {
+            Some(_) => Outcome::Done(VERSION),
+            None => Outcome::Conflict,
+        })
     }
 
     async fn save(
@@ -782,35 +875,18 @@ impl Store for RedisStore {
         expected: &Loaded,
         data: &[u8],
         ttl: Duration,
-    ) -> StoreResult<Saved> {
-        let ticket = self.cache().map(|c| c.ticket(key));
-        let outcome: StoreResult<i64> = self
-            .run("save", async |c| {
-                self.inner
-                    .scripts
-                    .save
-                    .key(key)
-                    .arg(&expected.data[..])
-                    .arg(data)
-                    .arg(millis(ttl))
-                    .invoke_async(c)
-                    .await
-            })
-            .await;
-        if let Some(cache) = self.cache() {
-            match (&outcome, ticket) {
-                (Ok(2), Some(ticket)) => {
-                    cache.wrote(key, ticket, data, Some(SystemTime::now() + ttl));
-                }
-                // Stale, gone, or unknown: whatever we hold for this key is not to be trusted.
-                _ => cache.forget(key.as_bytes()),
-            }
-        }
-        Ok(match outcome? {
-            2 => Saved::Stored(VERSION),
-            1 => Saved::Conflict,
-            _ => Saved::Missing,
-        })
+    ) -> StoreResult<Outcome<Version>> {
+        let mut invoke = self.inner.scripts.save.key(key);
+        invoke.arg(&expected.data[..]).arg(data).arg(millis(ttl));
+        let code = self.write("save", key, Some((data, ttl)), invoke).await?;
+        Ok(fenced(code, VERSION))
+    }
+
+    async fn delete_if(&self, key: &str, expected: &Loaded) -> StoreResult<Outcome<()>> {
+        let mut invoke = self.inner.scripts.delete_if.key(key);
+        invoke.arg(&expected.data[..]);
+        let code = self.write("delete", key, None, invoke).await?;
+        Ok(fenced(code, ()))
     }
 
     async fn touch(&self, key: &str, ttl: Duration) -> StoreResult<bool> {
@@ -823,7 +899,7 @@ impl Store for RedisStore {
                     .await
             })
             .await;
-        // The cached expiry is out of date, and Redis no longer tracks the key for us.
+        // The cached expiry is out of date.
         self.forget(key);
         touched
     }
@@ -866,12 +942,7 @@ impl LockingStore for RedisStore {
                     .await
             })
             .await?;
-        let protocol = || {
-            StoreError::new(
-                StoreErrorKind::Protocol,
-                "unexpected reply from the Redis lock script",
-            )
-        };
+        let protocol = || StoreError::protocol("unexpected reply from the Redis lock script");
         let mut reply = reply.into_iter();
         let granted: i64 =
             redis::from_redis_value(reply.next().ok_or_else(protocol)?).map_err(|_| protocol())?;
@@ -889,56 +960,41 @@ impl LockingStore for RedisStore {
         &self,
         key: &str,
         token: &LeaseToken,
+        expected: Option<&Loaded>,
         data: &[u8],
         ttl: Duration,
-        release: bool,
-    ) -> StoreResult<Fenced> {
+        then: AfterWrite,
+    ) -> StoreResult<Outcome<Version>> {
         let lock = lock_key(key);
-        self.forget(key);
-        let done: StoreResult<i64> = self
-            .run("save under lock", async |c| {
-                self.inner
-                    .scripts
-                    .save_locked
-                    .key(key)
-                    .key(&lock)
-                    .arg(token.to_hex())
-                    .arg(data)
-                    .arg(millis(ttl))
-                    .arg(if release { "1" } else { "0" })
-                    .invoke_async(c)
-                    .await
-            })
-            .await;
-        self.forget(key);
-        Ok(if done? == 1 {
-            Fenced::Done(Some(VERSION))
-        } else {
-            Fenced::LeaseLost
-        })
+        let mut invoke = self.inner.scripts.save_locked.key(key);
+        invoke
+            .key(&lock)
+            .arg(token.to_hex())
+            .arg(expected.map_or(&[][..], |e| &e.data[..]))
+            .arg(data)
+            .arg(millis(ttl))
+            .arg(if expected.is_none() { "1" } else { "0" })
+            .arg(flag(then));
+        let code = self.write("save under lock", key, Some((data, ttl)), invoke).await?;
+        Ok(fenced(code, VERSION))
     }
 
-    async fn delete_locked(&self, key: &str, token: &LeaseToken) -> StoreResult<Fenced> {
+    async fn delete_locked(
+        &self,
+        key: &str,
+        token: &LeaseToken,
+        expected: &Loaded,
+        then: AfterWrite,
+    ) -> StoreResult<Outcome<()>> {
         let lock = lock_key(key);
-        self.forget(key);
-        let done: StoreResult<i64> = self
-            .run("delete under lock", async |c| {
-                self.inner
-                    .scripts
-                    .delete_locked
-                    .key(key)
-                    .key(&lock)
-                    .arg(token.to_hex())
-                    .invoke_async(c)
-                    .await
-            })
-            .await;
-        self.forget(key);
-        Ok(if done? == 1 {
-            Fenced::Done(None)
-        } else {
-            Fenced::LeaseLost
-        })
+        let mut invoke = self.inner.scripts.delete_locked.key(key);
+        invoke
+            .key(&lock)
+            .arg(token.to_hex())
+            .arg(&expected.data[..])
+            .arg(flag(then));
+        let code = self.write("delete under lock", key, None, invoke).await?;
+        Ok(fenced(code, ()))
     }
 
     async fn release(&self, key: &str, token: &LeaseToken) -> StoreResult<bool> {

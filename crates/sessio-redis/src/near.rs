@@ -32,7 +32,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use hashbrown::DefaultHashBuilder;
 use indexmap::IndexMap;
-use sessio::Loaded;
+use sessio::store::Loaded;
 
 const SHARDS: usize = 64;
 /// Generation counters per shard.
@@ -41,6 +41,7 @@ const STRIPES: usize = 64;
 pub(crate) struct NearCache {
     shards: Box<[Mutex<Shard>]>,
     hasher: DefaultHashBuilder,
+    /// Byte budget of each shard.
     per_shard: usize,
     trust: Duration,
     origin: Instant,
@@ -51,6 +52,8 @@ pub(crate) struct NearCache {
 
 struct Shard {
     map: IndexMap<Box<str>, Entry, DefaultHashBuilder>,
+    /// Bytes held (see `cost`).
+    bytes: usize,
     generations: [u64; STRIPES],
     evictions: u64,
 }
@@ -79,20 +82,35 @@ pub(crate) enum Lookup {
     Miss(Ticket),
 }
 
+/// What one entry costs: key, data, and the map slot and boxes around them.
+fn cost(key: &str, data: &[u8]) -> usize {
+    key.len() + data.len() + 80
+}
+
+impl Shard {
+    fn remove(&mut self, key: &str) {
+        if let Some(entry) = self.map.swap_remove(key) {
+            self.bytes -= cost(key, &entry.data);
+        }
+    }
+}
+
 impl NearCache {
-    pub(crate) fn new(capacity: usize, trust: Duration) -> Self {
+    /// A cache of at most `max_bytes` (keys, data and bookkeeping).
+    pub(crate) fn new(max_bytes: usize, trust: Duration) -> Self {
         Self {
             shards: (0..SHARDS)
                 .map(|_| {
                     Mutex::new(Shard {
                         map: IndexMap::default(),
+                        bytes: 0,
                         generations: [0; STRIPES],
                         evictions: 0,
                     })
                 })
                 .collect(),
             hasher: DefaultHashBuilder::default(),
-            per_shard: capacity.div_ceil(SHARDS).max(1),
+            per_shard: max_bytes.div_ceil(SHARDS).max(1),
             trust,
             origin: Instant::now(),
             heard: AtomicU64::new(0),
@@ -146,7 +164,7 @@ impl NearCache {
                 expires_at: entry.expires_at,
             }),
             Some(_) => {
-                shard.map.swap_remove(key);
+                shard.remove(key);
                 Lookup::Miss(ticket)
             }
             None => Lookup::Miss(ticket),
@@ -188,7 +206,7 @@ impl NearCache {
         if unchanged {
             self.insert(&mut shard, key, data, expires_at);
         } else {
-            shard.map.swap_remove(key);
+            shard.remove(key);
         }
     }
 
@@ -197,7 +215,7 @@ impl NearCache {
         let slot = self.slot_of(key);
         let mut shard = self.lock(slot.shard);
         if let Ok(key) = std::str::from_utf8(key) {
-            shard.map.swap_remove(key);
+            shard.remove(key);
         } else {
             // Our keys are UTF-8; some other client's key cannot be cached here.
         }
@@ -210,6 +228,7 @@ impl NearCache {
         for index in 0..SHARDS {
             let mut shard = self.lock(index);
             shard.map.clear();
+            shard.bytes = 0;
             for generation in &mut shard.generations {
                 *generation += 1;
             }
@@ -217,21 +236,34 @@ impl NearCache {
     }
 
     fn insert(&self, shard: &mut Shard, key: &str, data: &[u8], expires_at: Option<SystemTime>) {
-        let entry = Entry {
-            data: data.into(),
-            expires_at,
-        };
-        if let Some(slot) = shard.map.get_mut(key) {
-            *slot = entry;
+        shard.remove(key);
+        let size = cost(key, data);
+        if size > self.per_shard {
+            // Too large for this cache: read from Redis every time.
             return;
         }
-        if shard.map.len() >= self.per_shard {
+        while shard.bytes + size > self.per_shard && !shard.map.is_empty() {
             // Evict a pseudo-random entry: cheap, and fair enough for a cache of hot sessions.
             shard.evictions += 1;
             let victim = (self.hasher.hash_one(shard.evictions) % shard.map.len() as u64) as usize;
-            shard.map.swap_remove_index(victim);
+            if let Some((k, e)) = shard.map.swap_remove_index(victim) {
+                shard.bytes -= cost(&k, &e.data);
+            }
         }
-        shard.map.insert(key.into(), entry);
+        shard.bytes += size;
+        shard.map.insert(
+            key.into(),
+            Entry {
+                data: data.into(),
+                expires_at,
+            },
+        );
+    }
+
+    /// Bytes cached now.
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> usize {
+        (0..SHARDS).map(|i| self.lock(i).bytes).sum()
     }
 
     /// Entries cached now (for tests and metrics).
@@ -268,7 +300,7 @@ mod tests {
 
     #[test]
     fn serves_only_while_redis_was_heard_recently() {
-        let cache = NearCache::new(100, Duration::from_millis(50));
+        let cache = NearCache::new(1 << 20, Duration::from_millis(50));
         let t = ticket(&cache, "k");
         cache.fill("k", t, &record(b"v"));
         assert_eq!(hit(&cache, "k"), None, "nothing heard yet: not trusted");
@@ -285,7 +317,7 @@ mod tests {
 
     #[test]
     fn a_reply_that_raced_with_an_invalidation_is_not_cached() {
-        let cache = NearCache::new(100, Duration::from_secs(5));
+        let cache = NearCache::new(1 << 20, Duration::from_secs(5));
         cache.heard();
         let t = ticket(&cache, "k");
         cache.forget(b"k"); // the push arrived while the read was in flight
@@ -295,7 +327,7 @@ mod tests {
 
     #[test]
     fn an_event_for_another_key_of_the_shard_does_not_refuse_a_fill() {
-        let cache = NearCache::new(100, Duration::from_secs(5));
+        let cache = NearCache::new(1 << 20, Duration::from_secs(5));
         cache.heard();
         let mine = cache.slot_of(b"k");
         let neighbour = (0..)
@@ -316,7 +348,7 @@ mod tests {
 
     #[test]
     fn a_read_older_than_our_own_write_is_not_cached() {
-        let cache = NearCache::new(100, Duration::from_secs(5));
+        let cache = NearCache::new(1 << 20, Duration::from_secs(5));
         cache.heard();
         let read = ticket(&cache, "k");
         let write = cache.ticket("k");
@@ -327,7 +359,7 @@ mod tests {
 
     #[test]
     fn a_write_that_raced_drops_the_entry() {
-        let cache = NearCache::new(100, Duration::from_secs(5));
+        let cache = NearCache::new(1 << 20, Duration::from_secs(5));
         cache.heard();
         let t = ticket(&cache, "k");
         cache.fill("k", t, &record(b"v1"));
@@ -345,7 +377,7 @@ mod tests {
 
     #[test]
     fn expired_entries_are_not_served_and_size_is_bounded() {
-        let cache = NearCache::new(128, Duration::from_secs(5));
+        let cache = NearCache::new(64 * 1024, Duration::from_secs(5));
         cache.heard();
         let t = ticket(&cache, "gone");
         cache.fill(
@@ -362,6 +394,13 @@ mod tests {
             let t = ticket(&cache, &key);
             cache.fill(&key, t, &record(b"v"));
         }
-        assert!(cache.len() <= 128 + SHARDS, "{} entries", cache.len());
+        assert!(cache.bytes() <= 64 * 1024, "{} bytes", cache.bytes());
+        assert!(cache.len() > 100, "the budget holds many small entries: {}", cache.len());
+        // An entry larger than a shard's budget is not cached at all.
+        let big = vec![0u8; 64 * 1024];
+        let t = ticket(&cache, "big");
+        cache.fill("big", t, &record(&big));
+        assert_eq!(hit(&cache, "big"), None);
+        assert!(cache.bytes() <= 64 * 1024);
     }
 }

@@ -1,43 +1,79 @@
-//! The Redis store passes the whole conformance suite, against a private `redis-server` and
-//! a private 3-master Redis Cluster, both started by the test.
+//! The Redis store passes the whole conformance suite, one test per case, against a private
+//! `redis-server`, a private 3-master Redis Cluster and Sentinel, all started by the tests
+//! (shared by the tests that overlap in time).
+
+use std::sync::{Mutex, Weak};
 
 use sessio_redis::RedisStore;
-use sessio_store_tests::servers::{RedisCluster, RedisServer};
-use sessio_store_tests::Timing;
+use sessio_store_tests::servers::{shared, RedisCluster, RedisSentinel, RedisServer};
+use sessio_store_tests::{Fixture, Timing};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn redis_standalone_passes_the_conformance_suite() {
-    let server = RedisServer::start();
-    let store = RedisStore::connect(&server.url())
-        .await
-        .expect("connect to the private redis-server");
-    assert_eq!(
-        store.near_cache_len(),
-        Some(0),
-        "the near cache is on by default"
-    );
-    sessio_store_tests::run_all(store, Timing::FAST).await;
+static SERVER: Mutex<Weak<RedisServer>> = Mutex::new(Weak::new());
+static CLUSTER: Mutex<Weak<RedisCluster>> = Mutex::new(Weak::new());
+static SENTINEL: Mutex<Weak<RedisSentinel>> = Mutex::new(Weak::new());
+
+mod standalone {
+    use super::*;
+
+    async fn setup() -> Fixture<RedisStore> {
+        let server = shared(&SERVER, RedisServer::start);
+        let store = RedisStore::connect(&server.url())
+            .await
+            .expect("connect to the private redis-server");
+        assert_eq!(store.near_cache_len(), Some(0), "the near cache is on by default");
+        Fixture::new(store).keeping(server)
+    }
+
+    sessio_store_tests::basic_suite!(setup, Timing::FAST);
+    sessio_store_tests::locking_suite!(setup, Timing::FAST);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn redis_standalone_without_near_cache_passes_the_conformance_suite() {
-    let server = RedisServer::start();
-    let store = RedisStore::builder()
-        .near_cache(0)
-        .connect(&server.url())
-        .await
-        .expect("connect to the private redis-server");
-    assert_eq!(store.near_cache_len(), None);
-    sessio_store_tests::run_all(store, Timing::FAST).await;
+mod without_near_cache {
+    use super::*;
+
+    async fn setup() -> Fixture<RedisStore> {
+        let server = shared(&SERVER, RedisServer::start);
+        let store = RedisStore::builder()
+            .near_cache(0)
+            .connect(&server.url())
+            .await
+            .expect("connect to the private redis-server");
+        assert_eq!(store.near_cache_len(), None);
+        Fixture::new(store).keeping(server)
+    }
+
+    sessio_store_tests::basic_suite!(setup, Timing::FAST);
+    sessio_store_tests::locking_suite!(setup, Timing::FAST);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn redis_cluster_passes_the_conformance_suite() {
-    let cluster = RedisCluster::start();
-    let store = RedisStore::connect(&cluster.url())
-        .await
-        .expect("connect to the private cluster");
-    sessio_store_tests::run_all(store, Timing::FAST).await;
+mod cluster {
+    use super::*;
+
+    async fn setup() -> Fixture<RedisStore> {
+        let cluster = shared(&CLUSTER, RedisCluster::start);
+        let store = RedisStore::connect(&cluster.url())
+            .await
+            .expect("connect to the private cluster");
+        Fixture::new(store).keeping(cluster)
+    }
+
+    sessio_store_tests::basic_suite!(setup, Timing::FAST);
+    sessio_store_tests::locking_suite!(setup, Timing::FAST);
+}
+
+mod sentinel {
+    use super::*;
+
+    async fn setup() -> Fixture<RedisStore> {
+        let sentinel = shared(&SENTINEL, RedisSentinel::start);
+        let store = RedisStore::connect(&sentinel.url())
+            .await
+            .expect("resolve the master through Sentinel");
+        Fixture::new(store).keeping(sentinel)
+    }
+
+    sessio_store_tests::basic_suite!(setup, Timing::FAST);
+    sessio_store_tests::locking_suite!(setup, Timing::FAST);
 }
 
 #[tokio::test]
@@ -52,17 +88,5 @@ async fn bad_urls_and_dead_servers_are_clear_errors() {
     let error = RedisStore::connect(&format!("redis://127.0.0.1:{port}"))
         .await
         .unwrap_err();
-    assert!(
-        error.to_string().contains("cannot connect to Redis"),
-        "{error}"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn redis_through_sentinel_passes_the_conformance_suite() {
-    let sentinel = sessio_store_tests::servers::RedisSentinel::start();
-    let store = RedisStore::connect(&sentinel.url())
-        .await
-        .expect("resolve the master through Sentinel");
-    sessio_store_tests::run_all(store, Timing::FAST).await;
+    assert!(error.to_string().contains("cannot connect to Redis"), "{error}");
 }

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
-use sessio::{Saved, Store, StoreErrorKind};
+use sessio::store::{Outcome, Store, StoreErrorKind};
 use sessio_redis::RedisStore;
 use sessio_store_tests::servers::RedisServer;
 
@@ -66,7 +66,7 @@ async fn with_session_k() -> (RedisServer, MultiplexedConnection, RedisStore) {
     let server = RedisServer::start();
     let redis = raw(&server).await;
     let store = connect(&server).await;
-    store.create("k", b"v1", TTL).await.unwrap().unwrap();
+    assert!(matches!(store.create("k", b"v1", TTL).await.unwrap(), Outcome::Done(_)));
     (server, redis, store)
 }
 
@@ -145,7 +145,7 @@ async fn another_clients_write_reaches_the_cache_and_stale_saves_conflict() {
     // Whatever the cache held, a save based on the old bytes does not overwrite the write.
     assert_eq!(
         store.save("k", &seen, b"v2", TTL).await.unwrap(),
-        Saved::Conflict
+        Outcome::Conflict
     );
     assert_eq!(data(&store, "k").await, b"from-python");
 
@@ -156,12 +156,12 @@ async fn another_clients_write_reaches_the_cache_and_stale_saves_conflict() {
     let ours = store.load("k").await.unwrap().unwrap();
     assert!(matches!(
         store.save("k", &ours, b"v3", TTL).await.unwrap(),
-        Saved::Stored(_)
+        Outcome::Done(_)
     ));
     eventually(&other, "k", b"v3").await;
     assert_eq!(
         other.save("k", &theirs, b"lost?", TTL).await.unwrap(),
-        Saved::Conflict
+        Outcome::Conflict
     );
     store.delete("k").await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(2);
@@ -182,7 +182,7 @@ async fn own_writes_stay_cached_and_tracked() {
         let bytes = format!("v{round}").into_bytes();
         assert!(matches!(
             store.save("k", &seen, &bytes, TTL).await.unwrap(),
-            Saved::Stored(_)
+            Outcome::Done(_)
         ));
         let before = script_calls(&mut redis).await;
         seen = store.load("k").await.unwrap().unwrap();
@@ -252,7 +252,7 @@ async fn a_silent_redis_is_not_covered_up_by_the_cache() {
         .connect(&server.url())
         .await
         .unwrap();
-    store.create("k", b"v1", TTL).await.unwrap().unwrap();
+    assert!(matches!(store.create("k", b"v1", TTL).await.unwrap(), Outcome::Done(_)));
     assert_eq!(data(&store, "k").await, b"v1");
     let before = script_calls(&mut redis).await;
     assert_eq!(data(&store, "k").await, b"v1");
@@ -307,7 +307,7 @@ async fn concurrent_commands_each_get_their_own_reply() {
         })
         .collect();
     for task in tasks {
-        task.await.unwrap().unwrap().expect("each key was absent");
+        assert!(matches!(task.await.unwrap().unwrap(), Outcome::Done(_)), "each key was absent");
     }
 
     // Scripts lost on the server (a restart, SCRIPT FLUSH): each command's NOSCRIPT comes

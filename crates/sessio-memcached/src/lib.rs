@@ -33,13 +33,17 @@
 //! | touch | `mg key T<ttl>` (a missing or expired item is not revived) | 1 |
 //! | delete | `md key` | 1 |
 //! | lock | `ms key:lock ME T<lease>` (add), then `mg key v c t` | 2 |
-//! | fenced save | `mg key:lock v` (our token?), then `ms key`, then the release | 2–3 |
+//! | conditional delete | `md key C<cas>` | 1 |
+//! | fenced save / delete | `mg key:lock v` (our token?), then `ms key C<cas>` (or `md key C<cas>`), then the release | 2–3 |
 //! | release | `mg key:lock v c`, then `md key:lock C<cas>` (compare-and-delete) | 2 |
 //!
 //! Memcached has no scripting, so the lock's fencing check and the fenced write are two
-//! commands: a lease that lapses in the microseconds between them is not caught. Keep the
-//! lease ([`sessio::Config::with_lock_lease`]) well above the longest guarded section. The
-//! lock of a session lives on the same server as its record.
+//! commands: the write is a CAS on the record (it never overwrites a change it has not seen,
+//! and never recreates a deleted record), but a lease that lapses between the check and
+//! the write is not caught, and memcached's one-second clock makes a lease last up to a
+//! second less than asked. Keep the lease ([`sessio::Config::with_lock_lease`]) several
+//! seconds above the longest guarded section. The lock of a session lives on the same
+//! server as its record.
 //!
 //! ## Keys and TTLs
 //!
@@ -58,9 +62,10 @@ use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use deadpool::managed::{self, Metrics, Object, RecycleError, RecycleResult};
-use sessio::{
-    Acquired, Fenced, LeaseToken, Loaded, LockingStore, Saved, Store, StoreError, StoreErrorKind,
-    StoreResult, Version,
+use sessio::store::support::ttl_secs;
+use sessio::store::{
+    Acquired, AfterWrite, LeaseToken, Loaded, LockingStore, Outcome, Store, StoreError,
+    StoreErrorKind, StoreResult, Version,
 };
 use sha2::{Digest, Sha256};
 
@@ -369,8 +374,7 @@ const RELATIVE_LIMIT: u64 = 30 * 24 * 3600;
 
 /// The `T` flag for a TTL: whole seconds rounded up, absolute past 30 days.
 fn ttl_flag(ttl: Duration) -> String {
-    let secs = ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0);
-    let secs = secs.max(1);
+    let secs = ttl_secs(ttl);
     if secs <= RELATIVE_LIMIT {
         format!("T{secs}")
     } else {
@@ -425,6 +429,53 @@ fn status(error: &McError) -> Option<&Status> {
     }
 }
 
+impl MemcachedStore {
+    /// `ms` with a CAS (`expected`) or in add mode (`None`).
+    async fn set_if(
+        &self,
+        op: &'static str,
+        key: &str,
+        expected: Option<&Loaded>,
+        data: &[u8],
+        ttl: Duration,
+    ) -> StoreResult<Outcome<Version>> {
+        let k = wire_key(key);
+        let t = ttl_flag(ttl);
+        let mode = match expected {
+            Some(e) => format!("C{}", e.version.0),
+            None => "ME".to_string(),
+        };
+        self.run(op, key, async |c| {
+            let reply = c
+                .meta_set(&*k, data, false, None, Some(&[&t, &mode, "c"]))
+                .await;
+            Ok(match set_outcome(reply)? {
+                SetOutcome::Stored(cas) => Outcome::Done(Version(cas.unwrap_or(0))),
+                SetOutcome::Exists => Outcome::Conflict,
+                // Add mode answers NS when the key exists; a CAS on a missing key, NF.
+                SetOutcome::NotStored if expected.is_none() => Outcome::Conflict,
+                SetOutcome::NotFound | SetOutcome::NotStored => Outcome::Missing,
+            })
+        })
+        .await
+    }
+
+    /// `md` with a CAS.
+    async fn delete_cas(&self, op: &'static str, key: &str, expected: &Loaded) -> StoreResult<Outcome<()>> {
+        let k = wire_key(key);
+        let cas = format!("C{}", expected.version.0);
+        self.run(op, key, async |c| {
+            match c.meta_delete(&*k, false, None, Some(&[&cas])).await {
+                Ok(_) => Ok(Outcome::Done(())),
+                Err(e) if status(&e) == Some(&Status::NotFound) => Ok(Outcome::Missing),
+                Err(e) if status(&e) == Some(&Status::Exists) => Ok(Outcome::Conflict),
+                Err(e) => Err(e),
+            }
+        })
+        .await
+    }
+}
+
 #[async_trait]
 impl Store for MemcachedStore {
     async fn load(&self, key: &str) -> StoreResult<Option<Loaded>> {
@@ -437,19 +488,8 @@ impl Store for MemcachedStore {
         Ok(value.map(loaded))
     }
 
-    async fn create(&self, key: &str, data: &[u8], ttl: Duration) -> StoreResult<Option<Version>> {
-        let k = wire_key(key);
-        let t = ttl_flag(ttl);
-        self.run("create", key, async |c| {
-            let reply = c
-                .meta_set(&*k, data, false, None, Some(&[&t, "ME", "c"]))
-                .await;
-            Ok(match set_outcome(reply)? {
-                SetOutcome::Stored(cas) => Some(Version(cas.unwrap_or(0))),
-                _ => None,
-            })
-        })
-        .await
+    async fn create(&self, key: &str, data: &[u8], ttl: Duration) -> StoreResult<Outcome<Version>> {
+        self.set_if("create", key, None, data, ttl).await
     }
 
     async fn save(
@@ -458,21 +498,12 @@ impl Store for MemcachedStore {
         expected: &Loaded,
         data: &[u8],
         ttl: Duration,
-    ) -> StoreResult<Saved> {
-        let k = wire_key(key);
-        let t = ttl_flag(ttl);
-        let cas = format!("C{}", expected.version.0);
-        self.run("save", key, async |c| {
-            let reply = c
-                .meta_set(&*k, data, false, None, Some(&[&t, &cas, "c"]))
-                .await;
-            Ok(match set_outcome(reply)? {
-                SetOutcome::Stored(cas) => Saved::Stored(Version(cas.unwrap_or(0))),
-                SetOutcome::Exists => Saved::Conflict,
-                SetOutcome::NotFound | SetOutcome::NotStored => Saved::Missing,
-            })
-        })
-        .await
+    ) -> StoreResult<Outcome<Version>> {
+        self.set_if("save", key, Some(expected), data, ttl).await
+    }
+
+    async fn delete_if(&self, key: &str, expected: &Loaded) -> StoreResult<Outcome<()>> {
+        self.delete_cas("delete", key, expected).await
     }
 
     async fn touch(&self, key: &str, ttl: Duration) -> StoreResult<bool> {
@@ -547,40 +578,38 @@ impl LockingStore for MemcachedStore {
         &self,
         key: &str,
         token: &LeaseToken,
+        expected: Option<&Loaded>,
         data: &[u8],
         ttl: Duration,
-        release: bool,
-    ) -> StoreResult<Fenced> {
-        let lock = lock_key(key);
-        let hex = token.to_hex();
-        if self.holder(key, &lock, &hex).await?.is_none() {
-            return Ok(Fenced::LeaseLost);
-        }
-        let k = wire_key(key);
-        let t = ttl_flag(ttl);
-        let stored = self
-            .run("save under lock", key, async |c| {
-                let reply = c.meta_set(&*k, data, false, None, Some(&[&t, "c"])).await;
-                match set_outcome(reply)? {
-                    SetOutcome::Stored(cas) => Ok(cas),
-                    _ => Err(McError::Protocol(Status::NotStored)),
-                }
-            })
-            .await?;
-        if release {
-            self.release(key, token).await?;
-        }
-        Ok(Fenced::Done(Some(Version(stored.unwrap_or(0)))))
-    }
-
-    async fn delete_locked(&self, key: &str, token: &LeaseToken) -> StoreResult<Fenced> {
+        then: AfterWrite,
+    ) -> StoreResult<Outcome<Version>> {
         let lock = lock_key(key);
         if self.holder(key, &lock, &token.to_hex()).await?.is_none() {
-            return Ok(Fenced::LeaseLost);
+            return Ok(Outcome::LeaseLost);
         }
-        self.delete(key).await?;
-        self.release(key, token).await?;
-        Ok(Fenced::Done(None))
+        let outcome = self.set_if("save under lock", key, expected, data, ttl).await?;
+        if matches!(outcome, Outcome::Done(_)) && then == AfterWrite::Release {
+            self.release(key, token).await?;
+        }
+        Ok(outcome)
+    }
+
+    async fn delete_locked(
+        &self,
+        key: &str,
+        token: &LeaseToken,
+        expected: &Loaded,
+        then: AfterWrite,
+    ) -> StoreResult<Outcome<()>> {
+        let lock = lock_key(key);
+        if self.holder(key, &lock, &token.to_hex()).await?.is_none() {
+            return Ok(Outcome::LeaseLost);
+        }
+        let outcome = self.delete_cas("delete under lock", key, expected).await?;
+        if matches!(outcome, Outcome::Done(_)) && then == AfterWrite::Release {
+            self.release(key, token).await?;
+        }
+        Ok(outcome)
     }
 
     async fn release(&self, key: &str, token: &LeaseToken) -> StoreResult<bool> {

@@ -1,34 +1,46 @@
 //! The Memcached store passes the whole conformance suite against a private `memcached`,
 //! and against a ring of three; adding a server to a ring moves about 1/N of the sessions.
 
+use std::sync::{Mutex, Weak};
 use std::time::Duration;
 
-use sessio::Store;
+use sessio::store::{Outcome, Store};
 use sessio_memcached::MemcachedStore;
-use sessio_store_tests::servers::{memcached_url, MemcachedServer};
-use sessio_store_tests::Timing;
+use sessio_store_tests::servers::{memcached_url, shared, MemcachedServer};
+use sessio_store_tests::{Fixture, Timing};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn memcached_passes_the_conformance_suite() {
-    let server = MemcachedServer::start();
-    let store = MemcachedStore::connect(&memcached_url(&[&server]))
-        .await
-        .expect("connect");
-    sessio_store_tests::run_all(store, Timing::SECONDS).await;
+static ONE: Mutex<Weak<MemcachedServer>> = Mutex::new(Weak::new());
+static RING: Mutex<Weak<[MemcachedServer; 3]>> = Mutex::new(Weak::new());
+
+mod one_server {
+    use super::*;
+
+    async fn setup() -> Fixture<MemcachedStore> {
+        let server = shared(&ONE, MemcachedServer::start);
+        let store = MemcachedStore::connect(&memcached_url(&[&server]))
+            .await
+            .expect("connect");
+        Fixture::new(store).keeping(server)
+    }
+
+    sessio_store_tests::basic_suite!(setup, Timing::SECONDS);
+    sessio_store_tests::locking_suite!(setup, Timing::SECONDS);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_ring_of_three_passes_the_conformance_suite() {
-    let servers = [
-        MemcachedServer::start(),
-        MemcachedServer::start(),
-        MemcachedServer::start(),
-    ];
-    let url = memcached_url(&servers.iter().collect::<Vec<_>>());
-    let store = MemcachedStore::connect(&url)
-        .await
-        .expect("connect to the ring");
-    sessio_store_tests::run_all(store, Timing::SECONDS).await;
+mod ring_of_three {
+    use super::*;
+
+    async fn setup() -> Fixture<MemcachedStore> {
+        let servers = shared(&RING, || {
+            [MemcachedServer::start(), MemcachedServer::start(), MemcachedServer::start()]
+        });
+        let url = memcached_url(&servers.iter().collect::<Vec<_>>());
+        let store = MemcachedStore::connect(&url).await.expect("connect to the ring");
+        Fixture::new(store).keeping(servers)
+    }
+
+    sessio_store_tests::basic_suite!(setup, Timing::SECONDS);
+    sessio_store_tests::locking_suite!(setup, Timing::SECONDS);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -45,11 +57,12 @@ async fn adding_a_fourth_server_moves_about_a_quarter_of_the_sessions() {
     let keys: Vec<String> = (0..2000).map(|i| format!("session:ring-{i}")).collect();
     let mut used = [0usize; 3];
     for key in &keys {
-        three
+        let created = three
             .create(key, key.as_bytes(), Duration::from_secs(600))
             .await
             .unwrap()
-            .unwrap();
+            .map(|_| ());
+        assert_eq!(created, Outcome::Done(()));
         used[three.server_for(key)] += 1;
     }
     assert!(
@@ -102,16 +115,17 @@ async fn a_dead_server_is_an_error_not_an_absence() {
     let store = MemcachedStore::connect(&memcached_url(&[&server]))
         .await
         .unwrap();
-    store
+    let created = store
         .create("session:x", b"1", Duration::from_secs(60))
         .await
         .unwrap();
+    assert!(matches!(created, Outcome::Done(_)));
     server.kill();
     let error = store.load("session:x").await.unwrap_err();
     assert!(
         matches!(
             error.kind(),
-            sessio::StoreErrorKind::Unavailable | sessio::StoreErrorKind::Timeout
+            sessio::store::StoreErrorKind::Unavailable | sessio::store::StoreErrorKind::Timeout
         ),
         "{error}"
     );

@@ -35,7 +35,9 @@
 //! |---|---|
 //! | store unavailable / timed out / full ([`sessio::Error::Store`]) | `503` `session store unavailable`, no `Set-Cookie` |
 //! | lock wait timeout, lease lost, too much contention | `503` with `Retry-After: 1` |
-//! | a value that does not (de)serialize, a session over the size limit | `500` |
+//! | a session over the size limit ([`sessio::Error::TooLarge`]) | `413` `session too large` |
+//! | a value nested too deeply to read back ([`sessio::Error::TooDeep`]) | `422` |
+//! | a value that does not (de)serialize | `500` |
 //! | garbage, oversized, forged or unknown cookie | not an error: a fresh session |
 //!
 //! A commit that fails replaces the handler's response: a client is never told "ok" for
@@ -141,23 +143,19 @@ impl IntoResponse for SessionError {
     }
 }
 
-/// The default mapping from a session error to a response (see the crate docs).
+/// The default mapping from a session error to a response (see the crate docs): the
+/// status of [`sessio::Error::status`], its public message as the body, and `Retry-After`
+/// where retrying soon helps.
 pub fn default_error_response(error: &sessio::Error) -> Response {
-    if error.is_unavailable() {
-        let body = match error {
-            sessio::Error::Store(_) => "session store unavailable, please retry\n",
-            _ => "session busy, please retry\n",
-        };
-        let mut response = (StatusCode::SERVICE_UNAVAILABLE, body).into_response();
-        if let Some(after) = error.retry_after() {
-            response
-                .headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from(after.as_secs().max(1)));
-        }
+    let status =
+        StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, error.public_message()).into_response();
+    if let Some(after) = error.retry_after() {
         response
-    } else {
-        (StatusCode::INTERNAL_SERVER_ERROR, "session error\n").into_response()
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(after.as_secs().max(1)));
     }
+    response
 }
 
 type ErrorMapper = Arc<dyn Fn(&sessio::Error) -> Response + Send + Sync>;
@@ -281,6 +279,7 @@ where
         Box::pin(async move {
             let mut response = inner.call(request).await?;
             if let Some(HandlerError(error)) = response.extensions_mut().remove::<HandlerError>() {
+                tracing::warn!(%error, "a handler answered with a session error");
                 if let Some(map) = &on_error {
                     response = map(&error);
                 }

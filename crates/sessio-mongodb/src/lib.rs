@@ -76,8 +76,8 @@ use mongodb::bson::{doc, spec::BinarySubtype, Binary, Bson, DateTime, Document};
 use mongodb::error::{Error as MongoError, ErrorKind, WriteFailure};
 use mongodb::options::{IndexOptions, ReturnDocument};
 use mongodb::{Client, Collection, IndexModel};
-use sessio::{
-    Acquired, Fenced, LeaseToken, Loaded, LockingStore, Saved, Store, StoreError, StoreErrorKind,
+use sessio::store::{
+    Acquired, AfterWrite, LeaseToken, Loaded, LockingStore, Outcome, Store, StoreError, StoreErrorKind,
     StoreResult, Version,
 };
 
@@ -282,6 +282,29 @@ fn held_by(token: &LeaseToken) -> [Document; 2] {
     ]
 }
 
+/// Conditions: a live session document at `expected`'s version.
+fn live_version(expected: &Loaded) -> [Document; 3] {
+    [
+        doc! { "s": 1 },
+        doc! { "v": expected.version.0 as i64 },
+        doc! { "exp": { "$gt": now() } },
+    ]
+}
+
+impl MongoStore {
+    /// Why a conditional write under a lease matched nothing: the lease, or the record.
+    async fn refused(&self, key: &str, token: &LeaseToken) -> StoreResult<Outcome<Version>> {
+        let holds = self
+            .run("lock check", self.sessions.find_one(on(key, held_by(token))))
+            .await?;
+        Ok(if holds.is_none() {
+            Outcome::LeaseLost
+        } else {
+            Outcome::Conflict
+        })
+    }
+}
+
 /// The lock fields of a free lock.
 fn free_lock() -> Document {
     doc! { "lock_token": "", "lock_exp": DateTime::from_millis(0) }
@@ -335,7 +358,7 @@ impl Store for MongoStore {
         Ok(doc.as_ref().and_then(record))
     }
 
-    async fn create(&self, key: &str, data: &[u8], ttl: Duration) -> StoreResult<Option<Version>> {
+    async fn create(&self, key: &str, data: &[u8], ttl: Duration) -> StoreResult<Outcome<Version>> {
         let v = new_version();
         let mut fresh = doc! { "_id": key, "s": 1, "data": binary(data), "v": v, "exp": at(ttl) };
         fresh.extend(free_lock());
@@ -343,7 +366,7 @@ impl Store for MongoStore {
             .attempt("create", self.sessions.insert_one(fresh))
             .await?
         {
-            Ok(_) => return Ok(Some(Version(v as u64))),
+            Ok(_) => return Ok(Outcome::Done(Version(v as u64))),
             Err(e) if is_duplicate_key(&e) => {}
             Err(e) => return Err(store_error(e, "create")),
         }
@@ -357,7 +380,11 @@ impl Store for MongoStore {
         let taken = self
             .run("create", self.sessions.update_one(filter, update))
             .await?;
-        Ok(matched(&taken).then_some(Version(v as u64)))
+        Ok(if matched(&taken) {
+            Outcome::Done(Version(v as u64))
+        } else {
+            Outcome::Conflict
+        })
     }
 
     async fn save(
@@ -366,23 +393,27 @@ impl Store for MongoStore {
         expected: &Loaded,
         data: &[u8],
         ttl: Duration,
-    ) -> StoreResult<Saved> {
+    ) -> StoreResult<Outcome<Version>> {
         let v = new_version();
-        let filter = on(
-            key,
-            [
-                doc! { "v": expected.version.0 as i64 },
-                doc! { "exp": { "$gt": now() } },
-            ],
-        );
+        let filter = on(key, live_version(expected));
         let update = doc! { "$set": { "data": binary(data), "v": v, "exp": at(ttl) } };
         let result = self
             .run("save", self.sessions.update_one(filter, update))
             .await?;
         Ok(if matched(&result) {
-            Saved::Stored(Version(v as u64))
+            Outcome::Done(Version(v as u64))
         } else {
-            Saved::Conflict
+            Outcome::Conflict
+        })
+    }
+
+    async fn delete_if(&self, key: &str, expected: &Loaded) -> StoreResult<Outcome<()>> {
+        let filter = on(key, live_version(expected));
+        let result = self.run("delete", self.sessions.delete_one(filter)).await?;
+        Ok(if result.deleted_count == 1 {
+            Outcome::Done(())
+        } else {
+            Outcome::Conflict
         })
     }
 
@@ -467,39 +498,62 @@ impl LockingStore for MongoStore {
         &self,
         key: &str,
         token: &LeaseToken,
+        expected: Option<&Loaded>,
         data: &[u8],
         ttl: Duration,
-        release: bool,
-    ) -> StoreResult<Fenced> {
+        then: AfterWrite,
+    ) -> StoreResult<Outcome<Version>> {
         let v = new_version();
-        let filter = on(key, held_by(token));
+        let mut conditions = held_by(token).to_vec();
+        match expected {
+            Some(expected) => conditions.extend(live_version(expected)),
+            // Only if no live session is there: a placeholder, or an expired one.
+            None => conditions.push(doc! { "$or": [ { "s": 0 }, { "exp": { "$lte": now() } } ] }),
+        }
         let mut update = doc! { "$set": { "s": 1, "data": binary(data), "v": v, "exp": at(ttl) } };
-        if release {
+        if then == AfterWrite::Release {
             update
                 .get_document_mut("$set")
                 .expect("just built")
                 .extend(free_lock());
         }
         let result = self
-            .run("save under lock", self.sessions.update_one(filter, update))
+            .run("save under lock", self.sessions.update_one(on(key, conditions), update))
             .await?;
-        Ok(if matched(&result) {
-            Fenced::Done(Some(Version(v as u64)))
-        } else {
-            Fenced::LeaseLost
-        })
+        if matched(&result) {
+            return Ok(Outcome::Done(Version(v as u64)));
+        }
+        self.refused(key, token).await
     }
 
-    async fn delete_locked(&self, key: &str, token: &LeaseToken) -> StoreResult<Fenced> {
-        let filter = on(key, held_by(token));
-        let result = self
-            .run("delete under lock", self.sessions.delete_one(filter))
-            .await?;
-        Ok(if result.deleted_count == 1 {
-            Fenced::Done(None)
-        } else {
-            Fenced::LeaseLost
-        })
+    async fn delete_locked(
+        &self,
+        key: &str,
+        token: &LeaseToken,
+        expected: &Loaded,
+        then: AfterWrite,
+    ) -> StoreResult<Outcome<()>> {
+        let mut conditions = held_by(token).to_vec();
+        conditions.extend(live_version(expected));
+        let filter = on(key, conditions);
+        let done = match then {
+            AfterWrite::Release => {
+                let result = self.run("delete under lock", self.sessions.delete_one(filter)).await?;
+                result.deleted_count == 1
+            }
+            AfterWrite::KeepLease => {
+                // The lease lives in the document: keep it as a placeholder.
+                let update = doc! { "$set": { "s": 0, "v": 0_i64 }, "$unset": { "data": "" } };
+                let result = self
+                    .run("delete under lock", self.sessions.update_one(filter, update))
+                    .await?;
+                matched(&result)
+            }
+        };
+        if done {
+            return Ok(Outcome::Done(()));
+        }
+        self.refused(key, token).await.map(|o| o.map(|_| ()))
     }
 
     async fn release(&self, key: &str, token: &LeaseToken) -> StoreResult<bool> {

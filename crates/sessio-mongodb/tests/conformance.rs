@@ -1,24 +1,30 @@
 //! The MongoDB store passes the whole conformance suite against a private PoloDB server
-//! (MongoDB wire protocol) started by the test. PoloDB does not make a write atomic against
+//! (MongoDB wire protocol) started by the tests. PoloDB does not make a write atomic against
 //! concurrent writes, which MongoDB does for one document, so the store's operations are
 //! applied one at a time on the client side (see `sessio_store_tests::serialized`).
 //! PoloDB answers each request after ~40 ms, so the suite uses second-scale leases and TTLs
 //! (`Timing::SECONDS`): with 300 ms ones, a busy machine let a lease lapse between an
 //! acquire and the save under it (seen in CI).
 
+use std::sync::{Mutex, Weak};
+
 use sessio_mongodb::MongoStore;
 use sessio_store_tests::serialized::Serialized;
-use sessio_store_tests::servers::PoloDbServer;
-use sessio_store_tests::Timing;
+use sessio_store_tests::servers::{shared, PoloDbServer};
+use sessio_store_tests::{Fixture, Timing};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn mongodb_store_passes_the_conformance_suite_on_polodb() {
-    let server = PoloDbServer::start();
+static POLODB: Mutex<Weak<PoloDbServer>> = Mutex::new(Weak::new());
+
+async fn setup() -> Fixture<Serialized<MongoStore>> {
+    let server = shared(&POLODB, PoloDbServer::start);
     let store = MongoStore::connect(&server.url("sessio"))
         .await
         .expect("connect to PoloDB");
-    sessio_store_tests::run_all(Serialized::new(store), Timing::SECONDS).await;
+    Fixture::new(Serialized::new(store)).keeping(server)
 }
+
+sessio_store_tests::basic_suite!(setup, Timing::SECONDS);
+sessio_store_tests::locking_suite!(setup, Timing::SECONDS);
 
 #[tokio::test]
 async fn setup_reports_a_server_without_index_support_clearly() {

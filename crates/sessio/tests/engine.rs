@@ -8,10 +8,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use proptest::prelude::*;
 use sessio::memory::WhenFull;
-use sessio::{
-    Config, Loaded, LockingStore, MemoryStore, Saved, SessionManager, Store, StoreErrorKind,
-    StoreResult, Version,
-};
+use sessio::store::{LockingStore, Loaded, Outcome, Store, StoreErrorKind, StoreResult, Version};
+use sessio::{Config, MemoryStore, SessionManager};
 
 /// A real MemoryStore that counts the operations the engine makes.
 #[derive(Clone, Default)]
@@ -33,7 +31,7 @@ impl Store for Counted {
         self.ops.fetch_add(1, Ordering::SeqCst);
         self.store.load(key).await
     }
-    async fn create(&self, key: &str, data: &[u8], ttl: Duration) -> StoreResult<Option<Version>> {
+    async fn create(&self, key: &str, data: &[u8], ttl: Duration) -> StoreResult<Outcome<Version>> {
         self.ops.fetch_add(1, Ordering::SeqCst);
         self.store.create(key, data, ttl).await
     }
@@ -43,9 +41,13 @@ impl Store for Counted {
         expected: &Loaded,
         data: &[u8],
         ttl: Duration,
-    ) -> StoreResult<Saved> {
+    ) -> StoreResult<Outcome<Version>> {
         self.ops.fetch_add(1, Ordering::SeqCst);
         self.store.save(key, expected, data, ttl).await
+    }
+    async fn delete_if(&self, key: &str, expected: &Loaded) -> StoreResult<Outcome<()>> {
+        self.ops.fetch_add(1, Ordering::SeqCst);
+        self.store.delete_if(key, expected).await
     }
     async fn touch(&self, key: &str, ttl: Duration) -> StoreResult<bool> {
         self.ops.fetch_add(1, Ordering::SeqCst);
@@ -268,7 +270,7 @@ async fn sanic_session_compat_stores_the_bare_json_object() {
     let manager = SessionManager::new(store.clone(), Config::sanic_session()).unwrap();
     // A Python app wrote this session under a uuid4().hex id.
     let hex = "0123456789abcdef0123456789abcdef";
-    store
+    let _ = store
         .create(
             &format!("session:{hex}"),
             br#"{"foo": 1}"#,
@@ -373,7 +375,10 @@ async fn memory_store_stays_within_its_bound() {
             .create(&format!("k{i}"), b"x", Duration::from_secs(60))
             .await
             .unwrap()
-            .unwrap();
+            .map(|_| ())
+            .eq(&Outcome::Done(()))
+            .then_some(())
+            .expect("created");
     }
     assert!(
         store.len() <= 64,
@@ -395,7 +400,10 @@ async fn memory_store_stays_within_its_bound() {
             .create(&format!("k{i}"), b"x", Duration::from_secs(60))
             .await
             .unwrap()
-            .unwrap();
+            .map(|_| ())
+            .eq(&Outcome::Done(()))
+            .then_some(())
+            .expect("created");
     }
     let error = strict
         .create("k4", b"x", Duration::from_secs(60))
@@ -420,11 +428,11 @@ async fn the_sweeper_drops_expired_records_and_stops_with_the_store() {
         tasks_before + 1,
         "the sweeper runs"
     );
-    store
+    let _ = store
         .create("short", b"x", Duration::from_millis(20))
         .await
         .unwrap();
-    store
+    let _ = store
         .create("long", b"x", Duration::from_secs(60))
         .await
         .unwrap();
@@ -475,4 +483,82 @@ async fn a_failed_unlock_still_releases_the_lock() {
         .await
         .expect("the lock was released with the error, not left to its lease");
     guard.unlock().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_memory_store_is_bounded_by_bytes() {
+    let store = MemoryStore::builder().max_bytes(1 << 20).shards(4).build();
+    let value = vec![7u8; 10_000];
+    for i in 0..1000 {
+        let created = store
+            .create(&format!("k{i}"), &value, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert!(matches!(created, Outcome::Done(_)));
+    }
+    // 1000 x 10 KB offered to a 1 MiB budget.
+    assert!(store.bytes() <= (1 << 20) + 4 * 10_200, "{} bytes held", store.bytes());
+    assert!(store.len() < 110, "{} records", store.len());
+    assert!(store.load("k999").await.unwrap().is_some(), "the newest record is kept");
+    let huge = vec![0u8; 2 << 20];
+    let error = store.create("huge", &huge, Duration::from_secs(60)).await.unwrap_err();
+    assert_eq!(error.kind(), StoreErrorKind::Full);
+    assert!(error.to_string().contains("max_bytes"), "{error}");
+}
+
+#[tokio::test]
+async fn values_too_deep_to_read_back_are_refused_when_written() {
+    let manager = SessionManager::new(MemoryStore::default(), Config::default()).unwrap();
+    let session = manager.session(std::iter::empty());
+    session.insert("ok", "kept").await.unwrap();
+    let mut deep = serde_json::Value::Null;
+    for _ in 0..127 {
+        deep = serde_json::Value::Array(vec![deep]);
+    }
+    let error = session.insert("deep", &deep).await.unwrap_err();
+    assert!(matches!(error, sessio::Error::TooDeep { .. }), "{error}");
+    assert_eq!(error.status(), 422);
+    let cookie = pair(&session.commit().await.unwrap().unwrap());
+    let next = manager.session([cookie.as_bytes()]);
+    assert_eq!(next.get::<String>("ok").await.unwrap().as_deref(), Some("kept"), "the session was lost");
+}
+
+#[tokio::test]
+async fn a_rotation_near_the_absolute_deadline_keeps_the_cookie() {
+    use std::sync::Mutex;
+    use std::time::{SystemTime, UNIX_EPOCH};
+    #[derive(Debug)]
+    struct Manual(Mutex<SystemTime>);
+    impl sessio::Clock for Manual {
+        fn now(&self) -> SystemTime {
+            *self.0.lock().unwrap()
+        }
+    }
+    let start = SystemTime::now();
+    let clock = Arc::new(Manual(Mutex::new(start)));
+    let config = Config::default()
+        .with_absolute_timeout(Some(Duration::from_secs(100)))
+        .with_clock(clock.clone());
+    let manager = SessionManager::new(MemoryStore::default(), config).unwrap();
+    let session = manager.session(std::iter::empty());
+    session.insert("a", 1).await.unwrap();
+    let cookie = pair(&session.commit().await.unwrap().unwrap());
+    // 98.2 s later, 1.8 s of the absolute lifetime are left.
+    *clock.0.lock().unwrap() = start + Duration::from_millis(98_200);
+    let rotating = manager.session([cookie.as_bytes()]);
+    rotating.cycle_id().await.unwrap();
+    let set = rotating.commit().await.unwrap().expect("a rotation sends the new id");
+    assert!(set.contains("Max-Age=2"), "{set}");
+    let _ = UNIX_EPOCH;
+}
+
+#[tokio::test]
+async fn a_session_over_the_size_limit_is_a_413() {
+    let config = Config::default().with_max_size(1000);
+    let manager = SessionManager::new(MemoryStore::default(), config).unwrap();
+    let session = manager.session(std::iter::empty());
+    session.insert("big", "x".repeat(2000)).await.unwrap();
+    let error = session.commit().await.unwrap_err();
+    assert_eq!(error.status(), 413, "{error}");
+    assert!(error.to_string().contains("with_max_size"), "{error}");
 }

@@ -1,0 +1,214 @@
+//! Black-box HTTP tests of the guarantees where features meet, over TCP against demo
+//! processes: on memory (one process), and on Redis and Memcached (two processes sharing the
+//! store, requests alternating between them). Each test is one defect that `main` had.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::{get, request, Answer, Demo};
+use sessio_store_tests::servers::{memcached_url, MemcachedServer, RedisServer};
+
+/// Two addresses serving one store (the same twice for the memory store).
+struct Pair {
+    a: Demo,
+    b: Option<Demo>,
+}
+
+impl Pair {
+    fn memory() -> Self {
+        Self { a: Demo::start(&["--store", "memory"]), b: None }
+    }
+    fn shared(url: &str) -> Self {
+        Self {
+            a: Demo::start(&["--store", url]),
+            b: Some(Demo::start(&["--store", url])),
+        }
+    }
+    fn a(&self) -> String {
+        self.a.addr.clone()
+    }
+    fn b(&self) -> String {
+        self.b.as_ref().unwrap_or(&self.a).addr.clone()
+    }
+}
+
+fn set_cookie(answer: &Answer) -> Option<String> {
+    answer.cookie()
+}
+
+/// #1: a logout on one process while another holds the lock stays a logout.
+fn logout_during_a_held_lock_stays_a_logout(p: &Pair) {
+    let login = request(&p.a(), "POST", "/login/alice", None, "");
+    let cookie = set_cookie(&login).expect("login sets a cookie");
+    let (a, c) = (p.a(), cookie.clone());
+    let locked = std::thread::spawn(move || get(&a, "/locked?hold_ms=700", Some(&c)));
+    std::thread::sleep(Duration::from_millis(250));
+    let logout = request(&p.b(), "POST", "/logout", Some(&cookie), "");
+    assert_eq!(logout.status, 200, "{logout:?}");
+    let _ = locked.join().unwrap();
+    for addr in [p.a(), p.b()] {
+        let me = get(&addr, "/me", Some(&cookie));
+        assert_eq!(me.status, 401, "the locked request undid the logout: {me:?}");
+    }
+}
+
+/// #1 (rotation): a rotation during a held lock is not undone either.
+fn rotation_during_a_held_lock_is_not_undone(p: &Pair) {
+    let put = request(&p.a(), "PUT", "/set/x", None, "1");
+    let cookie = set_cookie(&put).expect("a cookie");
+    let (a, c) = (p.a(), cookie.clone());
+    let locked = std::thread::spawn(move || get(&a, "/locked?hold_ms=700", Some(&c)));
+    std::thread::sleep(Duration::from_millis(250));
+    let rotate = request(&p.b(), "POST", "/rotate", Some(&cookie), "");
+    assert_eq!(rotate.status, 200);
+    let new = set_cookie(&rotate).expect("the rotation sends the new id");
+    let _ = locked.join().unwrap();
+    for addr in [p.a(), p.b()] {
+        assert_eq!(get(&addr, "/get/x", Some(&cookie)).status, 404, "the rotated-away id came back");
+        assert_eq!(get(&addr, "/get/x", Some(&new)).body, "1");
+    }
+}
+
+/// #2: plain writes made during a held lock survive the lock holder's save.
+fn plain_writes_during_a_held_lock_are_kept(p: &Pair) {
+    let first = get(&p.a(), "/", None);
+    let cookie = set_cookie(&first).expect("a cookie");
+    let (a, c) = (p.a(), cookie.clone());
+    let locked = std::thread::spawn(move || get(&a, "/locked?hold_ms=700", Some(&c)));
+    std::thread::sleep(Duration::from_millis(250));
+    assert_eq!(request(&p.b(), "PUT", "/set/cart", Some(&cookie), "[1]").status, 200);
+    assert_eq!(get(&p.b(), "/", Some(&cookie)).body, "2");
+    let locked = locked.join().unwrap();
+    assert_eq!((locked.status, locked.body.as_str()), (200, "1"), "{locked:?}");
+    for addr in [p.a(), p.b()] {
+        assert_eq!(get(&addr, "/get/cart", Some(&cookie)).body, "[1]", "the lock holder's save dropped cart");
+        assert_eq!(get(&addr, "/get/foo", Some(&cookie)).body, "2", "the lock holder's save rolled foo back");
+        assert_eq!(get(&addr, "/get/locked", Some(&cookie)).body, "1");
+    }
+}
+
+/// #4: six writers x 25 PUTs racing one rotation: every write answered 200 is in a session.
+fn writes_racing_a_rotation_are_kept(p: &Pair) {
+    let seed = request(&p.a(), "PUT", "/set/seed", None, "true");
+    let cookie = set_cookie(&seed).expect("a cookie");
+    let writers: Vec<_> = (0..6)
+        .map(|w| {
+            let (a, b, c) = (p.a(), p.b(), cookie.clone());
+            std::thread::spawn(move || {
+                (0..25)
+                    .map(|i| {
+                        let addr = if i % 2 == 0 { &a } else { &b };
+                        let key = format!("w{w}_{i}");
+                        let answer = request(addr, "PUT", &format!("/set/{key}"), Some(&c), &i.to_string());
+                        (key, i, answer)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(30));
+    let rotate = request(&p.a(), "POST", "/rotate", Some(&cookie), "");
+    let successor = set_cookie(&rotate).expect("the rotation sends the new id");
+    let mut checked = 0;
+    for writer in writers {
+        for (key, i, answer) in writer.join().unwrap() {
+            if answer.status != 200 {
+                continue;
+            }
+            // A write that started after the rotation with the old cookie got a fresh
+            // session (and its cookie); the others landed in the successor.
+            let owner = set_cookie(&answer).unwrap_or_else(|| successor.clone());
+            assert_ne!(owner, cookie);
+            let seen = get(&p.b(), &format!("/get/{key}"), Some(&owner));
+            assert_eq!(seen.body, i.to_string(), "{key}, answered 200, is in no session ({seen:?})");
+            checked += 1;
+        }
+    }
+    assert!(checked > 100, "only {checked} writes were answered 200");
+}
+
+/// #5: a read still carrying the pre-login cookie sends no Set-Cookie at all.
+fn a_stale_cookie_does_not_log_the_browser_out(p: &Pair) {
+    let put = request(&p.a(), "PUT", "/set/x", None, "1");
+    let before = set_cookie(&put).expect("a cookie");
+    let login = request(&p.a(), "POST", "/login/alice", Some(&before), "");
+    let after = set_cookie(&login).expect("login rotates");
+    for addr in [p.a(), p.b()] {
+        for path in ["/get/x", "/me"] {
+            let late = get(&addr, path, Some(&before));
+            assert!(
+                !late.headers.to_ascii_lowercase().contains("set-cookie"),
+                "a read with the pre-login cookie touched the browser's cookie: {late:?}"
+            );
+        }
+        assert_eq!(get(&addr, "/me", Some(&after)).body, "alice");
+    }
+}
+
+/// One request with raw header bytes (for a non-UTF-8 `Cookie` header).
+fn raw_get(addr: &str, path: &str, cookie_header: &[u8]) -> Answer {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nCookie: ").into_bytes();
+    req.extend_from_slice(cookie_header);
+    req.extend_from_slice(b"\r\n\r\n");
+    stream.write_all(&req).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let text = String::from_utf8_lossy(&response);
+    let (head, body) = text.split_once("\r\n\r\n").expect("a response");
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("a status");
+    Answer { status, headers: head.to_string(), body: body.to_string() }
+}
+
+/// #11: oversized sessions are 413, too-deep values 422 and the session survives; a
+/// non-UTF-8 byte in another cookie does not hide the session cookie.
+fn bad_values_and_bad_neighbours(p: &Pair) {
+    let put = request(&p.a(), "PUT", "/set/x", None, "1");
+    let cookie = set_cookie(&put).expect("a cookie");
+    let big = format!("\"{}\"", "x".repeat(512 * 1024));
+    let answer = request(&p.a(), "PUT", "/set/big", Some(&cookie), &big);
+    assert_eq!(answer.status, 413, "{}", answer.status);
+    assert!(answer.body.contains("too large"), "{}", answer.body);
+    let deep = format!("{}{}", "[".repeat(127), "]".repeat(127));
+    let answer = request(&p.a(), "PUT", "/set/deep", Some(&cookie), &deep);
+    assert_eq!(answer.status, 422, "{answer:?}");
+    assert_eq!(get(&p.b(), "/get/x", Some(&cookie)).body, "1", "the session was replaced");
+    let header = [b"theme=\xff\xfe; ".as_slice(), cookie.as_bytes()].concat();
+    let answer = raw_get(&p.b(), "/get/x", &header);
+    assert_eq!((answer.status, answer.body.as_str()), (200, "1"), "a bad neighbour cookie hid the session");
+}
+
+macro_rules! on_every_store {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            $(#[test] fn $case() { super::$case(&super::Pair::memory()); })*
+        }
+        mod redis {
+            use super::*;
+            $(#[test] fn $case() {
+                let server = RedisServer::start();
+                super::$case(&Pair::shared(&server.url()));
+            })*
+        }
+        mod memcached {
+            use super::*;
+            $(#[test] fn $case() {
+                let server = MemcachedServer::start();
+                super::$case(&Pair::shared(&memcached_url(&[&server])));
+            })*
+        }
+    };
+}
+
+on_every_store!(
+    logout_during_a_held_lock_stays_a_logout,
+    rotation_during_a_held_lock_is_not_undone,
+    plain_writes_during_a_held_lock_are_kept,
+    writes_racing_a_rotation_are_kept,
+    a_stale_cookie_does_not_log_the_browser_out,
+    bad_values_and_bad_neighbours,
+);

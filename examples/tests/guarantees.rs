@@ -19,7 +19,10 @@ struct Pair {
 
 impl Pair {
     fn memory() -> Self {
-        Self { a: Demo::start(&["--store", "memory"]), b: None }
+        Self {
+            a: Demo::start(&["--store", "memory"]),
+            b: None,
+        }
     }
     fn shared(url: &str) -> Self {
         Self {
@@ -51,7 +54,10 @@ fn logout_during_a_held_lock_stays_a_logout(p: &Pair) {
     let _ = locked.join().unwrap();
     for addr in [p.a(), p.b()] {
         let me = get(&addr, "/me", Some(&cookie));
-        assert_eq!(me.status, 401, "the locked request undid the logout: {me:?}");
+        assert_eq!(
+            me.status, 401,
+            "the locked request undid the logout: {me:?}"
+        );
     }
 }
 
@@ -67,7 +73,11 @@ fn rotation_during_a_held_lock_is_not_undone(p: &Pair) {
     let new = set_cookie(&rotate).expect("the rotation sends the new id");
     let _ = locked.join().unwrap();
     for addr in [p.a(), p.b()] {
-        assert_eq!(get(&addr, "/get/x", Some(&cookie)).status, 404, "the rotated-away id came back");
+        assert_eq!(
+            get(&addr, "/get/x", Some(&cookie)).status,
+            404,
+            "the rotated-away id came back"
+        );
         assert_eq!(get(&addr, "/get/x", Some(&new)).body, "1");
     }
 }
@@ -79,13 +89,28 @@ fn plain_writes_during_a_held_lock_are_kept(p: &Pair) {
     let (a, c) = (p.a(), cookie.clone());
     let locked = std::thread::spawn(move || get(&a, "/locked?hold_ms=700", Some(&c)));
     std::thread::sleep(Duration::from_millis(250));
-    assert_eq!(request(&p.b(), "PUT", "/set/cart", Some(&cookie), "[1]").status, 200);
+    assert_eq!(
+        request(&p.b(), "PUT", "/set/cart", Some(&cookie), "[1]").status,
+        200
+    );
     assert_eq!(get(&p.b(), "/", Some(&cookie)).body, "2");
     let locked = locked.join().unwrap();
-    assert_eq!((locked.status, locked.body.as_str()), (200, "1"), "{locked:?}");
+    assert_eq!(
+        (locked.status, locked.body.as_str()),
+        (200, "1"),
+        "{locked:?}"
+    );
     for addr in [p.a(), p.b()] {
-        assert_eq!(get(&addr, "/get/cart", Some(&cookie)).body, "[1]", "the lock holder's save dropped cart");
-        assert_eq!(get(&addr, "/get/foo", Some(&cookie)).body, "2", "the lock holder's save rolled foo back");
+        assert_eq!(
+            get(&addr, "/get/cart", Some(&cookie)).body,
+            "[1]",
+            "the lock holder's save dropped cart"
+        );
+        assert_eq!(
+            get(&addr, "/get/foo", Some(&cookie)).body,
+            "2",
+            "the lock holder's save rolled foo back"
+        );
         assert_eq!(get(&addr, "/get/locked", Some(&cookie)).body, "1");
     }
 }
@@ -102,7 +127,13 @@ fn writes_racing_a_rotation_are_kept(p: &Pair) {
                     .map(|i| {
                         let addr = if i % 2 == 0 { &a } else { &b };
                         let key = format!("w{w}_{i}");
-                        let answer = request(addr, "PUT", &format!("/set/{key}"), Some(&c), &i.to_string());
+                        let answer = request(
+                            addr,
+                            "PUT",
+                            &format!("/set/{key}"),
+                            Some(&c),
+                            &i.to_string(),
+                        );
                         (key, i, answer)
                     })
                     .collect::<Vec<_>>()
@@ -123,7 +154,11 @@ fn writes_racing_a_rotation_are_kept(p: &Pair) {
             let owner = set_cookie(&answer).unwrap_or_else(|| successor.clone());
             assert_ne!(owner, cookie);
             let seen = get(&p.b(), &format!("/get/{key}"), Some(&owner));
-            assert_eq!(seen.body, i.to_string(), "{key}, answered 200, is in no session ({seen:?})");
+            assert_eq!(
+                seen.body,
+                i.to_string(),
+                "{key}, answered 200, is in no session ({seen:?})"
+            );
             checked += 1;
         }
     }
@@ -151,8 +186,11 @@ fn a_stale_cookie_does_not_log_the_browser_out(p: &Pair) {
 /// One request with raw header bytes (for a non-UTF-8 `Cookie` header).
 fn raw_get(addr: &str, path: &str, cookie_header: &[u8]) -> Answer {
     let mut stream = TcpStream::connect(addr).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nCookie: ").into_bytes();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nCookie: ")
+        .into_bytes();
     req.extend_from_slice(cookie_header);
     req.extend_from_slice(b"\r\n\r\n");
     stream.write_all(&req).unwrap();
@@ -160,8 +198,16 @@ fn raw_get(addr: &str, path: &str, cookie_header: &[u8]) -> Answer {
     stream.read_to_end(&mut response).unwrap();
     let text = String::from_utf8_lossy(&response);
     let (head, body) = text.split_once("\r\n\r\n").expect("a response");
-    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("a status");
-    Answer { status, headers: head.to_string(), body: body.to_string() }
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status");
+    Answer {
+        status,
+        headers: head.to_string(),
+        body: body.to_string(),
+    }
 }
 
 /// #11: oversized sessions are 413, too-deep values 422 and the session survives; a
@@ -176,10 +222,18 @@ fn bad_values_and_bad_neighbours(p: &Pair) {
     let deep = format!("{}{}", "[".repeat(127), "]".repeat(127));
     let answer = request(&p.a(), "PUT", "/set/deep", Some(&cookie), &deep);
     assert_eq!(answer.status, 422, "{answer:?}");
-    assert_eq!(get(&p.b(), "/get/x", Some(&cookie)).body, "1", "the session was replaced");
+    assert_eq!(
+        get(&p.b(), "/get/x", Some(&cookie)).body,
+        "1",
+        "the session was replaced"
+    );
     let header = [b"theme=\xff\xfe; ".as_slice(), cookie.as_bytes()].concat();
     let answer = raw_get(&p.b(), "/get/x", &header);
-    assert_eq!((answer.status, answer.body.as_str()), (200, "1"), "a bad neighbour cookie hid the session");
+    assert_eq!(
+        (answer.status, answer.body.as_str()),
+        (200, "1"),
+        "a bad neighbour cookie hid the session"
+    );
 }
 
 macro_rules! on_every_store {

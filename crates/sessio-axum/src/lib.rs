@@ -147,8 +147,7 @@ impl IntoResponse for SessionError {
 /// status of [`sessio::Error::status`], its public message as the body, and `Retry-After`
 /// where retrying soon helps.
 pub fn default_error_response(error: &sessio::Error) -> Response {
-    let status =
-        StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = (status, error.public_message()).into_response();
     if let Some(after) = error.retry_after() {
         response

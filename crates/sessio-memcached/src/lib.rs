@@ -461,7 +461,12 @@ impl MemcachedStore {
     }
 
     /// `md` with a CAS.
-    async fn delete_cas(&self, op: &'static str, key: &str, expected: &Loaded) -> StoreResult<Outcome<()>> {
+    async fn delete_cas(
+        &self,
+        op: &'static str,
+        key: &str,
+        expected: &Loaded,
+    ) -> StoreResult<Outcome<()>> {
         let k = wire_key(key);
         let cas = format!("C{}", expected.version.0);
         self.run(op, key, async |c| {
@@ -587,7 +592,9 @@ impl LockingStore for MemcachedStore {
         if self.holder(key, &lock, &token.to_hex()).await?.is_none() {
             return Ok(Outcome::LeaseLost);
         }
-        let outcome = self.set_if("save under lock", key, expected, data, ttl).await?;
+        let outcome = self
+            .set_if("save under lock", key, expected, data, ttl)
+            .await?;
         if matches!(outcome, Outcome::Done(_)) && then == AfterWrite::Release {
             self.release(key, token).await?;
         }

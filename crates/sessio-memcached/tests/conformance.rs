@@ -32,10 +32,16 @@ mod ring_of_three {
 
     async fn setup() -> Fixture<MemcachedStore> {
         let servers = shared(&RING, || {
-            [MemcachedServer::start(), MemcachedServer::start(), MemcachedServer::start()]
+            [
+                MemcachedServer::start(),
+                MemcachedServer::start(),
+                MemcachedServer::start(),
+            ]
         });
         let url = memcached_url(&servers.iter().collect::<Vec<_>>());
-        let store = MemcachedStore::connect(&url).await.expect("connect to the ring");
+        let store = MemcachedStore::connect(&url)
+            .await
+            .expect("connect to the ring");
         Fixture::new(store).keeping(servers)
     }
 

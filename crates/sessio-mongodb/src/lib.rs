@@ -77,8 +77,8 @@ use mongodb::error::{Error as MongoError, ErrorKind, WriteFailure};
 use mongodb::options::{IndexOptions, ReturnDocument};
 use mongodb::{Client, Collection, IndexModel};
 use sessio::store::{
-    Acquired, AfterWrite, LeaseToken, Loaded, LockingStore, Outcome, Store, StoreError, StoreErrorKind,
-    StoreResult, Version,
+    Acquired, AfterWrite, LeaseToken, Loaded, LockingStore, Outcome, Store, StoreError,
+    StoreErrorKind, StoreResult, Version,
 };
 
 /// Why a [`MongoStore`] could not be built or set up.
@@ -295,7 +295,10 @@ impl MongoStore {
     /// Why a conditional write under a lease matched nothing: the lease, or the record.
     async fn refused(&self, key: &str, token: &LeaseToken) -> StoreResult<Outcome<Version>> {
         let holds = self
-            .run("lock check", self.sessions.find_one(on(key, held_by(token))))
+            .run(
+                "lock check",
+                self.sessions.find_one(on(key, held_by(token))),
+            )
             .await?;
         Ok(if holds.is_none() {
             Outcome::LeaseLost
@@ -518,7 +521,10 @@ impl LockingStore for MongoStore {
                 .extend(free_lock());
         }
         let result = self
-            .run("save under lock", self.sessions.update_one(on(key, conditions), update))
+            .run(
+                "save under lock",
+                self.sessions.update_one(on(key, conditions), update),
+            )
             .await?;
         if matched(&result) {
             return Ok(Outcome::Done(Version(v as u64)));
@@ -538,14 +544,19 @@ impl LockingStore for MongoStore {
         let filter = on(key, conditions);
         let done = match then {
             AfterWrite::Release => {
-                let result = self.run("delete under lock", self.sessions.delete_one(filter)).await?;
+                let result = self
+                    .run("delete under lock", self.sessions.delete_one(filter))
+                    .await?;
                 result.deleted_count == 1
             }
             AfterWrite::KeepLease => {
                 // The lease lives in the document: keep it as a placeholder.
                 let update = doc! { "$set": { "s": 0, "v": 0_i64 }, "$unset": { "data": "" } };
                 let result = self
-                    .run("delete under lock", self.sessions.update_one(filter, update))
+                    .run(
+                        "delete under lock",
+                        self.sessions.update_one(filter, update),
+                    )
                     .await?;
                 matched(&result)
             }

@@ -422,7 +422,6 @@ impl Default for RedisStoreBuilder {
             connect_timeout: Duration::from_secs(1),
             near_cache: 32 << 20,
             near_cache_trust: Duration::from_secs(1),
-
         }
     }
 }
@@ -454,7 +453,6 @@ impl RedisStoreBuilder {
         self.near_cache = bytes;
         self
     }
-
 
     /// How long after Redis last answered the near cache may still serve a read (default
     /// 1 s). A reply proves every invalidation Redis sent before it has been applied, so
@@ -819,9 +817,7 @@ impl RedisStore {
         invoke: redis::ScriptInvocation<'_>,
     ) -> StoreResult<i64> {
         let ticket = self.cache().map(|c| c.ticket(key));
-        let outcome: StoreResult<i64> = self
-            .run(op, async |c| invoke.invoke_async(c).await)
-            .await;
+        let outcome: StoreResult<i64> = self.run(op, async |c| invoke.invoke_async(c).await).await;
         if let Some(cache) = self.cache() {
             match (&outcome, ticket, written) {
                 (Ok(3), Some(ticket), Some((data, ttl))) => {
@@ -975,7 +971,9 @@ impl LockingStore for RedisStore {
             .arg(millis(ttl))
             .arg(if expected.is_none() { "1" } else { "0" })
             .arg(flag(then));
-        let code = self.write("save under lock", key, Some((data, ttl)), invoke).await?;
+        let code = self
+            .write("save under lock", key, Some((data, ttl)), invoke)
+            .await?;
         Ok(fenced(code, VERSION))
     }
 

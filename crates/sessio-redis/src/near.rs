@@ -395,7 +395,11 @@ mod tests {
             cache.fill(&key, t, &record(b"v"));
         }
         assert!(cache.bytes() <= 64 * 1024, "{} bytes", cache.bytes());
-        assert!(cache.len() > 100, "the budget holds many small entries: {}", cache.len());
+        assert!(
+            cache.len() > 100,
+            "the budget holds many small entries: {}",
+            cache.len()
+        );
         // An entry larger than a shard's budget is not cached at all.
         let big = vec![0u8; 64 * 1024];
         let t = ticket(&cache, "big");

@@ -20,7 +20,11 @@ mod standalone {
         let store = RedisStore::connect(&server.url())
             .await
             .expect("connect to the private redis-server");
-        assert_eq!(store.near_cache_len(), Some(0), "the near cache is on by default");
+        assert_eq!(
+            store.near_cache_len(),
+            Some(0),
+            "the near cache is on by default"
+        );
         Fixture::new(store).keeping(server)
     }
 
@@ -88,5 +92,8 @@ async fn bad_urls_and_dead_servers_are_clear_errors() {
     let error = RedisStore::connect(&format!("redis://127.0.0.1:{port}"))
         .await
         .unwrap_err();
-    assert!(error.to_string().contains("cannot connect to Redis"), "{error}");
+    assert!(
+        error.to_string().contains("cannot connect to Redis"),
+        "{error}"
+    );
 }

@@ -66,7 +66,10 @@ async fn with_session_k() -> (RedisServer, MultiplexedConnection, RedisStore) {
     let server = RedisServer::start();
     let redis = raw(&server).await;
     let store = connect(&server).await;
-    assert!(matches!(store.create("k", b"v1", TTL).await.unwrap(), Outcome::Done(_)));
+    assert!(matches!(
+        store.create("k", b"v1", TTL).await.unwrap(),
+        Outcome::Done(_)
+    ));
     (server, redis, store)
 }
 
@@ -252,7 +255,10 @@ async fn a_silent_redis_is_not_covered_up_by_the_cache() {
         .connect(&server.url())
         .await
         .unwrap();
-    assert!(matches!(store.create("k", b"v1", TTL).await.unwrap(), Outcome::Done(_)));
+    assert!(matches!(
+        store.create("k", b"v1", TTL).await.unwrap(),
+        Outcome::Done(_)
+    ));
     assert_eq!(data(&store, "k").await, b"v1");
     let before = script_calls(&mut redis).await;
     assert_eq!(data(&store, "k").await, b"v1");
@@ -307,7 +313,10 @@ async fn concurrent_commands_each_get_their_own_reply() {
         })
         .collect();
     for task in tasks {
-        assert!(matches!(task.await.unwrap().unwrap(), Outcome::Done(_)), "each key was absent");
+        assert!(
+            matches!(task.await.unwrap().unwrap(), Outcome::Done(_)),
+            "each key was absent"
+        );
     }
 
     // Scripts lost on the server (a restart, SCRIPT FLUSH): each command's NOSCRIPT comes

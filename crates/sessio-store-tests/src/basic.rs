@@ -18,7 +18,10 @@ pub(crate) fn done<T: std::fmt::Debug>(outcome: Outcome<T>, what: &str) -> T {
 pub async fn absent_is_not_an_error<S: Store>(store: &S, _: Timing) {
     let key = unique("absent");
     assert_eq!(store.load(&key).await.expect("load of a missing key"), None);
-    assert!(!store.touch(&key, LONG).await.expect("touch of a missing key"));
+    assert!(!store
+        .touch(&key, LONG)
+        .await
+        .expect("touch of a missing key"));
     store.delete(&key).await.expect("delete of a missing key");
 }
 
@@ -27,9 +30,16 @@ pub async fn create_then_load_round_trips<S: Store>(store: &S, _: Timing) {
     let key = unique("roundtrip");
     let data: Vec<u8> = (0..=255u8).collect();
     let version = done(store.create(&key, &data, LONG).await.unwrap(), "create");
-    let loaded = store.load(&key).await.unwrap().expect("present after create");
+    let loaded = store
+        .load(&key)
+        .await
+        .unwrap()
+        .expect("present after create");
     assert_eq!(loaded.data, data, "bytes must round-trip exactly");
-    assert_eq!(loaded.version, version, "load reports the version create returned");
+    assert_eq!(
+        loaded.version, version,
+        "load reports the version create returned"
+    );
     if let Some(expires) = loaded.expires_at {
         let left = expires
             .duration_since(SystemTime::now())
@@ -44,7 +54,11 @@ pub async fn create_never_overwrites<S: Store>(store: &S, _: Timing) {
     let key = unique("collide");
     done(store.create(&key, b"first", LONG).await.unwrap(), "create");
     let second = store.create(&key, b"second", LONG).await.unwrap();
-    assert_eq!(second, Outcome::Conflict, "create must report a collision, not overwrite");
+    assert_eq!(
+        second,
+        Outcome::Conflict,
+        "create must report a collision, not overwrite"
+    );
     assert_eq!(store.load(&key).await.unwrap().unwrap().data, b"first");
     store.delete(&key).await.unwrap();
 }
@@ -54,9 +68,16 @@ pub async fn save_compares_versions<S: Store>(store: &S, _: Timing) {
     let key = unique("cas");
     done(store.create(&key, b"v1", LONG).await.unwrap(), "create");
     let seen = store.load(&key).await.unwrap().unwrap();
-    let v2 = done(store.save(&key, &seen, b"v2", LONG).await.unwrap(), "a save based on the current record");
+    let v2 = done(
+        store.save(&key, &seen, b"v2", LONG).await.unwrap(),
+        "a save based on the current record",
+    );
     let stale = store.save(&key, &seen, b"v3", LONG).await.unwrap();
-    assert_eq!(stale, Outcome::Conflict, "a save based on a stale load must conflict");
+    assert_eq!(
+        stale,
+        Outcome::Conflict,
+        "a save based on a stale load must conflict"
+    );
     let now = store.load(&key).await.unwrap().unwrap();
     assert_eq!(now.data, b"v2");
     assert_eq!(now.version, v2);
@@ -74,7 +95,11 @@ pub async fn save_does_not_resurrect<S: Store>(store: &S, _: Timing) {
         matches!(outcome, Outcome::Missing | Outcome::Conflict),
         "a save on a deleted record must not store, got {outcome:?}"
     );
-    assert_eq!(store.load(&key).await.unwrap(), None, "deleted record came back");
+    assert_eq!(
+        store.load(&key).await.unwrap(),
+        None,
+        "deleted record came back"
+    );
 }
 
 /// `delete_if` deletes only the record that was loaded.
@@ -88,12 +113,22 @@ pub async fn delete_if_compares<S: Store>(store: &S, _: Timing) {
         Outcome::Conflict,
         "a delete based on a stale load must conflict"
     );
-    let current = store.load(&key).await.unwrap().expect("the record survives a stale delete");
+    let current = store
+        .load(&key)
+        .await
+        .unwrap()
+        .expect("the record survives a stale delete");
     assert_eq!(current.data, b"v2");
-    done(store.delete_if(&key, &current).await.unwrap(), "a delete based on the current record");
+    done(
+        store.delete_if(&key, &current).await.unwrap(),
+        "a delete based on the current record",
+    );
     assert_eq!(store.load(&key).await.unwrap(), None);
     let again = store.delete_if(&key, &current).await.unwrap();
-    assert!(matches!(again, Outcome::Missing | Outcome::Conflict), "{again:?}");
+    assert!(
+        matches!(again, Outcome::Missing | Outcome::Conflict),
+        "{again:?}"
+    );
 }
 
 /// `delete` removes the record.
@@ -102,15 +137,24 @@ pub async fn delete_removes<S: Store>(store: &S, _: Timing) {
     done(store.create(&key, b"x", LONG).await.unwrap(), "create");
     store.delete(&key).await.unwrap();
     assert_eq!(store.load(&key).await.unwrap(), None);
-    done(store.create(&key, b"y", LONG).await.unwrap(), "a create on a deleted key");
+    done(
+        store.create(&key, b"y", LONG).await.unwrap(),
+        "a create on a deleted key",
+    );
     store.delete(&key).await.unwrap();
 }
 
 /// `touch` pushes the expiry out without changing the bytes.
 pub async fn touch_extends_expiry<S: Store>(store: &S, timing: Timing) {
     let key = unique("touch");
-    done(store.create(&key, b"kept", timing.short_ttl).await.unwrap(), "create");
-    assert!(store.touch(&key, LONG).await.unwrap(), "touch of a live record");
+    done(
+        store.create(&key, b"kept", timing.short_ttl).await.unwrap(),
+        "create",
+    );
+    assert!(
+        store.touch(&key, LONG).await.unwrap(),
+        "touch of a live record"
+    );
     tokio::time::sleep(timing.past_short_ttl).await;
     let loaded = store
         .load(&key)
@@ -124,19 +168,39 @@ pub async fn touch_extends_expiry<S: Store>(store: &S, timing: Timing) {
 /// `touch` of an expired record fails and does not revive it.
 pub async fn touch_does_not_revive<S: Store>(store: &S, timing: Timing) {
     let key = unique("revive");
-    done(store.create(&key, b"gone", timing.short_ttl).await.unwrap(), "create");
+    done(
+        store.create(&key, b"gone", timing.short_ttl).await.unwrap(),
+        "create",
+    );
     tokio::time::sleep(timing.past_short_ttl).await;
-    assert!(!store.touch(&key, LONG).await.unwrap(), "touch must not find an expired record");
-    assert_eq!(store.load(&key).await.unwrap(), None, "touch revived an expired record");
+    assert!(
+        !store.touch(&key, LONG).await.unwrap(),
+        "touch must not find an expired record"
+    );
+    assert_eq!(
+        store.load(&key).await.unwrap(),
+        None,
+        "touch revived an expired record"
+    );
 }
 
 /// Records expire after their TTL.
 pub async fn records_expire<S: Store>(store: &S, timing: Timing) {
     let key = unique("expire");
-    done(store.create(&key, b"x", timing.short_ttl).await.unwrap(), "create");
+    done(
+        store.create(&key, b"x", timing.short_ttl).await.unwrap(),
+        "create",
+    );
     assert!(store.load(&key).await.unwrap().is_some());
     tokio::time::sleep(timing.past_short_ttl).await;
-    assert_eq!(store.load(&key).await.unwrap(), None, "record outlived its TTL");
-    done(store.create(&key, b"y", LONG).await.unwrap(), "a create on an expired key");
+    assert_eq!(
+        store.load(&key).await.unwrap(),
+        None,
+        "record outlived its TTL"
+    );
+    done(
+        store.create(&key, b"y", LONG).await.unwrap(),
+        "a create on an expired key",
+    );
     store.delete(&key).await.unwrap();
 }

@@ -28,6 +28,7 @@
 
 pub mod basic;
 pub mod locking;
+pub mod model;
 pub mod serialized;
 pub mod servers;
 pub mod sessions;
@@ -183,7 +184,10 @@ pub(crate) fn request(manager: &SessionManager, cookie: &str) -> Session {
     manager.session([cookie.as_bytes()])
 }
 
-pub(crate) async fn new_session<S: Store + Clone>(store: &S, name: &str) -> (SessionManager, String) {
+pub(crate) async fn new_session<S: Store + Clone>(
+    store: &S,
+    name: &str,
+) -> (SessionManager, String) {
     let manager = manager(store, name);
     let first = manager.session(std::iter::empty());
     first.insert("seed", &true).await.unwrap();

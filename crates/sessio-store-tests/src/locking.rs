@@ -26,14 +26,28 @@ pub async fn lock_excludes_and_returns_the_record<S: Store>(store: &S, _: Timing
         Acquired::Granted(Some(loaded)) => assert_eq!(loaded.data, b"record"),
         other => panic!("first acquire must be granted with the record, got {other:?}"),
     }
-    assert_eq!(locks.acquire(&key, &b, LONG).await.unwrap(), Acquired::Held, "lease must exclude");
+    assert_eq!(
+        locks.acquire(&key, &b, LONG).await.unwrap(),
+        Acquired::Held,
+        "lease must exclude"
+    );
     assert!(locks.release(&key, &a).await.unwrap());
-    assert!(matches!(locks.acquire(&key, &b, LONG).await.unwrap(), Acquired::Granted(_)));
+    assert!(matches!(
+        locks.acquire(&key, &b, LONG).await.unwrap(),
+        Acquired::Granted(_)
+    ));
     assert!(locks.release(&key, &b).await.unwrap());
     // A lease can be taken on a key with no record (a session not stored yet).
     let fresh = unique("lock-fresh");
-    assert_eq!(locks.acquire(&fresh, &a, LONG).await.unwrap(), Acquired::Granted(None));
-    assert_eq!(store.load(&fresh).await.unwrap(), None, "a lease is not a record");
+    assert_eq!(
+        locks.acquire(&fresh, &a, LONG).await.unwrap(),
+        Acquired::Granted(None)
+    );
+    assert_eq!(
+        store.load(&fresh).await.unwrap(),
+        None,
+        "a lease is not a record"
+    );
     assert!(locks.release(&fresh, &a).await.unwrap());
     store.delete(&key).await.unwrap();
 }
@@ -43,11 +57,20 @@ pub async fn dead_holders_lease_lapses<S: Store>(store: &S, timing: Timing) {
     let locks = locking(store);
     let key = unique("lapse");
     let (dead, next) = (token(), token());
-    assert!(matches!(locks.acquire(&key, &dead, timing.short_ttl).await.unwrap(), Acquired::Granted(_)));
-    assert_eq!(locks.acquire(&key, &next, LONG).await.unwrap(), Acquired::Held);
+    assert!(matches!(
+        locks.acquire(&key, &dead, timing.short_ttl).await.unwrap(),
+        Acquired::Granted(_)
+    ));
+    assert_eq!(
+        locks.acquire(&key, &next, LONG).await.unwrap(),
+        Acquired::Held
+    );
     tokio::time::sleep(timing.past_short_ttl).await;
     assert!(
-        matches!(locks.acquire(&key, &next, LONG).await.unwrap(), Acquired::Granted(_)),
+        matches!(
+            locks.acquire(&key, &next, LONG).await.unwrap(),
+            Acquired::Granted(_)
+        ),
         "a lapsed lease must not block"
     );
     assert!(locks.release(&key, &next).await.unwrap());
@@ -58,9 +81,15 @@ pub async fn saves_under_a_lease_are_fenced<S: Store>(store: &S, timing: Timing)
     let locks = locking(store);
     let key = unique("fence");
     let (old, new) = (token(), token());
-    assert!(matches!(locks.acquire(&key, &old, timing.short_ttl).await.unwrap(), Acquired::Granted(None)));
+    assert!(matches!(
+        locks.acquire(&key, &old, timing.short_ttl).await.unwrap(),
+        Acquired::Granted(None)
+    ));
     done(
-        locks.save_locked(&key, &old, None, b"by-old", LONG, AfterWrite::KeepLease).await.unwrap(),
+        locks
+            .save_locked(&key, &old, None, b"by-old", LONG, AfterWrite::KeepLease)
+            .await
+            .unwrap(),
         "a create under the lease",
     );
     tokio::time::sleep(timing.past_short_ttl).await;
@@ -68,24 +97,50 @@ pub async fn saves_under_a_lease_are_fenced<S: Store>(store: &S, timing: Timing)
         panic!("the lapsed lease must be free, with the record");
     };
     assert_eq!(
-        locks.save_locked(&key, &old, Some(&current), b"late", LONG, AfterWrite::Release).await.unwrap(),
+        locks
+            .save_locked(
+                &key,
+                &old,
+                Some(&current),
+                b"late",
+                LONG,
+                AfterWrite::Release
+            )
+            .await
+            .unwrap(),
         Outcome::LeaseLost,
         "a save under a lapsed lease must be refused"
     );
     assert_eq!(
-        locks.delete_locked(&key, &old, &current, AfterWrite::Release).await.unwrap(),
+        locks
+            .delete_locked(&key, &old, &current, AfterWrite::Release)
+            .await
+            .unwrap(),
         Outcome::LeaseLost,
         "a delete under a lapsed lease must be refused"
     );
     assert_eq!(store.load(&key).await.unwrap().unwrap().data, b"by-old");
     done(
-        locks.save_locked(&key, &new, Some(&current), b"by-new", LONG, AfterWrite::Release).await.unwrap(),
+        locks
+            .save_locked(
+                &key,
+                &new,
+                Some(&current),
+                b"by-new",
+                LONG,
+                AfterWrite::Release,
+            )
+            .await
+            .unwrap(),
         "the holder's save",
     );
     assert_eq!(store.load(&key).await.unwrap().unwrap().data, b"by-new");
     let other = token();
     assert!(
-        matches!(locks.acquire(&key, &other, LONG).await.unwrap(), Acquired::Granted(_)),
+        matches!(
+            locks.acquire(&key, &other, LONG).await.unwrap(),
+            Acquired::Granted(_)
+        ),
         "a save with AfterWrite::Release must free the lease"
     );
     assert!(locks.release(&key, &other).await.unwrap());
@@ -99,23 +154,51 @@ pub async fn locked_writes_are_conditional<S: Store>(store: &S, _: Timing) {
     let locks = locking(store);
     let key = unique("locked-cas");
     let holder = token();
-    assert!(matches!(locks.acquire(&key, &holder, LONG).await.unwrap(), Acquired::Granted(None)));
-    done(locks.save_locked(&key, &holder, None, b"v1", LONG, AfterWrite::KeepLease).await.unwrap(), "create");
+    assert!(matches!(
+        locks.acquire(&key, &holder, LONG).await.unwrap(),
+        Acquired::Granted(None)
+    ));
+    done(
+        locks
+            .save_locked(&key, &holder, None, b"v1", LONG, AfterWrite::KeepLease)
+            .await
+            .unwrap(),
+        "create",
+    );
     let seen = store.load(&key).await.unwrap().unwrap();
     assert_eq!(
-        locks.save_locked(&key, &holder, None, b"again", LONG, AfterWrite::KeepLease).await.unwrap(),
+        locks
+            .save_locked(&key, &holder, None, b"again", LONG, AfterWrite::KeepLease)
+            .await
+            .unwrap(),
         Outcome::Conflict,
         "a create under the lease must not overwrite"
     );
     // A plain writer changes the record while the lease is held.
-    done(store.save(&key, &seen, b"plain", LONG).await.unwrap(), "a plain save beside the lease");
+    done(
+        store.save(&key, &seen, b"plain", LONG).await.unwrap(),
+        "a plain save beside the lease",
+    );
     assert_eq!(
-        locks.save_locked(&key, &holder, Some(&seen), b"stale", LONG, AfterWrite::Release).await.unwrap(),
+        locks
+            .save_locked(
+                &key,
+                &holder,
+                Some(&seen),
+                b"stale",
+                LONG,
+                AfterWrite::Release
+            )
+            .await
+            .unwrap(),
         Outcome::Conflict,
         "a locked save must not overwrite a change it has not seen"
     );
     assert_eq!(
-        locks.delete_locked(&key, &holder, &seen, AfterWrite::Release).await.unwrap(),
+        locks
+            .delete_locked(&key, &holder, &seen, AfterWrite::Release)
+            .await
+            .unwrap(),
         Outcome::Conflict,
         "a locked delete must not delete a change it has not seen"
     );
@@ -129,9 +212,26 @@ pub async fn locked_writes_are_conditional<S: Store>(store: &S, _: Timing) {
     // A logout deletes the record; the holder's save must not bring it back.
     let current = store.load(&key).await.unwrap().unwrap();
     store.delete(&key).await.unwrap();
-    let outcome = locks.save_locked(&key, &holder, Some(&current), b"revived", LONG, AfterWrite::Release).await.unwrap();
-    assert!(matches!(outcome, Outcome::Missing | Outcome::Conflict), "{outcome:?}");
-    assert_eq!(store.load(&key).await.unwrap(), None, "a locked save resurrected a deleted record");
+    let outcome = locks
+        .save_locked(
+            &key,
+            &holder,
+            Some(&current),
+            b"revived",
+            LONG,
+            AfterWrite::Release,
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, Outcome::Missing | Outcome::Conflict),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        store.load(&key).await.unwrap(),
+        None,
+        "a locked save resurrected a deleted record"
+    );
     locks.release(&key, &holder).await.unwrap();
 }
 
@@ -140,11 +240,23 @@ pub async fn release_is_compare_and_delete<S: Store>(store: &S, _: Timing) {
     let locks = locking(store);
     let key = unique("release");
     let (holder, stranger) = (token(), token());
-    assert!(matches!(locks.acquire(&key, &holder, LONG).await.unwrap(), Acquired::Granted(_)));
-    assert!(!locks.release(&key, &stranger).await.unwrap(), "release by a non-holder");
-    assert_eq!(locks.acquire(&key, &stranger, LONG).await.unwrap(), Acquired::Held);
+    assert!(matches!(
+        locks.acquire(&key, &holder, LONG).await.unwrap(),
+        Acquired::Granted(_)
+    ));
+    assert!(
+        !locks.release(&key, &stranger).await.unwrap(),
+        "release by a non-holder"
+    );
+    assert_eq!(
+        locks.acquire(&key, &stranger, LONG).await.unwrap(),
+        Acquired::Held
+    );
     assert!(locks.release(&key, &holder).await.unwrap());
-    assert!(!locks.release(&key, &holder).await.unwrap(), "double release");
+    assert!(
+        !locks.release(&key, &holder).await.unwrap(),
+        "double release"
+    );
 }
 
 /// `delete_locked` deletes only for the lease holder, and frees the lease.
@@ -156,11 +268,26 @@ pub async fn delete_under_a_lease_is_fenced<S: Store>(store: &S, _: Timing) {
     let Acquired::Granted(Some(seen)) = locks.acquire(&key, &holder, LONG).await.unwrap() else {
         panic!("acquire must be granted with the record");
     };
-    assert_eq!(locks.delete_locked(&key, &stranger, &seen, AfterWrite::Release).await.unwrap(), Outcome::LeaseLost);
+    assert_eq!(
+        locks
+            .delete_locked(&key, &stranger, &seen, AfterWrite::Release)
+            .await
+            .unwrap(),
+        Outcome::LeaseLost
+    );
     assert!(store.load(&key).await.unwrap().is_some());
-    done(locks.delete_locked(&key, &holder, &seen, AfterWrite::Release).await.unwrap(), "the holder's delete");
+    done(
+        locks
+            .delete_locked(&key, &holder, &seen, AfterWrite::Release)
+            .await
+            .unwrap(),
+        "the holder's delete",
+    );
     assert_eq!(store.load(&key).await.unwrap(), None);
-    assert_eq!(locks.acquire(&key, &stranger, LONG).await.unwrap(), Acquired::Granted(None));
+    assert_eq!(
+        locks.acquire(&key, &stranger, LONG).await.unwrap(),
+        Acquired::Granted(None)
+    );
     assert!(locks.release(&key, &stranger).await.unwrap());
 }
 
@@ -186,7 +313,11 @@ pub async fn lock_serializes_read_modify_write<S: Store + Clone>(store: &S, _: T
         seen.push(task.await.unwrap());
     }
     seen.sort_unstable();
-    assert_eq!(seen, (1..=20).collect::<Vec<_>>(), "lock holders overlapped");
+    assert_eq!(
+        seen,
+        (1..=20).collect::<Vec<_>>(),
+        "lock holders overlapped"
+    );
 }
 
 /// A logout while another request holds the lock stays a logout: the holder's save does
@@ -201,7 +332,10 @@ pub async fn a_logout_during_a_lock_stays_a_logout<S: Store + Clone>(store: &S, 
     guard.insert("locked", &1).await.unwrap();
     let _ = guard.unlock().await;
     let _ = holder.commit().await;
-    assert!(request(&manager, &cookie).is_empty().await.unwrap(), "the locked save undid a logout");
+    assert!(
+        request(&manager, &cookie).is_empty().await.unwrap(),
+        "the locked save undid a logout"
+    );
     // The lease went with it: another lock on a fresh session is not blocked.
     let next = request(&manager, &cookie);
     next.lock().await.unwrap().unlock().await.unwrap();
@@ -217,14 +351,25 @@ pub async fn plain_writes_during_a_lock_are_kept<S: Store + Clone>(store: &S, _:
     plain.insert("cart", &[7]).await.unwrap();
     plain.commit().await.unwrap();
     let counter = request(&manager, &cookie);
-    counter.update("foo", |n: Option<u32>| n.unwrap_or(0) + 1).await.unwrap();
+    counter
+        .update("foo", |n: Option<u32>| n.unwrap_or(0) + 1)
+        .await
+        .unwrap();
     counter.commit().await.unwrap();
     guard.insert("locked", &1).await.unwrap();
     guard.unlock().await.unwrap();
     holder.commit().await.unwrap();
     let after = request(&manager, &cookie);
-    assert_eq!(after.get::<Vec<i32>>("cart").await.unwrap(), Some(vec![7]), "the lock holder's save overwrote a plain write");
-    assert_eq!(after.get::<u32>("foo").await.unwrap(), Some(1), "the lock holder's save overwrote an update");
+    assert_eq!(
+        after.get::<Vec<i32>>("cart").await.unwrap(),
+        Some(vec![7]),
+        "the lock holder's save overwrote a plain write"
+    );
+    assert_eq!(
+        after.get::<u32>("foo").await.unwrap(),
+        Some(1),
+        "the lock holder's save overwrote an update"
+    );
     assert_eq!(after.get::<u32>("locked").await.unwrap(), Some(1));
 }
 
@@ -237,13 +382,23 @@ pub async fn rotating_inside_the_lock_moves_it<S: Store + Clone>(store: &S, _: T
     guard.cycle_id().await.unwrap();
     guard.insert("user", "alice").await.unwrap();
     guard.unlock().await.unwrap();
-    let set = session.commit().await.unwrap().expect("the rotation sends the new id");
+    let set = session
+        .commit()
+        .await
+        .unwrap()
+        .expect("the rotation sends the new id");
     let new = cookie_pair(&set);
     assert_ne!(new, old);
     let after = request(&manager, &new);
-    assert_eq!(after.get::<String>("user").await.unwrap().as_deref(), Some("alice"));
+    assert_eq!(
+        after.get::<String>("user").await.unwrap().as_deref(),
+        Some("alice")
+    );
     assert_eq!(after.get::<bool>("seed").await.unwrap(), Some(true));
-    assert!(request(&manager, &old).is_empty().await.unwrap(), "the old id still works");
+    assert!(
+        request(&manager, &old).is_empty().await.unwrap(),
+        "the old id still works"
+    );
     // Neither lease is left behind.
     tokio::time::timeout(Duration::from_secs(5), async {
         after.lock().await.unwrap().unlock().await.unwrap();
@@ -255,10 +410,17 @@ pub async fn rotating_inside_the_lock_moves_it<S: Store + Clone>(store: &S, _: T
     let guard = session.lock().await.unwrap();
     guard.cycle_id().await.unwrap();
     drop(guard);
-    let set = session.commit().await.unwrap().expect("the rotation sends the new id");
+    let set = session
+        .commit()
+        .await
+        .unwrap()
+        .expect("the rotation sends the new id");
     let newer = cookie_pair(&set);
     let after = request(&manager, &newer);
-    assert_eq!(after.get::<String>("user").await.unwrap().as_deref(), Some("alice"));
+    assert_eq!(
+        after.get::<String>("user").await.unwrap().as_deref(),
+        Some("alice")
+    );
     tokio::time::timeout(Duration::from_secs(5), async {
         after.lock().await.unwrap().unlock().await.unwrap();
     })
@@ -274,8 +436,14 @@ pub async fn destroying_inside_the_lock_ends_it<S: Store + Clone>(store: &S, _: 
     guard.destroy().await.unwrap();
     guard.unlock().await.unwrap();
     let answer = session.commit().await.unwrap();
-    assert!(answer.as_deref().is_some_and(|c| c.contains("Max-Age=0")), "{answer:?}");
-    assert!(request(&manager, &cookie).is_empty().await.unwrap(), "destroyed under the lock, still there");
+    assert!(
+        answer.as_deref().is_some_and(|c| c.contains("Max-Age=0")),
+        "{answer:?}"
+    );
+    assert!(
+        request(&manager, &cookie).is_empty().await.unwrap(),
+        "destroyed under the lock, still there"
+    );
     // And with data stored after the destroy: it goes into a new session.
     let (manager, cookie) = new_session(store, "lock-destroy-2").await;
     let session = request(&manager, &cookie);
@@ -286,7 +454,10 @@ pub async fn destroying_inside_the_lock_ends_it<S: Store + Clone>(store: &S, _: 
     let set = session.commit().await.unwrap().expect("a new session");
     let new = cookie_pair(&set);
     assert_ne!(new, cookie);
-    assert_eq!(request(&manager, &new).get::<i32>("after").await.unwrap(), Some(1));
+    assert_eq!(
+        request(&manager, &new).get::<i32>("after").await.unwrap(),
+        Some(1)
+    );
     assert!(request(&manager, &cookie).is_empty().await.unwrap());
 }
 
@@ -302,7 +473,10 @@ pub async fn a_rotation_by_another_request_ends_the_lock<S: Store + Clone>(store
     guard.insert("locked", &1).await.unwrap();
     let unlocked = guard.unlock().await;
     assert!(matches!(unlocked, Err(Error::LockLost)), "{unlocked:?}");
-    assert!(request(&manager, &old).is_empty().await.unwrap(), "the locked save revived the rotated-away id");
+    assert!(
+        request(&manager, &old).is_empty().await.unwrap(),
+        "the locked save revived the rotated-away id"
+    );
     let after = request(&manager, &new);
     assert_eq!(after.get::<bool>("seed").await.unwrap(), Some(true));
     tokio::time::timeout(Duration::from_secs(5), async {

@@ -101,7 +101,9 @@ impl<S: LockingStore> LockingStore for Serialized<S> {
         then: AfterWrite,
     ) -> StoreResult<Outcome<Version>> {
         let _turn = self.one_at_a_time.lock().await;
-        self.store.save_locked(key, token, expected, data, ttl, then).await
+        self.store
+            .save_locked(key, token, expected, data, ttl, then)
+            .await
     }
     async fn delete_locked(
         &self,

@@ -452,7 +452,10 @@ impl Drop for TempDir {
 /// let server = shared(&REDIS, RedisServer::start);
 /// # let _ = server;
 /// ```
-pub fn shared<T>(slot: &'static std::sync::Mutex<std::sync::Weak<T>>, start: impl FnOnce() -> T) -> std::sync::Arc<T> {
+pub fn shared<T>(
+    slot: &'static std::sync::Mutex<std::sync::Weak<T>>,
+    start: impl FnOnce() -> T,
+) -> std::sync::Arc<T> {
     let mut weak = slot.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(server) = weak.upgrade() {
         return server;

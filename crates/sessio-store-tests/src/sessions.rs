@@ -26,7 +26,11 @@ pub async fn concurrent_updates_lose_nothing<S: Store + Clone>(store: &S, _: Tim
         seen.push(task.await.unwrap());
     }
     seen.sort_unstable();
-    assert_eq!(seen, (1..=40).collect::<Vec<_>>(), "each update must see a distinct count");
+    assert_eq!(
+        seen,
+        (1..=40).collect::<Vec<_>>(),
+        "each update must see a distinct count"
+    );
     let after = request(&manager, &cookie);
     assert_eq!(after.get::<u32>("n").await.unwrap(), Some(40));
 }
@@ -50,7 +54,11 @@ pub async fn disjoint_keys_merge<S: Store + Clone>(store: &S, _: Timing) {
     }
     let after = request(&manager, &cookie);
     for i in 0..40 {
-        assert_eq!(after.get::<i32>(&format!("k{i}")).await.unwrap(), Some(i), "key k{i} was lost");
+        assert_eq!(
+            after.get::<i32>(&format!("k{i}")).await.unwrap(),
+            Some(i),
+            "key k{i} was lost"
+        );
     }
     assert_eq!(after.get::<bool>("seed").await.unwrap(), Some(true));
 }
@@ -70,8 +78,16 @@ pub async fn emptying_merges_with_a_concurrent_write<S: Store + Clone>(store: &S
         "the session still holds the other request's key; its cookie must stay, got {answer:?}"
     );
     let after = request(&manager, &cookie);
-    assert_eq!(after.get::<Vec<i32>>("cart").await.unwrap(), Some(vec![1, 2]), "a concurrent write was lost");
-    assert_eq!(after.get::<bool>("seed").await.unwrap(), None, "the removal was lost");
+    assert_eq!(
+        after.get::<Vec<i32>>("cart").await.unwrap(),
+        Some(vec![1, 2]),
+        "a concurrent write was lost"
+    );
+    assert_eq!(
+        after.get::<bool>("seed").await.unwrap(),
+        None,
+        "the removal was lost"
+    );
 }
 
 /// A request that saves after another destroyed the session does not bring it back.
@@ -81,7 +97,11 @@ pub async fn destroyed_session_is_not_resurrected<S: Store + Clone>(store: &S, _
     writer.get::<bool>("seed").await.unwrap();
     let logout = request(&manager, &cookie);
     logout.destroy().await.unwrap();
-    let removal = logout.commit().await.unwrap().expect("destroy expires the cookie");
+    let removal = logout
+        .commit()
+        .await
+        .unwrap()
+        .expect("destroy expires the cookie");
     assert!(removal.contains("Max-Age=0"), "removal cookie: {removal}");
     writer.insert("late", &1).await.unwrap();
     let answer = writer.commit().await.unwrap();
@@ -90,13 +110,26 @@ pub async fn destroyed_session_is_not_resurrected<S: Store + Clone>(store: &S, _
         "the late writer must be told the session is gone, got {answer:?}"
     );
     let after = request(&manager, &cookie);
-    assert!(after.is_empty().await.unwrap(), "destroyed session came back");
+    assert!(
+        after.is_empty().await.unwrap(),
+        "destroyed session came back"
+    );
     // An update racing the logout does not revive it either (it starts a new session).
     let updater = request(&manager, &cookie);
-    updater.update("n", |n: Option<u32>| n.unwrap_or(0) + 1).await.unwrap();
-    let set = updater.commit().await.unwrap().expect("a new session is issued");
+    updater
+        .update("n", |n: Option<u32>| n.unwrap_or(0) + 1)
+        .await
+        .unwrap();
+    let set = updater
+        .commit()
+        .await
+        .unwrap()
+        .expect("a new session is issued");
     assert_ne!(cookie_pair(&set), cookie, "the destroyed id was reused");
-    assert!(request(&manager, &cookie).is_empty().await.unwrap(), "destroyed session came back");
+    assert!(
+        request(&manager, &cookie).is_empty().await.unwrap(),
+        "destroyed session came back"
+    );
 }
 
 /// An id the server never issued is replaced, not adopted.
@@ -107,9 +140,15 @@ pub async fn unknown_ids_are_never_adopted<S: Store + Clone>(store: &S, _: Timin
     let session = request(&manager, &cookie);
     session.insert("user", "victim").await.unwrap();
     let set = session.commit().await.unwrap().expect("a new id is issued");
-    assert!(!set.contains(forged.as_str()), "attacker-chosen id was adopted");
+    assert!(
+        !set.contains(forged.as_str()),
+        "attacker-chosen id was adopted"
+    );
     let replay = request(&manager, &cookie);
-    assert!(replay.is_empty().await.unwrap(), "data is reachable through the forged id");
+    assert!(
+        replay.is_empty().await.unwrap(),
+        "data is reachable through the forged id"
+    );
 }
 
 /// `cycle_id` keeps the data under a new id; the old id no longer works.
@@ -117,16 +156,35 @@ pub async fn rotation_keeps_data_and_kills_the_old_id<S: Store + Clone>(store: &
     let (manager, old) = new_session(store, "rotate").await;
     let session = request(&manager, &old);
     session.cycle_id().await.unwrap();
-    let set = session.commit().await.unwrap().expect("rotation sends the new id");
+    let set = session
+        .commit()
+        .await
+        .unwrap()
+        .expect("rotation sends the new id");
     let new = cookie_pair(&set);
     assert_ne!(new, old);
-    assert_eq!(request(&manager, &new).get::<bool>("seed").await.unwrap(), Some(true));
+    assert_eq!(
+        request(&manager, &new).get::<bool>("seed").await.unwrap(),
+        Some(true)
+    );
     let stale = request(&manager, &old);
     assert!(stale.is_empty().await.unwrap(), "old id still works");
     stale.insert("x", 1).await.unwrap();
-    let fresh = stale.commit().await.unwrap().expect("a write with the old id gets a new session");
-    assert_ne!(cookie_pair(&fresh), new, "the old id led to the rotated session");
-    assert_eq!(request(&manager, &new).get::<i32>("x").await.unwrap(), None, "a request that started with the old id wrote into the successor");
+    let fresh = stale
+        .commit()
+        .await
+        .unwrap()
+        .expect("a write with the old id gets a new session");
+    assert_ne!(
+        cookie_pair(&fresh),
+        new,
+        "the old id led to the rotated session"
+    );
+    assert_eq!(
+        request(&manager, &new).get::<i32>("x").await.unwrap(),
+        None,
+        "a request that started with the old id wrote into the successor"
+    );
 }
 
 /// Writers that loaded the session before a rotation and save after it: every write is in
@@ -139,7 +197,13 @@ pub async fn writes_racing_a_rotation_are_kept<S: Store + Clone>(store: &S, _: T
     }
     let rotation = request(&manager, &old);
     rotation.cycle_id().await.unwrap();
-    let new = cookie_pair(&rotation.commit().await.unwrap().expect("rotation sends the new id"));
+    let new = cookie_pair(
+        &rotation
+            .commit()
+            .await
+            .unwrap()
+            .expect("rotation sends the new id"),
+    );
     let tasks: Vec<_> = writers
         .into_iter()
         .enumerate()
@@ -159,7 +223,11 @@ pub async fn writes_racing_a_rotation_are_kept<S: Store + Clone>(store: &S, _: T
     }
     let after = request(&manager, &new);
     for i in 0..8 {
-        assert_eq!(after.get::<usize>(&format!("w{i}")).await.unwrap(), Some(i), "write w{i} racing the rotation was lost");
+        assert_eq!(
+            after.get::<usize>(&format!("w{i}")).await.unwrap(),
+            Some(i),
+            "write w{i} racing the rotation was lost"
+        );
     }
 }
 
@@ -173,13 +241,36 @@ pub async fn stale_cookies_never_touch_the_browser_cookie<S: Store + Clone>(stor
     let new = cookie_pair(&login.commit().await.unwrap().unwrap());
     let late = request(&manager, &old);
     assert_eq!(late.get::<String>("user").await.unwrap(), None);
-    assert_eq!(late.commit().await.unwrap(), None, "a read with the pre-login cookie touched the cookie");
-    let forged = format!("{}={}", manager.config().cookie_name(), sessio::SessionId::generate().unwrap().as_str());
+    assert_eq!(
+        late.commit().await.unwrap(),
+        None,
+        "a read with the pre-login cookie touched the cookie"
+    );
+    let forged = format!(
+        "{}={}",
+        manager.config().cookie_name(),
+        sessio::SessionId::generate().unwrap().as_str()
+    );
     let unknown = request(&manager, &forged);
     assert!(unknown.is_empty().await.unwrap());
-    assert_eq!(unknown.commit().await.unwrap(), None, "a read with an unknown id touched the cookie");
+    assert_eq!(
+        unknown.commit().await.unwrap(),
+        None,
+        "a read with an unknown id touched the cookie"
+    );
     let garbage = request(&manager, "id=garbage");
     assert!(garbage.is_empty().await.unwrap());
-    assert_eq!(garbage.commit().await.unwrap(), None, "a read with a garbage cookie touched the cookie");
-    assert_eq!(request(&manager, &new).get::<String>("user").await.unwrap().as_deref(), Some("alice"));
+    assert_eq!(
+        garbage.commit().await.unwrap(),
+        None,
+        "a read with a garbage cookie touched the cookie"
+    );
+    assert_eq!(
+        request(&manager, &new)
+            .get::<String>("user")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("alice")
+    );
 }

@@ -132,23 +132,52 @@ mod tests {
     #[test]
     fn finds_the_id_among_other_cookies_even_non_utf8_ones() {
         let id = id();
-        let header = [b"a=\xff\xfe; ".as_slice(), format!("id={}; b=2", id.as_str()).as_bytes()].concat();
-        assert_eq!(find([header.as_slice()], "id", IdFormat::Native), Presented::Id(id.clone()));
+        let header = [
+            b"a=\xff\xfe; ".as_slice(),
+            format!("id={}; b=2", id.as_str()).as_bytes(),
+        ]
+        .concat();
+        assert_eq!(
+            find([header.as_slice()], "id", IdFormat::Native),
+            Presented::Id(id.clone())
+        );
         let quoted = format!("x=1;id=\"{}\"", id.as_str());
-        assert_eq!(find([quoted.as_bytes()], "id", IdFormat::Native), Presented::Id(id.clone()));
-        assert_eq!(find([b"x=1".as_slice()], "id", IdFormat::Native), Presented::Absent);
-        assert_eq!(find([b"id=garbage".as_slice()], "id", IdFormat::Native), Presented::Invalid);
-        assert_eq!(find([b"id=\xff".as_slice()], "id", IdFormat::Native), Presented::Invalid);
+        assert_eq!(
+            find([quoted.as_bytes()], "id", IdFormat::Native),
+            Presented::Id(id.clone())
+        );
+        assert_eq!(
+            find([b"x=1".as_slice()], "id", IdFormat::Native),
+            Presented::Absent
+        );
+        assert_eq!(
+            find([b"id=garbage".as_slice()], "id", IdFormat::Native),
+            Presented::Invalid
+        );
+        assert_eq!(
+            find([b"id=\xff".as_slice()], "id", IdFormat::Native),
+            Presented::Invalid
+        );
         // A bad copy before a good one does not hide it, in one header or across two.
         let two = format!("id=bad; id={}", id.as_str());
-        assert_eq!(find([two.as_bytes()], "id", IdFormat::Native), Presented::Id(id.clone()));
+        assert_eq!(
+            find([two.as_bytes()], "id", IdFormat::Native),
+            Presented::Id(id.clone())
+        );
         let second = format!("id={}", id.as_str());
         assert_eq!(
-            find([b"id=bad".as_slice(), second.as_bytes()], "id", IdFormat::Native),
+            find(
+                [b"id=bad".as_slice(), second.as_bytes()],
+                "id",
+                IdFormat::Native
+            ),
             Presented::Id(id)
         );
         // Names are compared exactly: `xid` is not `id`.
-        assert_eq!(find([b"xid=1".as_slice()], "id", IdFormat::Native), Presented::Absent);
+        assert_eq!(
+            find([b"xid=1".as_slice()], "id", IdFormat::Native),
+            Presented::Absent
+        );
     }
 
     #[test]
@@ -157,7 +186,15 @@ mod tests {
             .with_domain(Some("example.com"))
             .with_path("/app");
         let removal = CookieJar::new(&config).removal();
-        for part in ["id=", "Max-Age=0", "Domain=example.com", "Path=/app", "Secure", "HttpOnly", "SameSite=Lax"] {
+        for part in [
+            "id=",
+            "Max-Age=0",
+            "Domain=example.com",
+            "Path=/app",
+            "Secure",
+            "HttpOnly",
+            "SameSite=Lax",
+        ] {
             assert!(removal.contains(part), "{removal} lacks {part}");
         }
     }

@@ -145,7 +145,12 @@ mod tests {
     fn hex_ids_only_in_compat_mode() {
         let hex = "0123456789abcdef0123456789abcdef";
         assert!(SessionId::parse(hex, IdFormat::Native).is_none());
-        assert_eq!(SessionId::parse(hex, IdFormat::NativeOrUuidHex).unwrap().as_str(), hex);
+        assert_eq!(
+            SessionId::parse(hex, IdFormat::NativeOrUuidHex)
+                .unwrap()
+                .as_str(),
+            hex
+        );
         assert!(SessionId::parse(&hex.to_uppercase(), IdFormat::NativeOrUuidHex).is_none());
     }
 

@@ -30,7 +30,7 @@ pub enum WhenFull {
     #[default]
     EvictSoonestExpiring,
     /// Drop expired sessions, then, if still full, refuse the new session with a
-    /// [`StoreErrorKind::Full`] error (answered `503` by the axum layer). Existing
+    /// [`StoreErrorKind::Full`](crate::store::StoreErrorKind::Full) error (answered `503` by the axum layer). Existing
     /// sessions are never evicted.
     Reject,
 }
@@ -335,7 +335,10 @@ impl Shard {
                 // This shard has nothing else to give; the others stay within the bound.
                 break;
             };
-            let (k, e) = self.records.swap_remove_index(victim).expect("index in range");
+            let (k, e) = self
+                .records
+                .swap_remove_index(victim)
+                .expect("index in range");
             store.count.fetch_sub(1, Ordering::Relaxed);
             store.bytes.fetch_sub(cost(&k, &e.data), Ordering::Relaxed);
         }

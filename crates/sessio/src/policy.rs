@@ -151,7 +151,10 @@ mod tests {
         assert_eq!(meta.created, T0);
         assert_eq!(p.ttl(&meta, at(T0)), Some(Duration::from_secs(60)));
         assert_eq!(p.ttl(&meta, at(T0 + 70_000)), Some(Duration::from_secs(30)));
-        assert_eq!(p.ttl(&meta, at(T0 + 98_200)), Some(Duration::from_millis(1_800)));
+        assert_eq!(
+            p.ttl(&meta, at(T0 + 98_200)),
+            Some(Duration::from_millis(1_800))
+        );
         assert_eq!(p.ttl(&meta, at(T0 + 100_000)), None);
         assert!(p.expired(&meta, None, at(T0 + 100_000)));
         assert!(!p.expired(&meta, Some(at(T0 + 5)), at(T0)));
@@ -161,7 +164,10 @@ mod tests {
     #[test]
     fn a_session_with_less_than_a_second_left_keeps_its_cookie() {
         let p = policy(Some(100));
-        let meta = Meta { created: T0, ..Meta::default() };
+        let meta = Meta {
+            created: T0,
+            ..Meta::default()
+        };
         let ttl = p.ttl(&meta, at(T0 + 99_200)).unwrap();
         assert_eq!(Policy::max_age(ttl), Duration::from_secs(1));
         let ttl = p.ttl(&meta, at(T0 + 98_200)).unwrap();
@@ -175,11 +181,17 @@ mod tests {
         p.stamp_created(&mut meta, at(T0));
         p.stamp_created(&mut meta, at(T0 + 50_000));
         assert_eq!(meta.created, T0);
-        let compat = Policy { keeps_created: false, ..p };
+        let compat = Policy {
+            keeps_created: false,
+            ..p
+        };
         let mut meta = Meta::default();
         compat.stamp_created(&mut meta, at(T0));
         assert_eq!(meta.created, 0, "the compat format has no room for it");
-        assert_eq!(compat.ttl(&meta, at(T0 + 10_000_000)), Some(Duration::from_secs(60)));
+        assert_eq!(
+            compat.ttl(&meta, at(T0 + 10_000_000)),
+            Some(Duration::from_secs(60))
+        );
     }
 
     #[test]
@@ -196,7 +208,10 @@ mod tests {
     #[test]
     fn the_override_replaces_the_idle_timeout() {
         let p = policy(None);
-        let meta = Meta { ttl_override: Some(5), ..Meta::default() };
+        let meta = Meta {
+            ttl_override: Some(5),
+            ..Meta::default()
+        };
         assert_eq!(p.ttl(&meta, at(T0)), Some(Duration::from_secs(5)));
     }
 }

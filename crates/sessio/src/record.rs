@@ -89,7 +89,11 @@ pub(crate) fn encode_moved(successor: &str) -> Vec<u8> {
 }
 
 pub(crate) fn decode_record(format: Format, bytes: &[u8]) -> Result<Record, DecodeError> {
-    if format == Format::Native && bytes.len() >= HEADER && bytes[0] == TAG && bytes[1] & FLAG_MOVED != 0 {
+    if format == Format::Native
+        && bytes.len() >= HEADER
+        && bytes[0] == TAG
+        && bytes[1] & FLAG_MOVED != 0
+    {
         let to = std::str::from_utf8(&bytes[HEADER..]).map_err(|_| DecodeError::Header)?;
         return Ok(Record::Moved(to.to_owned()));
     }
@@ -205,7 +209,10 @@ mod tests {
         );
         assert!(decode(Format::Native, &bytes).is_err());
         let live = encode(Format::Native, &Meta::default(), &Data::new());
-        assert!(matches!(decode_record(Format::Native, &live), Ok(Record::Live(..))));
+        assert!(matches!(
+            decode_record(Format::Native, &live),
+            Ok(Record::Live(..))
+        ));
     }
 
     #[test]

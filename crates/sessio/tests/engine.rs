@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use proptest::prelude::*;
 use sessio::memory::WhenFull;
-use sessio::store::{LockingStore, Loaded, Outcome, Store, StoreErrorKind, StoreResult, Version};
+use sessio::store::{Loaded, LockingStore, Outcome, Store, StoreErrorKind, StoreResult, Version};
 use sessio::{Config, MemoryStore, SessionManager};
 
 /// A real MemoryStore that counts the operations the engine makes.
@@ -497,11 +497,21 @@ async fn the_memory_store_is_bounded_by_bytes() {
         assert!(matches!(created, Outcome::Done(_)));
     }
     // 1000 x 10 KB offered to a 1 MiB budget.
-    assert!(store.bytes() <= (1 << 20) + 4 * 10_200, "{} bytes held", store.bytes());
+    assert!(
+        store.bytes() <= (1 << 20) + 4 * 10_200,
+        "{} bytes held",
+        store.bytes()
+    );
     assert!(store.len() < 110, "{} records", store.len());
-    assert!(store.load("k999").await.unwrap().is_some(), "the newest record is kept");
+    assert!(
+        store.load("k999").await.unwrap().is_some(),
+        "the newest record is kept"
+    );
     let huge = vec![0u8; 2 << 20];
-    let error = store.create("huge", &huge, Duration::from_secs(60)).await.unwrap_err();
+    let error = store
+        .create("huge", &huge, Duration::from_secs(60))
+        .await
+        .unwrap_err();
     assert_eq!(error.kind(), StoreErrorKind::Full);
     assert!(error.to_string().contains("max_bytes"), "{error}");
 }
@@ -520,7 +530,11 @@ async fn values_too_deep_to_read_back_are_refused_when_written() {
     assert_eq!(error.status(), 422);
     let cookie = pair(&session.commit().await.unwrap().unwrap());
     let next = manager.session([cookie.as_bytes()]);
-    assert_eq!(next.get::<String>("ok").await.unwrap().as_deref(), Some("kept"), "the session was lost");
+    assert_eq!(
+        next.get::<String>("ok").await.unwrap().as_deref(),
+        Some("kept"),
+        "the session was lost"
+    );
 }
 
 #[tokio::test]
@@ -547,7 +561,11 @@ async fn a_rotation_near_the_absolute_deadline_keeps_the_cookie() {
     *clock.0.lock().unwrap() = start + Duration::from_millis(98_200);
     let rotating = manager.session([cookie.as_bytes()]);
     rotating.cycle_id().await.unwrap();
-    let set = rotating.commit().await.unwrap().expect("a rotation sends the new id");
+    let set = rotating
+        .commit()
+        .await
+        .unwrap()
+        .expect("a rotation sends the new id");
     assert!(set.contains("Max-Age=2"), "{set}");
     let _ = UNIX_EPOCH;
 }

@@ -66,7 +66,10 @@ impl Session {
         let started = Instant::now();
         let mut pause = Duration::from_millis(1);
         loop {
-            let acquired = match locking.acquire(&key, &token, engine.config.lock_lease).await {
+            let acquired = match locking
+                .acquire(&key, &token, engine.config.lock_lease)
+                .await
+            {
                 Ok(acquired) => acquired,
                 Err(error) => {
                     st.phase = Phase::Failed;
@@ -89,7 +92,9 @@ impl Session {
             match engine.view(record, st.now) {
                 View::Live(fetched) => {
                     match std::mem::replace(&mut st.phase, Phase::New) {
-                        Phase::Stored { origin, .. } => st.rebase(fetched, key.clone(), origin, None),
+                        Phase::Stored { origin, .. } => {
+                            st.rebase(fetched, key.clone(), origin, None)
+                        }
                         _ => st.adopt(fetched, key.clone(), Origin::Client),
                     }
                     break;
@@ -97,6 +102,15 @@ impl Session {
                 _ if reserved.is_some() => {
                     st.phase = Phase::New;
                     break;
+                }
+                View::Moved(successor) if matches!(st.phase, Phase::Stored { .. }) => {
+                    // This request had the session before another one rotated it: follow it
+                    // to its successor (never revealed to this client), as a write would.
+                    locking.release(&key, &token).await?;
+                    if let Phase::Stored { origin, .. } = &mut st.phase {
+                        *origin = Origin::Followed;
+                    }
+                    key = successor;
                 }
                 _ => {
                     // An id we never issued, rotated away, or destroyed meanwhile: it is
@@ -159,7 +173,9 @@ impl SessionLock {
             // Already released (the session was destroyed inside the section, or committed).
             return Ok(());
         }
-        self.session.persist(&mut st, None, AfterWrite::Release).await
+        self.session
+            .persist(&mut st, None, AfterWrite::Release)
+            .await
     }
 }
 

@@ -333,7 +333,9 @@ impl Session {
     pub async fn commit(&self) -> Result<Option<String>, Error> {
         let engine = self.engine();
         let mut st = self.inner.state.lock().await;
-        if matches!(st.phase, Phase::Failed) || (matches!(st.phase, Phase::Unloaded) && st.doomed.is_none()) {
+        if matches!(st.phase, Phase::Failed)
+            || (matches!(st.phase, Phase::Unloaded) && st.doomed.is_none())
+        {
             return Ok(None);
         }
         let cookie_changed = st.edits.meta;
@@ -348,7 +350,16 @@ impl Session {
         if st.dirty() || st.lock.is_some() {
             self.persist(&mut st, None, AfterWrite::Release).await?;
             renewed = due;
-        } else if let (Phase::Stored { key, origin: Origin::Client, .. }, Some(ttl), true) = (&st.phase, ttl, due) {
+        } else if let (
+            Phase::Stored {
+                key,
+                origin: Origin::Client,
+                ..
+            },
+            Some(ttl),
+            true,
+        ) = (&st.phase, ttl, due)
+        {
             let key = key.clone();
             let touched = match engine.store.touch(&key, ttl).await {
                 Ok(touched) => touched,
@@ -373,7 +384,10 @@ impl Session {
                 .map(Policy::max_age)
         };
         let cookie = match &st.phase {
-            Phase::Stored { origin: Origin::Issued(id), .. } => {
+            Phase::Stored {
+                origin: Origin::Issued(id),
+                ..
+            } => {
                 let id = id.clone();
                 let cookie = engine.jar.issue(&id, max_age(&st));
                 // Sent: from here on the client holds this id.
@@ -383,9 +397,13 @@ impl Session {
                 }
                 Some(cookie)
             }
-            Phase::Stored { origin: Origin::Client, .. } if cookie_changed || (renewed && persistent) => {
-                st.presented.id().map(|id| engine.jar.issue(id, max_age(&st)))
-            }
+            Phase::Stored {
+                origin: Origin::Client,
+                ..
+            } if cookie_changed || (renewed && persistent) => st
+                .presented
+                .id()
+                .map(|id| engine.jar.issue(id, max_age(&st))),
             Phase::Stored { .. } => None,
             _ if st.ended && st.presented.sent() => {
                 st.ended = false;

@@ -61,7 +61,11 @@ impl Session {
     }
 
     pub(crate) async fn release_lease(&self, held: &Held) -> Result<(), Error> {
-        let locking = self.engine().store.locking().ok_or(Error::LockUnsupported)?;
+        let locking = self
+            .engine()
+            .store
+            .locking()
+            .ok_or(Error::LockUnsupported)?;
         locking.release(&held.key, &held.token).await?;
         Ok(())
     }
@@ -182,11 +186,16 @@ impl Session {
         then: AfterWrite,
     ) -> Result<Step, Error> {
         let engine = self.engine();
-        let reserved = st.lock.as_ref().and_then(|h| h.reserved.clone().map(|id| (id, h.key.clone(), h.token)));
+        let reserved = st
+            .lock
+            .as_ref()
+            .and_then(|h| h.reserved.clone().map(|id| (id, h.key.clone(), h.token)));
         let (id, key, outcome) = match reserved {
             Some((id, key, token)) => {
                 let locking = engine.store.locking().ok_or(Error::LockUnsupported)?;
-                let outcome = locking.save_locked(&key, &token, None, &bytes, ttl, then).await?;
+                let outcome = locking
+                    .save_locked(&key, &token, None, &bytes, ttl, then)
+                    .await?;
                 (id, key, outcome)
             }
             None => {
@@ -206,7 +215,9 @@ impl Session {
             Outcome::LeaseLost => Err(Error::LockLost),
             // An id collision (256 random bits: practically never). Under the lock the
             // lease is on that id, so give up; otherwise try another id.
-            Outcome::Conflict | Outcome::Missing if st.lock.is_some() => Err(Error::Conflict { attempts: 1 }),
+            Outcome::Conflict | Outcome::Missing if st.lock.is_some() => {
+                Err(Error::Conflict { attempts: 1 })
+            }
             Outcome::Conflict | Outcome::Missing => Ok(Step::Retry),
         }
     }
@@ -258,7 +269,9 @@ impl Session {
         let outcome = match st.lease_on(key) {
             Some(token) => {
                 let locking = engine.store.locking().ok_or(Error::LockUnsupported)?;
-                locking.save_locked(key, &token, Some(base), &bytes, ttl, then).await?
+                locking
+                    .save_locked(key, &token, Some(base), &bytes, ttl, then)
+                    .await?
             }
             None => engine.store.save(key, base, &bytes, ttl).await?,
         };
@@ -330,7 +343,9 @@ impl Session {
         let created = match (token, locking) {
             (Some(token), Some(locking)) => {
                 if !matches!(
-                    locking.acquire(&key, &token, engine.config.lock_lease).await?,
+                    locking
+                        .acquire(&key, &token, engine.config.lock_lease)
+                        .await?,
                     crate::store::Acquired::Granted(None)
                 ) {
                     return Err(Error::Conflict { attempts: 1 });
@@ -350,7 +365,14 @@ impl Session {
             (true, Some(token), Some(locking)) => {
                 let forward = record::encode_moved(&key);
                 locking
-                    .save_locked(old, &token, Some(base), &forward, engine.config.moved_ttl, AfterWrite::Release)
+                    .save_locked(
+                        old,
+                        &token,
+                        Some(base),
+                        &forward,
+                        engine.config.moved_ttl,
+                        AfterWrite::Release,
+                    )
                     .await
                     .map(|o| o.map(|_| ()))
             }
@@ -363,7 +385,9 @@ impl Session {
                     .map(|o| o.map(|_| ()))
             }
             (false, Some(token), Some(locking)) => {
-                locking.delete_locked(old, &token, base, AfterWrite::Release).await
+                locking
+                    .delete_locked(old, &token, base, AfterWrite::Release)
+                    .await
             }
             (false, _, _) => engine.store.delete_if(old, base).await,
         };

@@ -135,7 +135,13 @@ impl State {
 
     /// Replaces the view with a fresh record of the same session and re-applies this
     /// request's changes (except `skip`, which the caller recomputes).
-    pub(crate) fn rebase(&mut self, fetched: Fetched, key: String, origin: Origin, skip: Option<&str>) {
+    pub(crate) fn rebase(
+        &mut self,
+        fetched: Fetched,
+        key: String,
+        origin: Origin,
+        skip: Option<&str>,
+    ) {
         if let Some(skip) = skip {
             self.edits.keys.remove(skip);
         }
@@ -176,7 +182,6 @@ impl State {
     pub(crate) fn saved(&mut self) {
         self.edits = Edits::default();
     }
-
 
     /// The lease, if this request holds one on `key`.
     pub(crate) fn lease_on(&self, key: &str) -> Option<LeaseToken> {

@@ -257,7 +257,9 @@ async fn rotate_keeps_data_and_kills_the_old_id() {
         http.get("/get/cart", Some(&old)).await.status,
         StatusCode::NOT_FOUND
     );
-    assert_eq!(store.len(), 1, "the old record was not deleted");
+    // The successor, and the old id's short-lived forward for writes in flight (which no
+    // request that starts with the old id follows: see above).
+    assert_eq!(store.len(), 2, "the old record was not retired");
 }
 
 #[tokio::test]
@@ -283,7 +285,11 @@ async fn login_rotates_and_logout_destroys() {
         http.get("/me", Some(&user)).await.status,
         StatusCode::UNAUTHORIZED
     );
-    assert_eq!(store.len(), 0);
+    assert_eq!(
+        store.len(),
+        1,
+        "only the login's forward of the anonymous id is left"
+    );
 }
 
 #[tokio::test]

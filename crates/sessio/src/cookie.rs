@@ -48,10 +48,8 @@ pub(crate) fn find<'a>(
             if pair[..eq].trim_ascii() != name.as_bytes() {
                 continue;
             }
-            let mut value = pair[eq + 1..].trim_ascii();
-            if value.len() >= 2 && value[0] == b'"' && value[value.len() - 1] == b'"' {
-                value = &value[1..value.len() - 1];
-            }
+            // A quoted value is not an id we issued (we never quote): it is refused.
+            let value = pair[eq + 1..].trim_ascii();
             let id = std::str::from_utf8(value)
                 .ok()
                 .and_then(|v| SessionId::parse(v, format));

@@ -35,8 +35,10 @@
 //!   request committed meanwhile (it is merged).
 //! - **I4 — no panics.** Any sequence of public calls, in any order, returns a value or an
 //!   error; locking composes with [`Session::cycle_id`] and [`Session::destroy`].
-//! - **I5 — read-your-writes** for one client across processes. Stores with an in-process
-//!   cache must keep it (the Redis near cache does; see its docs for what it costs).
+//! - **I5 — read-your-writes** for one client across processes, on stores without an
+//!   in-process cache. The Redis near cache does not guarantee it yet (a read on another
+//!   process can trail a write by the invalidation's flight time): turn it off where that
+//!   matters.
 //! - **I6 — stale cookies are harmless.** A request carrying a rotated-away or unknown id
 //!   never removes or replaces the browser's cookie unless that request itself writes.
 //! - **I7 — bounded by bytes.** The [`MemoryStore`] has a byte budget; ids are checked

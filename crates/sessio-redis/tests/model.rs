@@ -1,10 +1,6 @@
 //! The model-based property test on a private redis-server, near cache on: 500 random
 //! interleavings of API calls from several requests on one session, checked against the
 //! reference model.
-//!
-//! Open: with rotations in the mix this run finds a difference from the model on Redis that
-//! the memory store does not show (several rotations of one session by overlapping
-//! requests, see issue 14's note), so the Redis run leaves rotations out until it is fixed.
 
 use proptest::prelude::*;
 use sessio_redis::RedisStore;
@@ -23,7 +19,7 @@ fn random_interleavings_match_the_model_on_redis() {
         .expect("connect to the private redis-server");
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(500));
     runner
-        .run(&sessio_store_tests::model::ops_without_rotation(), |ops| {
+        .run(&sessio_store_tests::model::ops(), |ops| {
             runtime.block_on(sessio_store_tests::model::check(&store, &ops));
             Ok(())
         })

@@ -44,16 +44,6 @@ pub enum Op {
 
 /// Random sequences of up to 24 steps.
 pub fn ops() -> impl Strategy<Value = Vec<Op>> {
-    ops_of(true)
-}
-
-/// Random sequences of up to 24 steps, without rotations (the Redis run: see the note in
-/// `sessio-redis/tests/model.rs`).
-pub fn ops_without_rotation() -> impl Strategy<Value = Vec<Op>> {
-    ops_of(false)
-}
-
-fn ops_of(rotations: bool) -> impl Strategy<Value = Vec<Op>> {
     let h = 0..3usize;
     let k = 0..4usize;
     let op = prop_oneof![

@@ -35,8 +35,9 @@ enum Step {
     Retry,
 }
 
-/// Forwards followed at most when a rotated session was rotated again.
-const MAX_HOPS: usize = 4;
+/// Forwards followed at most when a rotated session was rotated again meanwhile (each
+/// forward lives `Config::with_rotation_grace`, so a chain this long is a rotation storm).
+const MAX_HOPS: usize = 16;
 
 impl Session {
     /// Writes every change now. With [`AfterWrite::Release`] the lease, if held, is
@@ -137,11 +138,17 @@ impl Session {
                     key = successor;
                     origin = Origin::Followed;
                 }
-                View::Gone => break,
+                View::Gone => {
+                    st.gone(engine);
+                    return Ok(());
+                }
             }
         }
-        st.gone(engine);
-        Ok(())
+        // The session is still alive at the end of a chain we will not follow further:
+        // report contention rather than drop the write as if the session were gone.
+        Err(Error::Conflict {
+            attempts: MAX_HOPS as u32,
+        })
     }
 
     async fn write_once(&self, st: &mut State, then: AfterWrite) -> Result<Step, Error> {

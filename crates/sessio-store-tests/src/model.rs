@@ -52,11 +52,7 @@ pub fn ops() -> impl Strategy<Value = Vec<Op>> {
         (h.clone(), k.clone()).prop_map(|(h, k)| Op::Remove(h, k)),
         (h.clone(), k.clone()).prop_map(|(h, k)| Op::Update(h, k)),
         (h.clone(), k.clone()).prop_map(|(h, k)| Op::LockedIncrement(h, k)),
-        h.clone().prop_map(move |h| if rotations {
-            Op::Rotate(h)
-        } else {
-            Op::Commit(h)
-        }),
+        h.clone().prop_map(Op::Rotate),
         h.prop_map(Op::Commit),
     ];
     proptest::collection::vec(op, 1..24)

@@ -841,6 +841,10 @@ impl Store for RedisStore {
         self.read(key, ticket).await
     }
 
+    fn serves_from_cache(&self) -> bool {
+        self.cache().is_some()
+    }
+
     async fn load_fresh(&self, key: &str) -> StoreResult<Option<Loaded>> {
         let ticket = self.cache().map(|c| c.ticket(key));
         self.read(key, ticket).await

@@ -14,14 +14,23 @@ pub(crate) enum Presented {
     Absent,
     /// A cookie of that name, but no well-formed id in it.
     Invalid,
-    /// A well-formed id (not yet known to exist).
-    Id(SessionId),
+    /// A well-formed id (not yet known to exist), and the write count the cookie
+    /// carried, if any (see `Engine::stamps`).
+    Id(SessionId, Option<u32>),
 }
 
 impl Presented {
     pub(crate) fn id(&self) -> Option<&SessionId> {
         match self {
-            Self::Id(id) => Some(id),
+            Self::Id(id, _) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// The write count the cookie carried.
+    pub(crate) fn writes(&self) -> Option<u32> {
+        match self {
+            Self::Id(_, writes) => *writes,
             _ => None,
         }
     }
@@ -50,16 +59,26 @@ pub(crate) fn find<'a>(
             }
             // A quoted value is not an id we issued (we never quote): it is refused.
             let value = pair[eq + 1..].trim_ascii();
-            let id = std::str::from_utf8(value)
-                .ok()
-                .and_then(|v| SessionId::parse(v, format));
-            match id {
-                Some(id) => return Presented::Id(id),
+            match parse(value, format) {
+                Some((id, writes)) => return Presented::Id(id, writes),
                 None => presented = Presented::Invalid,
             }
         }
     }
     presented
+}
+
+/// A cookie value: `<id>` or `<id>.<write count>`.
+fn parse(value: &[u8], format: IdFormat) -> Option<(SessionId, Option<u32>)> {
+    let value = std::str::from_utf8(value).ok()?;
+    let (id, writes) = match value.split_once('.') {
+        Some((id, writes)) if !writes.is_empty() && writes.bytes().all(|b| b.is_ascii_digit()) => {
+            (id, Some(writes.parse().ok()?))
+        }
+        Some(_) => return None,
+        None => (value, None),
+    };
+    Some((SessionId::parse(id, format)?, writes))
 }
 
 /// Makes the `Set-Cookie` values of one configuration.
@@ -97,10 +116,20 @@ impl CookieJar {
         builder
     }
 
-    /// The `Set-Cookie` value carrying `id`; persistent for `max_age` (whole seconds,
-    /// rounded up by the caller) if given, else a cookie that dies with the browser.
-    pub(crate) fn issue(&self, id: &SessionId, max_age: Option<Duration>) -> String {
-        let mut builder = self.base(id.as_str());
+    /// The `Set-Cookie` value carrying `id` (and the record's write count, if given);
+    /// persistent for `max_age` (whole seconds, rounded up by the caller) if given, else a
+    /// cookie that dies with the browser.
+    pub(crate) fn issue(
+        &self,
+        id: &SessionId,
+        writes: Option<u32>,
+        max_age: Option<Duration>,
+    ) -> String {
+        let value = match writes {
+            Some(n) => format!("{}.{n}", id.as_str()),
+            None => id.as_str().to_owned(),
+        };
+        let mut builder = self.base(&value);
         if let Some(age) = max_age {
             let age = time::Duration::seconds(age.as_secs().try_into().unwrap_or(i64::MAX));
             builder = builder
@@ -137,7 +166,7 @@ mod tests {
         .concat();
         assert_eq!(
             find([header.as_slice()], "id", IdFormat::Native),
-            Presented::Id(id.clone())
+            Presented::Id(id.clone(), None)
         );
         let quoted = format!("x=1;id=\"{}\"", id.as_str());
         assert_eq!(
@@ -160,7 +189,7 @@ mod tests {
         let two = format!("id=bad; id={}", id.as_str());
         assert_eq!(
             find([two.as_bytes()], "id", IdFormat::Native),
-            Presented::Id(id.clone())
+            Presented::Id(id.clone(), None)
         );
         let second = format!("id={}", id.as_str());
         assert_eq!(
@@ -169,8 +198,22 @@ mod tests {
                 "id",
                 IdFormat::Native
             ),
-            Presented::Id(id)
+            Presented::Id(id.clone(), None)
         );
+        // The write count after a dot; anything else after one is not ours.
+        let counted = format!("id={}.42", id.as_str());
+        assert_eq!(
+            find([counted.as_bytes()], "id", IdFormat::Native),
+            Presented::Id(id.clone(), Some(42))
+        );
+        for bad in [".", ".x", ".-1", ".99999999999"] {
+            let value = format!("id={}{bad}", id.as_str());
+            assert_eq!(
+                find([value.as_bytes()], "id", IdFormat::Native),
+                Presented::Invalid,
+                "{bad}"
+            );
+        }
         // Names are compared exactly: `xid` is not `id`.
         assert_eq!(
             find([b"xid=1".as_slice()], "id", IdFormat::Native),

@@ -19,6 +19,10 @@ pub(crate) struct Engine {
     pub jar: CookieJar,
     pub format: Format,
     pub id_format: IdFormat,
+    /// The store serves reads from a cache in this process, so the cookie carries the
+    /// record's write count and a newer one in the cookie forces a fresh read
+    /// (read-your-writes across processes). Not in the compat format (no room for it).
+    pub stamps: bool,
 }
 
 /// A record read from the store, as the engine sees it.
@@ -47,6 +51,7 @@ impl Engine {
             Format::Native
         };
         Self {
+            stamps: !compat && store.serves_from_cache(),
             store,
             policy: Policy {
                 idle: config.idle_timeout,
@@ -85,6 +90,7 @@ impl Engine {
     pub(crate) fn new_meta(&self) -> Meta {
         Meta {
             created: 0,
+            writes: 0,
             ttl_override: None,
             browser_cookie: self.config.session_cookie,
         }

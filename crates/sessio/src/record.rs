@@ -1,7 +1,8 @@
 //! The bytes a session becomes in a store.
 //!
-//! Native format: a 10-byte header (format tag, flags, creation time in Unix milliseconds),
-//! an optional 4-byte idle-timeout override, then the session's JSON object. A rotated-away
+//! Native format: a 14-byte header (format tag, flags, creation time in Unix milliseconds,
+//! a write counter), an optional 4-byte idle-timeout override, then the session's JSON
+//! object. A rotated-away
 //! session leaves a *forward* record: the header with the moved flag, then the store key of
 //! its successor, so that a write that was in flight during the rotation can still reach the
 //! data (never a reader: see `session::persist`). The `sanic_session` compatibility format
@@ -12,20 +13,23 @@ use serde_json::{Map, Value};
 /// The session's key/value data.
 pub(crate) type Data = Map<String, Value>;
 
-const TAG: u8 = 0xA2;
+const TAG: u8 = 0xA3;
 const FLAG_TTL: u8 = 1;
 const FLAG_BROWSER_COOKIE: u8 = 2;
 const FLAG_MOVED: u8 = 4;
 /// The deepest nesting of a value inside the session object that can be read back
 /// (serde_json refuses to read past 128 levels; the object itself is one).
 pub(crate) const MAX_DEPTH: usize = 100;
-const HEADER: usize = 10;
+const HEADER: usize = 14;
 
 /// Metadata kept beside the data.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Meta {
     /// Unix milliseconds when the session was first stored; 0 when unknown (compat format).
     pub created: u64,
+    /// How many times the record was written (wrapping): a client that carries a newer
+    /// count in its cookie has seen a write that a cached copy may not have.
+    pub writes: u32,
     /// Per-session idle timeout in seconds, overriding the configured one.
     pub ttl_override: Option<u32>,
     /// The session asked for a cookie that dies with the browser ("remember me" off).
@@ -70,6 +74,7 @@ pub(crate) fn encode(format: Format, meta: &Meta, data: &Data) -> Vec<u8> {
         out.push(TAG);
         out.push(flags);
         out.extend_from_slice(&meta.created.to_le_bytes());
+        out.extend_from_slice(&meta.writes.to_le_bytes());
         if let Some(ttl) = meta.ttl_override {
             out.extend_from_slice(&ttl.to_le_bytes());
         }
@@ -83,7 +88,7 @@ pub(crate) fn encode_moved(successor: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER + successor.len());
     out.push(TAG);
     out.push(FLAG_MOVED);
-    out.extend_from_slice(&0u64.to_le_bytes());
+    out.extend_from_slice(&[0; HEADER - 2]);
     out.extend_from_slice(successor.as_bytes());
     out
 }
@@ -124,7 +129,8 @@ pub(crate) fn decode(format: Format, bytes: &[u8]) -> Result<(Meta, Data), Decod
             return Err(DecodeError::Header);
         }
         let flags = bytes[1];
-        meta.created = u64::from_le_bytes(bytes[2..HEADER].try_into().expect("8 bytes"));
+        meta.created = u64::from_le_bytes(bytes[2..10].try_into().expect("8 bytes"));
+        meta.writes = u32::from_le_bytes(bytes[10..HEADER].try_into().expect("4 bytes"));
         meta.browser_cookie = flags & FLAG_BROWSER_COOKIE != 0;
         body = &bytes[HEADER..];
         if flags & FLAG_TTL != 0 {
@@ -166,11 +172,13 @@ mod tests {
     fn meta() -> impl Strategy<Value = Meta> {
         (
             any::<u64>(),
+            any::<u32>(),
             proptest::option::of(any::<u32>()),
             any::<bool>(),
         )
-            .prop_map(|(created, ttl_override, browser_cookie)| Meta {
+            .prop_map(|(created, writes, ttl_override, browser_cookie)| Meta {
                 created,
+                writes,
                 ttl_override,
                 browser_cookie,
             })

@@ -98,10 +98,25 @@ impl Session {
                             return Err(error.into());
                         }
                     };
+                    let mut view = engine.view(loaded, st.now);
+                    if let (View::Live(fetched), Some(seen)) = (&view, st.presented.writes()) {
+                        if engine.stamps && newer(seen, fetched.meta.writes) {
+                            // The client saw a write this (cached) copy lacks: ask the
+                            // authoritative copy.
+                            let fresh = match engine.store.load_fresh(&key).await {
+                                Ok(fresh) => fresh,
+                                Err(error) => {
+                                    st.phase = Phase::Failed;
+                                    return Err(error.into());
+                                }
+                            };
+                            view = engine.view(fresh, st.now);
+                        }
+                    }
                     // An id we did not issue, one that expired, or one rotated away is
                     // never adopted: the session stays new and gets a fresh id when it is
                     // first saved.
-                    if let View::Live(fetched) = engine.view(loaded, st.now) {
+                    if let View::Live(fetched) = view {
                         st.adopt(fetched, key, Origin::Client);
                     }
                 }
@@ -383,15 +398,19 @@ impl Session {
                 .flatten()
                 .map(Policy::max_age)
         };
+        // With a caching store the cookie carries the record's write count (see
+        // `Engine::stamps`); a cookie behind it is renewed.
+        let stamp = engine.stamps.then_some(st.meta.writes);
+        let behind = stamp.is_some() && st.presented.writes() != stamp;
         let cookie = match &st.phase {
             Phase::Stored {
                 origin: Origin::Issued(id),
                 ..
             } => {
                 let id = id.clone();
-                let cookie = engine.jar.issue(&id, max_age(&st));
+                let cookie = engine.jar.issue(&id, stamp, max_age(&st));
                 // Sent: from here on the client holds this id.
-                st.presented = Presented::Id(id);
+                st.presented = Presented::Id(id, stamp);
                 if let Phase::Stored { origin, .. } = &mut st.phase {
                     *origin = Origin::Client;
                 }
@@ -400,10 +419,10 @@ impl Session {
             Phase::Stored {
                 origin: Origin::Client,
                 ..
-            } if cookie_changed || (renewed && persistent) => st
+            } if cookie_changed || behind || (renewed && persistent) => st
                 .presented
                 .id()
-                .map(|id| engine.jar.issue(id, max_age(&st))),
+                .map(|id| engine.jar.issue(id, stamp, max_age(&st))),
             Phase::Stored { .. } => None,
             _ if st.ended && st.presented.sent() => {
                 st.ended = false;
@@ -413,6 +432,11 @@ impl Session {
         };
         Ok(cookie)
     }
+}
+
+/// Whether write count `a` is after `b` (counts wrap).
+fn newer(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) > 0
 }
 
 fn serialize<T: Serialize + ?Sized>(key: &str, value: &T) -> Result<Value, Error> {

@@ -158,6 +158,8 @@ impl Session {
         let keep = match ttl {
             Some(ttl) if !st.data.is_empty() => {
                 engine.policy.stamp_created(&mut st.meta, now);
+                // Counted from the record this write replaces (set by load and rebase).
+                st.meta.writes = st.meta.writes.wrapping_add(1);
                 Some((engine.encode(&st.meta, &st.data)?, ttl))
             }
             // Nothing to keep, or past its absolute lifetime: the record goes.

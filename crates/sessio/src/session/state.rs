@@ -149,6 +149,7 @@ impl State {
         if self.edits.meta {
             // Never extend the absolute lifetime with our own copy of the metadata.
             self.meta.created = fetched.meta.created;
+            self.meta.writes = fetched.meta.writes;
         } else {
             self.meta = fetched.meta;
         }

@@ -241,6 +241,15 @@ pub trait Store: Send + Sync + 'static {
         self.load(key).await
     }
 
+    /// Whether [`load`](Self::load) may answer from a cache in this process that another
+    /// process's write reaches only later (the Redis near cache). The engine then keeps a
+    /// write count in the cookie, and a client whose cookie shows a newer write than the
+    /// cached copy is read with [`load_fresh`](Self::load_fresh): read-your-writes across
+    /// processes. Default `false`.
+    fn serves_from_cache(&self) -> bool {
+        false
+    }
+
     /// The store's lock operations, if it has them. Stores that implement
     /// [`LockingStore`] return `Some(self)`.
     fn locking(&self) -> Option<&dyn LockingStore> {

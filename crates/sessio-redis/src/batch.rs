@@ -19,6 +19,9 @@ use tokio::sync::{mpsc, oneshot};
 
 struct Job {
     cmd: Cmd,
+    /// Preceded by `CLIENT CACHING YES` in the same pipeline, so that Redis tracks the keys
+    /// it reads for the near cache (the connection tracks with `OPTIN`).
+    track: bool,
     reply: oneshot::Sender<RedisResult<Value>>,
 }
 
@@ -28,6 +31,8 @@ struct Job {
 pub(crate) struct Batcher {
     jobs: mpsc::UnboundedSender<Job>,
     conn: MultiplexedConnection,
+    /// Whether this handle's commands ask Redis to track the keys they read.
+    track: bool,
     /// Writes sent so far (one per batch).
     #[cfg(test)]
     writes: Arc<AtomicU64>,
@@ -42,8 +47,18 @@ impl Batcher {
         Self {
             jobs,
             conn,
+            track: false,
             #[cfg(test)]
             writes,
+        }
+    }
+
+    /// A handle of the same connection whose commands have Redis track the keys they
+    /// read (`CLIENT CACHING YES` right before each, in the same write).
+    pub(crate) fn tracking(&self) -> Self {
+        Self {
+            track: true,
+            ..self.clone()
         }
     }
 
@@ -100,24 +115,31 @@ fn requeue() -> impl std::future::Future<Output = ()> {
 }
 
 async fn send(mut conn: MultiplexedConnection, mut batch: Vec<Job>) {
-    if batch.len() == 1 {
+    if let [Job { track: false, .. }] = batch.as_slice() {
         let job = batch.pop().expect("one job");
         let result = conn.req_packed_command(&job.cmd).await;
         let _ = job.reply.send(result);
         return;
     }
     let mut pipeline = Pipeline::with_capacity(batch.len());
+    // For each command of the pipeline, who gets its reply (`None`: a CACHING prefix).
     let mut replies = Vec::with_capacity(batch.len());
     for job in batch {
+        if job.track {
+            pipeline.cmd("CLIENT").arg("CACHING").arg("YES");
+            replies.push(None);
+        }
         pipeline.add_command(job.cmd);
-        replies.push(job.reply);
+        replies.push(Some(job.reply));
     }
     // Server errors come back in place, as `Value::ServerError`, for each command's caller
     // to read (a script's NOSCRIPT, for instance); only a failed connection fails them all.
     match conn.req_packed_commands(&pipeline, 0, replies.len()).await {
         Ok(values) if values.len() == replies.len() => {
             for (reply, value) in replies.into_iter().zip(values) {
-                let _ = reply.send(Ok(value));
+                if let Some(reply) = reply {
+                    let _ = reply.send(Ok(value));
+                }
             }
         }
         Ok(values) => {
@@ -126,12 +148,12 @@ async fn send(mut conn: MultiplexedConnection, mut batch: Vec<Job>) {
                 "pipeline answered with the wrong number of replies",
                 format!("{} for {} commands", values.len(), replies.len()),
             ));
-            for reply in replies {
+            for reply in replies.into_iter().flatten() {
                 let _ = reply.send(Err(error.clone()));
             }
         }
         Err(error) => {
-            for reply in replies {
+            for reply in replies.into_iter().flatten() {
                 let _ = reply.send(Err(error.clone()));
             }
         }
@@ -144,6 +166,7 @@ impl ConnectionLike for Batcher {
             let (reply, answer) = oneshot::channel();
             let job = Job {
                 cmd: cmd.clone(),
+                track: self.track,
                 reply,
             };
             if self.jobs.send(job).is_err() {

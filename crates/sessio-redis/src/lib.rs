@@ -43,11 +43,12 @@
 //! ## Near cache
 //!
 //! A store connected to one Redis server keeps the sessions it read recently in this
-//! process (10 000 by default, [`RedisStoreBuilder::near_cache`]) and serves them again
+//! process (up to 32 MiB by default, [`RedisStoreBuilder::near_cache`]) and serves them again
 //! without a round trip, so a request that only reads its session costs no Redis command and
 //! one that changes it costs one (the conditional save). The cache stays coherent through
 //! Redis's server-assisted client-side caching: the store's connection speaks RESP3 with
-//! `CLIENT TRACKING ON NOLOOP`, Redis remembers which keys it read, and pushes an
+//! `CLIENT TRACKING ON OPTIN NOLOOP`, Redis remembers the keys of the sessions it cached
+//! (each such read is preceded by `CLIENT CACHING YES` in the same write), and pushes an
 //! `invalidate` message on that connection as soon as another client (another app process,
 //! a Python app in compatibility mode, `redis-cli`) changes or deletes one of them.
 //!
@@ -56,17 +57,26 @@
 //! - **No lost updates.** A save is still conditional on the bytes it was based on, so a
 //!   save from a stale cached copy conflicts, and the engine reloads from Redis (a conflict
 //!   or an unknown outcome drops the key from the cache) and merges as usual.
-//! - **Reads may trail another process by the push's flight time.** A request that only
-//!   reads can see a session as it was until the invalidation arrives (typically well
-//!   under a millisecond), as with any cache or replica. Locked sessions
-//!   ([`Session::lock`](sessio::Session::lock)) always read from Redis.
+//! - **Read-your-writes across processes.** An invalidation can arrive after the client's
+//!   next request (on a busy machine, one read in eight trailed the write before this was
+//!   handled). So the store tells the engine it serves from a cache
+//!   ([`Store::serves_from_cache`]), the engine keeps a write count in each record and in
+//!   the cookie (`<id>.<count>`), and a request whose cookie shows a newer write than the
+//!   cached copy reads Redis ([`Store::load_fresh`]). Another client's writes may still be
+//!   seen up to the push's flight time late, as with any cache or replica. Locked sessions
+//!   ([`Session::lock`](sessio::Session::lock)) always read from Redis. In the
+//!   `sanic_session` compatibility mode the cookie must be the bare id, so this does not
+//!   apply; turn the cache off there if it matters (`near_cache(0)`).
 //! - **No stale reads when Redis is unreachable.** A dropped connection empties the cache
 //!   at once; if the connection goes silent without breaking, the cache stops answering
 //!   once Redis has not replied for [`RedisStoreBuilder::near_cache_trust`] (1 s by
 //!   default), and reads fail like every other request.
 //! - Our own writes keep the cache current: each write script ends with a read of the key,
-//!   so Redis goes on tracking it after the write (a write ends tracking). Redis tracks
-//!   only keys this process has read, so other writes to the database cost it nothing.
+//!   so Redis goes on tracking it after the write (a write ends tracking).
+//! - **Forged ids cost Redis nothing that stays.** A session is first read untracked; only
+//!   one that exists is read again with `CLIENT CACHING YES` (one more round trip on a cache
+//!   miss), so a flood of made-up ids grows no tracking table. Redis tracks only the keys
+//!   this process caches, so other writes to the database cost it nothing.
 //!
 //! The same connection pipelines automatically: the commands that concurrent requests
 //! issue in one turn of the Tokio scheduler are written to Redis together, as one pipeline,
@@ -91,7 +101,7 @@ mod batch;
 mod near;
 
 use batch::Batcher;
-use near::{Lookup, NearCache};
+use near::NearCache;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -234,11 +244,15 @@ impl Tracked {
             .client
             .get_multiplexed_async_connection_with_config(&config)
             .await?;
-        // Default (not BCAST) tracking: with BCAST, Redis 7.0 does not apply NOLOOP to
-        // writes made inside a script, so every save of ours would invalidate itself.
+        // OPTIN: Redis tracks only the keys of commands sent right after `CLIENT CACHING
+        // YES`, which the store sends only for sessions known to exist, so a flood of
+        // forged ids grows no tracking table. (BCAST would need no table at all, but Redis
+        // 7.0 does not apply NOLOOP to writes made inside a script, so every save of ours
+        // would invalidate itself.)
         redis::cmd("CLIENT")
             .arg("TRACKING")
             .arg("ON")
+            .arg("OPTIN")
             .arg("NOLOOP")
             .exec_async(&mut conn)
             .await?;
@@ -698,8 +712,20 @@ impl RedisStore {
     where
         F: AsyncFnOnce(&mut Conn) -> redis::RedisResult<T>,
     {
+        self.run_with(op, Tracking::Off, f).await
+    }
+
+    /// [`run`](Self::run), asking Redis to track the keys the operation reads when
+    /// `tracking` is on and the store has a near cache.
+    async fn run_with<T, F>(&self, op: &'static str, tracking: Tracking, f: F) -> StoreResult<T>
+    where
+        F: AsyncFnOnce(&mut Conn) -> redis::RedisResult<T>,
+    {
         let work = async {
-            let mut conn = self.conn().await?;
+            let mut conn = match (self.conn().await?, tracking) {
+                (Conn::Batched(b), Tracking::On) => Conn::Batched(b.tracking()),
+                (conn, _) => conn,
+            };
             let result = f(&mut conn).await;
             match (&self.inner.backend, &result) {
                 (Backend::Tracked(t), Ok(_)) => t.cache.heard(),
@@ -729,6 +755,13 @@ impl RedisStore {
             )),
         }
     }
+}
+
+/// Whether Redis should track the keys an operation reads (for the near cache).
+#[derive(Clone, Copy)]
+enum Tracking {
+    Off,
+    On,
 }
 
 fn connection_lost(e: &RedisError) -> bool {
@@ -788,21 +821,36 @@ fn loaded(value: Option<Vec<u8>>, pttl: i64) -> Option<Loaded> {
 }
 
 impl RedisStore {
-    /// Reads `key` from Redis (never the cache), filling the cache when it is safe.
-    async fn read(&self, key: &str, ticket: Option<near::Ticket>) -> StoreResult<Option<Loaded>> {
+    async fn read_once(&self, key: &str, tracking: Tracking) -> StoreResult<Option<Loaded>> {
         let (value, pttl): (Option<Vec<u8>>, i64) = self
-            .run("load", async |c| {
+            .run_with("load", tracking, async |c| {
                 self.inner.scripts.load.key(key).invoke_async(c).await
             })
             .await?;
-        let record = loaded(value, pttl);
-        if let Some(cache) = self.cache() {
-            match (ticket, &record) {
-                (Some(ticket), Some(record)) => cache.fill(key, ticket, record),
-                // Absent in Redis: whatever we held is stale (even if no invalidation came,
-                // e.g. after SWAPDB or FLUSHDB on a server that does not send one).
-                _ => cache.forget(key.as_bytes()),
-            }
+        Ok(loaded(value, pttl))
+    }
+
+    /// Reads `key` from Redis (never the cache), filling the cache when it is safe.
+    ///
+    /// The first read is untracked: a key that does not exist (a forged id, say) costs
+    /// Redis nothing that stays. Only a session that exists is read again, tracked, to go
+    /// into the cache.
+    async fn read(&self, key: &str) -> StoreResult<Option<Loaded>> {
+        let record = self.read_once(key, Tracking::Off).await?;
+        let Some(cache) = self.cache() else {
+            return Ok(record);
+        };
+        if record.is_none() {
+            // Absent in Redis: whatever we held is stale (even if no invalidation came,
+            // e.g. after SWAPDB or FLUSHDB on a server that does not send one).
+            cache.forget(key.as_bytes());
+            return Ok(None);
+        }
+        let ticket = cache.ticket(key);
+        let record = self.read_once(key, Tracking::On).await?;
+        match &record {
+            Some(record) => cache.fill(key, ticket, record),
+            None => cache.forget(key.as_bytes()),
         }
         Ok(record)
     }
@@ -817,7 +865,15 @@ impl RedisStore {
         invoke: redis::ScriptInvocation<'_>,
     ) -> StoreResult<i64> {
         let ticket = self.cache().map(|c| c.ticket(key));
-        let outcome: StoreResult<i64> = self.run(op, async |c| invoke.invoke_async(c).await).await;
+        // A write that stores bytes ends with a read of the key: tracked, it keeps the key
+        // in the near cache (a write ends Redis's tracking of a key).
+        let tracking = match written {
+            Some(_) => Tracking::On,
+            None => Tracking::Off,
+        };
+        let outcome: StoreResult<i64> = self
+            .run_with(op, tracking, async |c| invoke.invoke_async(c).await)
+            .await;
         if let Some(cache) = self.cache() {
             match (&outcome, ticket, written) {
                 (Ok(3), Some(ticket), Some((data, ttl))) => {
@@ -833,12 +889,10 @@ impl RedisStore {
 #[async_trait]
 impl Store for RedisStore {
     async fn load(&self, key: &str) -> StoreResult<Option<Loaded>> {
-        let ticket = match self.cache().map(|c| c.get(key, SystemTime::now())) {
-            Some(Lookup::Hit(record)) => return Ok(Some(record)),
-            Some(Lookup::Miss(ticket)) => Some(ticket),
-            None => None,
-        };
-        self.read(key, ticket).await
+        if let Some(record) = self.cache().and_then(|c| c.get(key, SystemTime::now())) {
+            return Ok(Some(record));
+        }
+        self.read(key).await
     }
 
     fn serves_from_cache(&self) -> bool {
@@ -846,8 +900,7 @@ impl Store for RedisStore {
     }
 
     async fn load_fresh(&self, key: &str) -> StoreResult<Option<Loaded>> {
-        let ticket = self.cache().map(|c| c.ticket(key));
-        self.read(key, ticket).await
+        self.read(key).await
     }
 
     async fn create(&self, key: &str, data: &[u8], ttl: Duration) -> StoreResult<Outcome<Version>> {

@@ -77,11 +77,6 @@ struct Slot {
     stripe: usize,
 }
 
-pub(crate) enum Lookup {
-    Hit(Loaded),
-    Miss(Ticket),
-}
-
 /// What one entry costs: key, data, and the map slot and boxes around them.
 fn cost(key: &str, data: &[u8]) -> usize {
     key.len() + data.len() + 80
@@ -146,28 +141,24 @@ impl NearCache {
         self.heard.fetch_max(now, Ordering::AcqRel);
     }
 
-    /// The cached record under `key`, or a ticket to fill it with what Redis answers.
-    pub(crate) fn get(&self, key: &str, now: SystemTime) -> Lookup {
+    /// The cached record under `key`, if it is there, unexpired, and the cache is trusted.
+    pub(crate) fn get(&self, key: &str, now: SystemTime) -> Option<Loaded> {
+        if !self.trusted() {
+            return None;
+        }
         let slot = self.slot_of(key.as_bytes());
         let mut shard = self.lock(slot.shard);
-        let ticket = Ticket {
-            slot,
-            generation: shard.generations[slot.stripe],
-        };
-        if !self.trusted() {
-            return Lookup::Miss(ticket);
-        }
         match shard.map.get(key) {
-            Some(entry) if entry.expires_at.is_none_or(|at| at > now) => Lookup::Hit(Loaded {
+            Some(entry) if entry.expires_at.is_none_or(|at| at > now) => Some(Loaded {
                 data: entry.data.to_vec(),
                 version: crate::VERSION,
                 expires_at: entry.expires_at,
             }),
             Some(_) => {
                 shard.remove(key);
-                Lookup::Miss(ticket)
+                None
             }
-            None => Lookup::Miss(ticket),
+            None => None,
         }
     }
 
@@ -285,17 +276,13 @@ mod tests {
     }
 
     fn hit(cache: &NearCache, key: &str) -> Option<Vec<u8>> {
-        match cache.get(key, SystemTime::now()) {
-            Lookup::Hit(l) => Some(l.data),
-            Lookup::Miss(_) => None,
-        }
+        cache.get(key, SystemTime::now()).map(|l| l.data)
     }
 
+    /// The ticket of a read that missed.
     fn ticket(cache: &NearCache, key: &str) -> Ticket {
-        match cache.get(key, SystemTime::now()) {
-            Lookup::Miss(t) => t,
-            Lookup::Hit(_) => panic!("expected a miss"),
-        }
+        assert_eq!(hit(cache, key), None, "expected a miss");
+        cache.ticket(key)
     }
 
     #[test]

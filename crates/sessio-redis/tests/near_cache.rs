@@ -345,3 +345,48 @@ async fn concurrent_commands_each_get_their_own_reply() {
         );
     }
 }
+
+async fn tracked_keys(conn: &mut MultiplexedConnection) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("stats")
+        .query_async(conn)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("tracking_total_keys:"))
+        .expect("Redis reports tracking_total_keys")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// #8: loads of ids that do not exist (a flood of forged cookies) leave nothing behind in
+/// Redis's tracking table; sessions that exist are tracked and cached.
+#[tokio::test]
+async fn forged_ids_cost_redis_no_tracking_memory() {
+    let (_server, mut redis, store) = with_session_k().await;
+    let before = tracked_keys(&mut redis).await;
+    for i in 0..2000 {
+        assert_eq!(
+            store.load(&format!("session:forged-{i}")).await.unwrap(),
+            None
+        );
+    }
+    assert_eq!(
+        tracked_keys(&mut redis).await,
+        before,
+        "forged ids were tracked"
+    );
+    assert_eq!(data(&store, "k").await, b"v1");
+    assert!(
+        tracked_keys(&mut redis).await >= 1,
+        "an existing session is tracked"
+    );
+    let calls = script_calls(&mut redis).await;
+    assert_eq!(data(&store, "k").await, b"v1");
+    assert_eq!(
+        script_calls(&mut redis).await,
+        calls,
+        "served from the cache"
+    );
+}

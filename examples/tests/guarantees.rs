@@ -410,3 +410,28 @@ mod read_your_writes {
         ])));
     }
 }
+
+/// #10 / I7: 900 MB of new anonymous sessions (15 000 PUTs of 60 KB) leave the memory demo
+/// under 512 MiB of RSS: the store is bounded by bytes, not by count.
+#[test]
+fn a_flood_of_new_sessions_stays_within_the_byte_budget() {
+    let demo = Demo::start(&["--store", "memory"]);
+    let value = format!("\"{}\"", "x".repeat(60_000));
+    let peak = std::sync::atomic::AtomicU64::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                for i in 0..3750 {
+                    let answer = request(&demo.addr, "PUT", "/set/blob", None, &value);
+                    assert_eq!(answer.status, 200, "{answer:?}");
+                    if i % 250 == 0 {
+                        peak.fetch_max(demo.rss(), std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    let peak = peak.into_inner().max(demo.rss());
+    assert!(peak < 512 << 20, "the demo grew to {} MiB", peak >> 20);
+    eprintln!("peak RSS under a 900 MB flood: {} MiB", peak >> 20);
+}

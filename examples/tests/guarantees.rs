@@ -192,29 +192,11 @@ fn a_stale_cookie_does_not_log_the_browser_out(p: &Pair) {
 
 /// One request with raw header bytes (for a non-UTF-8 `Cookie` header).
 fn raw_get(addr: &str, path: &str, cookie_header: &[u8]) -> Answer {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nCookie: ")
-        .into_bytes();
-    req.extend_from_slice(cookie_header);
-    req.extend_from_slice(b"\r\n\r\n");
-    stream.write_all(&req).unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    let text = String::from_utf8_lossy(&response);
-    let (head, body) = text.split_once("\r\n\r\n").expect("a response");
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("a status");
-    Answer {
-        status,
-        headers: head.to_string(),
-        body: body.to_string(),
-    }
+    let head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nCookie: ");
+    common::request_raw(
+        addr,
+        &[head.as_bytes(), cookie_header, b"\r\n\r\n"].concat(),
+    )
 }
 
 /// #11: oversized sessions are 413, too-deep values 422 and the session survives; a

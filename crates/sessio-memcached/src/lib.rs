@@ -62,7 +62,7 @@ use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use deadpool::managed::{self, Metrics, Object, RecycleError, RecycleResult};
-use sessio::store::support::ttl_secs;
+use sessio::store::support::{ttl_secs, within};
 use sessio::store::{
     Acquired, AfterWrite, LeaseToken, Loaded, LockingStore, Outcome, Store, StoreError,
     StoreErrorKind, StoreResult, Version,
@@ -314,10 +314,9 @@ impl MemcachedStore {
         let name = &self.inner.servers[server];
         let work = async {
             let mut conn = pool.get().await.map_err(|e| {
-                StoreError::new(
-                    StoreErrorKind::Unavailable,
-                    format!("no connection to memcached at {name} for {op}: {e}; check that memcached runs there"),
-                )
+                StoreError::unavailable(format!(
+                    "no connection to memcached at {name} for {op}: {e}; check that memcached runs there"
+                ))
             })?;
             match f(&mut conn).await {
                 Ok(value) => Ok(value),
@@ -330,16 +329,13 @@ impl MemcachedStore {
                 }
             }
         };
-        match tokio::time::timeout(self.inner.timeout, work).await {
-            Ok(result) => result,
-            Err(_) => Err(StoreError::new(
-                StoreErrorKind::Timeout,
-                format!(
-                    "memcached at {name} did not answer {op} within {:?}",
-                    self.inner.timeout
-                ),
-            )),
-        }
+        within(
+            op,
+            &format!("memcached at {name}"),
+            self.inner.timeout,
+            work,
+        )
+        .await
     }
 }
 

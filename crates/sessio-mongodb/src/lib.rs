@@ -76,6 +76,7 @@ use mongodb::bson::{doc, spec::BinarySubtype, Binary, Bson, DateTime, Document};
 use mongodb::error::{Error as MongoError, ErrorKind, WriteFailure};
 use mongodb::options::{IndexOptions, ReturnDocument};
 use mongodb::{Client, Collection, IndexModel};
+use sessio::store::support::within;
 use sessio::store::{
     Acquired, AfterWrite, LeaseToken, Loaded, LockingStore, Outcome, Store, StoreError,
     StoreErrorKind, StoreResult, Version,
@@ -209,12 +210,7 @@ impl MongoStore {
         op: &'static str,
         work: impl std::future::IntoFuture<Output = Result<T, MongoError>>,
     ) -> StoreResult<Result<T, MongoError>> {
-        tokio::time::timeout(self.timeout, work).await.map_err(|_| {
-            StoreError::new(
-                StoreErrorKind::Timeout,
-                format!("MongoDB did not answer {op} within {:?}", self.timeout),
-            )
-        })
+        within(op, "MongoDB", self.timeout, async { Ok(work.await) }).await
     }
 }
 

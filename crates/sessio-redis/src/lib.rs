@@ -117,7 +117,7 @@ use redis::{
     AsyncConnectionConfig, Cmd, Pipeline, ProtocolVersion, PushInfo, PushKind, RedisError,
     RedisFuture, Script, Value,
 };
-use sessio::store::support::ttl_millis;
+use sessio::store::support::{ttl_millis, within};
 use sessio::store::{
     Acquired, AfterWrite, LeaseToken, Loaded, LockingStore, Outcome, Store, StoreError,
     StoreErrorKind, StoreResult, Version,
@@ -744,16 +744,7 @@ impl RedisStore {
             }
             result.map_err(|e| store_error(e, op))
         };
-        match tokio::time::timeout(self.inner.timeout, work).await {
-            Ok(result) => result,
-            Err(_) => Err(StoreError::new(
-                StoreErrorKind::Timeout,
-                format!(
-                    "Redis did not answer {op} within {:?}; check that Redis is up and reachable",
-                    self.inner.timeout
-                ),
-            )),
-        }
+        within(op, "Redis", self.inner.timeout, work).await
     }
 }
 
@@ -785,10 +776,6 @@ fn store_error(e: RedisError, op: &str) -> StoreError {
 
 fn lock_key(key: &str) -> String {
     format!("{{{key}}}:lock")
-}
-
-fn millis(d: Duration) -> u64 {
-    ttl_millis(d)
 }
 
 fn flag(then: AfterWrite) -> &'static str {
@@ -911,7 +898,7 @@ impl Store for RedisStore {
                     .arg(data)
                     .arg("NX")
                     .arg("PX")
-                    .arg(millis(ttl))
+                    .arg(ttl_millis(ttl))
                     .query_async(c)
                     .await
             })
@@ -930,7 +917,10 @@ impl Store for RedisStore {
         ttl: Duration,
     ) -> StoreResult<Outcome<Version>> {
         let mut invoke = self.inner.scripts.save.key(key);
-        invoke.arg(&expected.data[..]).arg(data).arg(millis(ttl));
+        invoke
+            .arg(&expected.data[..])
+            .arg(data)
+            .arg(ttl_millis(ttl));
         let code = self.write("save", key, Some((data, ttl)), invoke).await?;
         Ok(fenced(code, VERSION))
     }
@@ -947,7 +937,7 @@ impl Store for RedisStore {
             .run("touch", async |c| {
                 redis::cmd("PEXPIRE")
                     .arg(key)
-                    .arg(millis(ttl))
+                    .arg(ttl_millis(ttl))
                     .query_async(c)
                     .await
             })
@@ -990,7 +980,7 @@ impl LockingStore for RedisStore {
                     .key(key)
                     .key(&lock)
                     .arg(token.to_hex())
-                    .arg(millis(lease))
+                    .arg(ttl_millis(lease))
                     .invoke_async(c)
                     .await
             })
@@ -1025,7 +1015,7 @@ impl LockingStore for RedisStore {
             .arg(token.to_hex())
             .arg(expected.map_or(&[][..], |e| &e.data[..]))
             .arg(data)
-            .arg(millis(ttl))
+            .arg(ttl_millis(ttl))
             .arg(if expected.is_none() { "1" } else { "0" })
             .arg(flag(then));
         let code = self

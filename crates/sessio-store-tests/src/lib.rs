@@ -175,6 +175,29 @@ pub(crate) fn manager<S: Store + Clone>(store: &S, name: &str) -> SessionManager
     SessionManager::from_arc(Arc::new(store.clone()), config).expect("valid config")
 }
 
+/// Runs `n` concurrent requests on the session of `cookie`, request `i` being
+/// `work(i, session)` on its own task, and returns their results in order.
+pub(crate) async fn concurrently<T, F, Fut>(
+    manager: &SessionManager,
+    cookie: &str,
+    n: usize,
+    work: F,
+) -> Vec<T>
+where
+    F: Fn(usize, Session) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let tasks: Vec<_> = (0..n)
+        .map(|i| tokio::spawn(work(i, request(manager, cookie))))
+        .collect();
+    let mut results = Vec::with_capacity(n);
+    for task in tasks {
+        results.push(task.await.expect("a request panicked"));
+    }
+    results
+}
+
 /// The `name=value` part of a `Set-Cookie` value.
 pub(crate) fn cookie_pair(set_cookie: &str) -> String {
     set_cookie.split(';').next().unwrap_or_default().to_string()

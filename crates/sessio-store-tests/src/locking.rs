@@ -8,7 +8,7 @@ use sessio::store::{Acquired, AfterWrite, LockingStore, Outcome, Store};
 use sessio::Error;
 
 use crate::basic::done;
-use crate::{cookie_pair, new_session, request, token, unique, Timing, LONG};
+use crate::{concurrently, cookie_pair, new_session, request, token, unique, Timing, LONG};
 
 fn locking<S: Store>(store: &S) -> &dyn LockingStore {
     store
@@ -294,24 +294,16 @@ pub async fn delete_under_a_lease_is_fenced<S: Store>(store: &S, _: Timing) {
 /// 20 concurrent lock holders doing read, sleep, write: results are exactly 1..=20.
 pub async fn lock_serializes_read_modify_write<S: Store + Clone>(store: &S, _: Timing) {
     let (manager, cookie) = new_session(store, "lock-rmw").await;
-    let tasks: Vec<_> = (0..20)
-        .map(|_| {
-            let session = request(&manager, &cookie);
-            tokio::spawn(async move {
-                let guard = session.lock().await.unwrap();
-                let n: u32 = guard.get("locked").await.unwrap().unwrap_or(0);
-                tokio::time::sleep(Duration::from_millis(2)).await;
-                guard.insert("locked", &(n + 1)).await.unwrap();
-                guard.unlock().await.unwrap();
-                session.commit().await.unwrap();
-                n + 1
-            })
-        })
-        .collect();
-    let mut seen = Vec::new();
-    for task in tasks {
-        seen.push(task.await.unwrap());
-    }
+    let mut seen = concurrently(&manager, &cookie, 20, |_, session| async move {
+        let guard = session.lock().await.unwrap();
+        let n: u32 = guard.get("locked").await.unwrap().unwrap_or(0);
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        guard.insert("locked", &(n + 1)).await.unwrap();
+        guard.unlock().await.unwrap();
+        session.commit().await.unwrap();
+        n + 1
+    })
+    .await;
     seen.sort_unstable();
     assert_eq!(
         seen,

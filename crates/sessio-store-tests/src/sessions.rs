@@ -3,28 +3,20 @@
 
 use sessio::Store;
 
-use crate::{cookie_pair, manager, new_session, request, Timing};
+use crate::{concurrently, cookie_pair, manager, new_session, request, Timing};
 
 /// 40 concurrent `update`s of one key on one session: the count ends at exactly 40.
 pub async fn concurrent_updates_lose_nothing<S: Store + Clone>(store: &S, _: Timing) {
     let (manager, cookie) = new_session(store, "updates").await;
-    let tasks: Vec<_> = (0..40)
-        .map(|_| {
-            let session = request(&manager, &cookie);
-            tokio::spawn(async move {
-                let n = session
-                    .update("n", |n: Option<u32>| n.unwrap_or(0) + 1)
-                    .await
-                    .unwrap();
-                session.commit().await.unwrap();
-                n
-            })
-        })
-        .collect();
-    let mut seen = Vec::new();
-    for task in tasks {
-        seen.push(task.await.unwrap());
-    }
+    let mut seen = concurrently(&manager, &cookie, 40, |_, session| async move {
+        let n = session
+            .update("n", |n: Option<u32>| n.unwrap_or(0) + 1)
+            .await
+            .unwrap();
+        session.commit().await.unwrap();
+        n
+    })
+    .await;
     seen.sort_unstable();
     assert_eq!(
         seen,
@@ -38,20 +30,13 @@ pub async fn concurrent_updates_lose_nothing<S: Store + Clone>(store: &S, _: Tim
 /// 40 concurrent requests, each inserting its own key: all 40 keys are kept.
 pub async fn disjoint_keys_merge<S: Store + Clone>(store: &S, _: Timing) {
     let (manager, cookie) = new_session(store, "merge").await;
-    let tasks: Vec<_> = (0..40)
-        .map(|i| {
-            let session = request(&manager, &cookie);
-            tokio::spawn(async move {
-                session.get::<bool>("seed").await.unwrap();
-                tokio::task::yield_now().await;
-                session.insert(&format!("k{i}"), &i).await.unwrap();
-                session.commit().await.unwrap();
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await.unwrap();
-    }
+    concurrently(&manager, &cookie, 40, |i, session| async move {
+        session.get::<bool>("seed").await.unwrap();
+        tokio::task::yield_now().await;
+        session.insert(&format!("k{i}"), &i).await.unwrap();
+        session.commit().await.unwrap();
+    })
+    .await;
     let after = request(&manager, &cookie);
     for i in 0..40 {
         assert_eq!(

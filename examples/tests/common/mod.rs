@@ -114,23 +114,26 @@ impl Answer {
 
 /// One HTTP/1.1 request on a fresh connection (blocking), with a read timeout.
 pub fn request(addr: &str, method: &str, path: &str, cookie: Option<&str>, body: &str) -> Answer {
+    let cookie = cookie
+        .map(|c| format!("Cookie: {c}\r\n"))
+        .unwrap_or_default();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{cookie}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    request_raw(addr, &[head.as_bytes(), body.as_bytes()].concat())
+}
+
+/// Sends `raw` (a whole request, any bytes) on a fresh connection and reads the answer.
+pub fn request_raw(addr: &str, raw: &[u8]) -> Answer {
     let mut stream = TcpStream::connect(addr).expect("connect to the demo");
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
-    let cookie = cookie
-        .map(|c| format!("Cookie: {c}\r\n"))
-        .unwrap_or_default();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{cookie}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .expect("read the answer");
+    stream.write_all(raw).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).expect("read the answer");
+    let response = String::from_utf8_lossy(&response);
     let (head, body) = response
         .split_once("\r\n\r\n")
         .expect("a complete response");

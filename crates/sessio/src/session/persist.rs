@@ -19,7 +19,7 @@ use crate::engine::View;
 use crate::record;
 use crate::session::state::{Held, Origin, Phase, State};
 use crate::session::Session;
-use crate::store::{AfterWrite, Loaded, Outcome, Version};
+use crate::store::{Acquired, AfterWrite, Loaded, LockingStore, Outcome, Version};
 use crate::Error;
 
 /// Recomputes one key after a conflict: `update`'s closure, type-erased.
@@ -154,8 +154,7 @@ impl Session {
     async fn write_once(&self, st: &mut State, then: AfterWrite) -> Result<Step, Error> {
         let engine = self.engine();
         let now = st.now;
-        let ttl = engine.policy.ttl(&st.meta, now);
-        let keep = match ttl {
+        let keep = match engine.policy.ttl(&st.meta, now) {
             Some(ttl) if !st.data.is_empty() => {
                 engine.policy.stamp_created(&mut st.meta, now);
                 // Counted from the record this write replaces (set by load and rebase).
@@ -165,24 +164,22 @@ impl Session {
             // Nothing to keep, or past its absolute lifetime: the record goes.
             _ => None,
         };
-        let (key, base) = match &st.phase {
-            Phase::Stored { key, base, .. } => (key.clone(), base.clone()),
-            Phase::New => {
-                return match keep {
-                    Some((bytes, ttl)) => self.create(st, bytes, ttl, then).await,
-                    None => {
-                        st.saved();
-                        Ok(Step::Done)
-                    }
-                };
+        match (&st.phase, keep) {
+            (Phase::New, Some((bytes, ttl))) => self.create(st, bytes, ttl, then).await,
+            (Phase::New, None) => {
+                st.saved();
+                Ok(Step::Done)
             }
-            Phase::Unloaded | Phase::Failed => return Err(Error::Poisoned),
-        };
-        match keep {
-            None => self.delete_record(st, &key, &base, then).await,
-            Some((bytes, ttl)) if st.edits.rotate => self.rotate(st, &key, &base, bytes, ttl).await,
-            Some((bytes, ttl)) => self.save(st, &key, &base, bytes, ttl, then).await,
+            (Phase::Stored { .. }, Some((bytes, ttl))) if st.edits.rotate => {
+                self.rotate(st, bytes, ttl).await
+            }
+            (Phase::Stored { .. }, keep) => self.replace(st, keep, then).await,
+            (Phase::Unloaded | Phase::Failed, _) => Err(Error::Poisoned),
         }
+    }
+
+    fn locking(&self) -> Result<&dyn LockingStore, Error> {
+        self.engine().store.locking().ok_or(Error::LockUnsupported)
     }
 
     /// A session with no record yet: create it under a fresh id (or the id the lock was
@@ -201,8 +198,8 @@ impl Session {
             .and_then(|h| h.reserved.clone().map(|id| (id, h.key.clone(), h.token)));
         let (id, key, outcome) = match reserved {
             Some((id, key, token)) => {
-                let locking = engine.store.locking().ok_or(Error::LockUnsupported)?;
-                let outcome = locking
+                let outcome = self
+                    .locking()?
                     .save_locked(&key, &token, None, &bytes, ttl, then)
                     .await?;
                 (id, key, outcome)
@@ -218,7 +215,8 @@ impl Session {
                 if let Some(held) = st.lock.as_mut().filter(|h| h.key == key) {
                     held.reserved = None;
                 }
-                self.stored(st, key, bytes, version, ttl, Origin::Issued(id), then);
+                let written = written(st, bytes, version, ttl);
+                stored(st, key, Origin::Issued(id), written, then);
                 Ok(Step::Done)
             }
             Outcome::LeaseLost => Err(Error::LockLost),
@@ -231,213 +229,166 @@ impl Session {
         }
     }
 
-    /// Records a successful write of `bytes` under `key`.
-    #[allow(clippy::too_many_arguments)]
-    fn stored(
+    /// Writes the stored record again with `keep`, or deletes it (`None`), conditional on
+    /// the record this request last saw, and fenced by our lease if we hold one on it.
+    async fn replace(
         &self,
         st: &mut State,
-        key: String,
-        bytes: Vec<u8>,
-        version: Version,
-        ttl: Duration,
-        origin: Origin,
-        then: AfterWrite,
-    ) {
-        if then == AfterWrite::Release && st.lock.as_ref().is_some_and(|h| h.key == key) {
-            st.lock = None;
-        }
-        st.phase = Phase::Stored {
-            key,
-            base: Loaded {
-                data: bytes,
-                version,
-                expires_at: Some(st.now + ttl),
-            },
-            origin,
-        };
-        st.saved();
-    }
-
-    fn origin(st: &State) -> Origin {
-        match &st.phase {
-            Phase::Stored { origin, .. } => origin.clone(),
-            _ => Origin::Client,
-        }
-    }
-
-    async fn save(
-        &self,
-        st: &mut State,
-        key: &str,
-        base: &Loaded,
-        bytes: Vec<u8>,
-        ttl: Duration,
+        keep: Option<(Vec<u8>, Duration)>,
         then: AfterWrite,
     ) -> Result<Step, Error> {
         let engine = self.engine();
-        let outcome = match st.lease_on(key) {
-            Some(token) => {
-                let locking = engine.store.locking().ok_or(Error::LockUnsupported)?;
-                locking
-                    .save_locked(key, &token, Some(base), &bytes, ttl, then)
-                    .await?
-            }
-            None => engine.store.save(key, base, &bytes, ttl).await?,
+        let Phase::Stored { key, base, .. } = &st.phase else {
+            return Err(Error::Poisoned);
         };
-        match outcome {
-            Outcome::Done(version) => {
-                let origin = Self::origin(st);
-                self.stored(st, key.to_owned(), bytes, version, ttl, origin, then);
+        let lease = st.lease_on(key);
+        let outcome = match (&keep, lease) {
+            (Some((bytes, ttl)), Some(token)) => self
+                .locking()?
+                .save_locked(key, &token, Some(base), bytes, *ttl, then)
+                .await?
+                .map(Some),
+            (Some((bytes, ttl)), None) => {
+                engine.store.save(key, base, bytes, *ttl).await?.map(Some)
+            }
+            (None, Some(token)) => self
+                .locking()?
+                .delete_locked(key, &token, base, then)
+                .await?
+                .map(|()| None),
+            (None, None) => engine.store.delete_if(key, base).await?.map(|()| None),
+        };
+        match (outcome, keep) {
+            (Outcome::Done(Some(version)), Some((bytes, ttl))) => {
+                let written = written(st, bytes, version, ttl);
+                let Phase::Stored { key, origin, .. } =
+                    std::mem::replace(&mut st.phase, Phase::New)
+                else {
+                    unreachable!("matched above");
+                };
+                stored(st, key, origin, written, then);
                 Ok(Step::Done)
             }
-            Outcome::Conflict => Ok(Step::Retry),
-            Outcome::Missing => {
-                st.gone(engine);
-                Ok(Step::Done)
-            }
-            Outcome::LeaseLost => Err(Error::LockLost),
-        }
-    }
-
-    async fn delete_record(
-        &self,
-        st: &mut State,
-        key: &str,
-        base: &Loaded,
-        then: AfterWrite,
-    ) -> Result<Step, Error> {
-        let engine = self.engine();
-        let outcome = match st.lease_on(key) {
-            Some(token) => {
-                let locking = engine.store.locking().ok_or(Error::LockUnsupported)?;
-                locking.delete_locked(key, &token, base, then).await?
-            }
-            None => engine.store.delete_if(key, base).await?,
-        };
-        match outcome {
-            Outcome::Done(()) => {
-                if then == AfterWrite::Release && st.lease_on(key).is_some() {
+            (Outcome::Done(_), _) => {
+                if then == AfterWrite::Release && lease.is_some() {
                     st.lock = None;
                 }
                 st.gone(engine);
                 Ok(Step::Done)
             }
-            Outcome::Conflict => Ok(Step::Retry),
-            Outcome::Missing => {
+            (Outcome::Conflict, _) => Ok(Step::Retry),
+            (Outcome::Missing, _) => {
                 st.gone(engine);
                 Ok(Step::Done)
             }
-            Outcome::LeaseLost => Err(Error::LockLost),
+            (Outcome::LeaseLost, _) => Err(Error::LockLost),
         }
     }
 
     /// Moves the session to a fresh id: the successor is written first (under our lease,
     /// if we hold one, so the lock moves with the session), then the old record becomes a
     /// forward, conditional on it being unchanged.
-    async fn rotate(
-        &self,
-        st: &mut State,
-        old: &str,
-        base: &Loaded,
-        bytes: Vec<u8>,
-        ttl: Duration,
-    ) -> Result<Step, Error> {
+    async fn rotate(&self, st: &mut State, bytes: Vec<u8>, ttl: Duration) -> Result<Step, Error> {
         let engine = self.engine();
+        let Phase::Stored { key: old, base, .. } = &st.phase else {
+            return Err(Error::Poisoned);
+        };
         let (id, key) = engine.fresh()?;
-        let token = st.lease_on(old);
-        let locking = match token {
-            Some(_) => Some(engine.store.locking().ok_or(Error::LockUnsupported)?),
+        let lease = match st.lease_on(old) {
+            Some(token) => Some((token, self.locking()?)),
             None => None,
         };
-        let created = match (token, locking) {
-            (Some(token), Some(locking)) => {
-                if !matches!(
-                    locking
-                        .acquire(&key, &token, engine.config.lock_lease)
-                        .await?,
-                    crate::store::Acquired::Granted(None)
-                ) {
+        let created = match lease {
+            Some((token, locking)) => {
+                let acquired = locking
+                    .acquire(&key, &token, engine.config.lock_lease)
+                    .await?;
+                if acquired != Acquired::Granted(None) {
                     return Err(Error::Conflict { attempts: 1 });
                 }
                 locking
                     .save_locked(&key, &token, None, &bytes, ttl, AfterWrite::KeepLease)
                     .await?
             }
-            _ => engine.store.create(&key, &bytes, ttl).await?,
+            None => engine.store.create(&key, &bytes, ttl).await?,
         };
         let version = match created {
             Outcome::Done(version) => version,
             Outcome::LeaseLost => return Err(Error::LockLost),
             Outcome::Conflict | Outcome::Missing => return Ok(Step::Retry),
         };
-        let retired = match (engine.forwards(), token, locking) {
-            (true, Some(token), Some(locking)) => {
-                let forward = record::encode_moved(&key);
-                locking
-                    .save_locked(
-                        old,
-                        &token,
-                        Some(base),
-                        &forward,
-                        engine.config.moved_ttl,
-                        AfterWrite::Release,
-                    )
-                    .await
-                    .map(|o| o.map(|_| ()))
-            }
-            (true, _, _) => {
-                let forward = record::encode_moved(&key);
-                engine
-                    .store
-                    .save(old, base, &forward, engine.config.moved_ttl)
-                    .await
-                    .map(|o| o.map(|_| ()))
-            }
-            (false, Some(token), Some(locking)) => {
+        let grace = engine.config.moved_ttl;
+        let forward = engine.forwards().then(|| record::encode_moved(&key));
+        let retired = match (&forward, lease) {
+            (Some(forward), Some((token, locking))) => locking
+                .save_locked(old, &token, Some(base), forward, grace, AfterWrite::Release)
+                .await
+                .map(|o| o.map(|_| ())),
+            (Some(forward), None) => engine
+                .store
+                .save(old, base, forward, grace)
+                .await
+                .map(|o| o.map(|_| ())),
+            (None, Some((token, locking))) => {
                 locking
                     .delete_locked(old, &token, base, AfterWrite::Release)
                     .await
             }
-            (false, _, _) => engine.store.delete_if(old, base).await,
+            (None, None) => engine.store.delete_if(old, base).await,
         };
-        let successor = key.clone();
-        let undo = async move {
-            // The successor was never announced: take it back.
-            engine.store.delete(&successor).await?;
-            if let (Some(token), Some(locking)) = (token, locking) {
-                locking.release(&successor, &token).await?;
-            }
-            Ok::<(), Error>(())
-        };
-        match retired {
+        let step = match retired {
             Ok(Outcome::Done(())) => {
                 if let Some(held) = st.lock.as_mut() {
                     held.key.clone_from(&key);
                 }
-                let then = AfterWrite::KeepLease;
-                self.stored(st, key, bytes, version, ttl, Origin::Issued(id), then);
-                Ok(Step::Done)
+                let written = written(st, bytes, version, ttl);
+                stored(st, key, Origin::Issued(id), written, AfterWrite::KeepLease);
+                return Ok(Step::Done);
             }
-            Ok(Outcome::Conflict) => {
-                undo.await?;
-                Ok(Step::Retry)
-            }
+            Ok(Outcome::Conflict) => Ok(Step::Retry),
             Ok(Outcome::Missing) => {
-                undo.await?;
                 st.gone(engine);
                 Ok(Step::Done)
             }
-            Ok(Outcome::LeaseLost) => {
-                undo.await?;
-                Err(Error::LockLost)
+            Ok(Outcome::LeaseLost) => Err(Error::LockLost),
+            Err(error) => Err(error.into()),
+        };
+        // The successor was never announced: take it back (whatever happened to the old
+        // record, the successor must not outlive it).
+        let undone = async {
+            engine.store.delete(&key).await?;
+            if let Some((token, locking)) = lease {
+                locking.release(&key, &token).await?;
             }
-            Err(error) => {
-                // The old record's state is unknown; the successor must not outlive it.
-                let _ = undo.await;
-                Err(error.into())
-            }
+            Ok::<(), Error>(())
+        };
+        match (step, undone.await) {
+            (Err(error), _) | (Ok(_), Err(error)) => Err(error),
+            (Ok(step), Ok(())) => Ok(step),
         }
     }
+}
+
+/// The record as this request just wrote it.
+fn written(st: &State, bytes: Vec<u8>, version: Version, ttl: Duration) -> Loaded {
+    Loaded {
+        data: bytes,
+        version,
+        expires_at: Some(st.now + ttl),
+    }
+}
+
+/// A write of every change is done: `written` under `key` is the session now.
+fn stored(st: &mut State, key: String, origin: Origin, written: Loaded, then: AfterWrite) {
+    if then == AfterWrite::Release && st.lock.as_ref().is_some_and(|h| h.key == key) {
+        st.lock = None;
+    }
+    st.phase = Phase::Stored {
+        key,
+        base: written,
+        origin,
+    };
+    st.saved();
 }
 
 /// Waits a little after a lost conditional save, so that many requests racing on one

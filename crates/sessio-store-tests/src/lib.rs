@@ -109,6 +109,7 @@ macro_rules! basic_suite {
             sessions::rotation_keeps_data_and_kills_the_old_id,
             sessions::writes_racing_a_rotation_are_kept,
             sessions::stale_cookies_never_touch_the_browser_cookie,
+            sessions::a_logout_racing_a_rotation_ends_the_successor,
         );
     };
 }

@@ -259,3 +259,25 @@ pub async fn stale_cookies_never_touch_the_browser_cookie<S: Store + Clone>(stor
         Some("alice")
     );
 }
+
+/// A logout that started before a rotation and ends after it destroys the rotated session
+/// too: the logout carried the old id, but it is the same session (I2).
+pub async fn a_logout_racing_a_rotation_ends_the_successor<S: Store + Clone>(store: &S, _: Timing) {
+    let (manager, old) = new_session(store, "logout-rotate").await;
+    let logout = request(&manager, &old);
+    assert_eq!(logout.get::<bool>("seed").await.unwrap(), Some(true));
+    logout.destroy().await.unwrap();
+    let rotation = request(&manager, &old);
+    rotation.cycle_id().await.unwrap();
+    let new = cookie_pair(&rotation.commit().await.unwrap().expect("new id"));
+    let removal = logout
+        .commit()
+        .await
+        .unwrap()
+        .expect("the logout expires the cookie");
+    assert!(removal.contains("Max-Age=0"), "{removal}");
+    assert!(
+        request(&manager, &new).is_empty().await.unwrap(),
+        "the rotated session outlived a logout that raced it"
+    );
+}

@@ -82,7 +82,7 @@ impl Session {
             return Err(Error::Poisoned);
         }
         if let Some(doomed) = st.doomed.take() {
-            engine.store.delete(&doomed).await?;
+            self.destroy_chain(&doomed).await?;
             if let Some(held) = st.lock.take_if(|h| h.key == doomed) {
                 self.release_lease(&held).await?;
             }
@@ -111,6 +111,27 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// Deletes `key` and, if a rotation left a forward there, the sessions it leads to: a
+    /// logout that raced a rotation ends the rotated session too (one more read per
+    /// logout). A stale tab's logout within the rotation grace ends the new session
+    /// as well, which is what its user asked for.
+    async fn destroy_chain(&self, key: &str) -> Result<(), Error> {
+        let engine = self.engine();
+        let mut key = key.to_owned();
+        for _ in 0..MAX_HOPS {
+            let next = match engine.view(engine.store.load_fresh(&key).await?, engine.now()) {
+                View::Moved(successor) => Some(successor),
+                _ => None,
+            };
+            engine.store.delete(&key).await?;
+            match next {
+                Some(successor) => key = successor,
+                None => return Ok(()),
+            }
+        }
+        Ok(())
     }
 
     /// Reads the record again after a conflict and re-applies this request's changes,

@@ -32,18 +32,18 @@
 //! | conditional save | `ms key T<ttl> C<cas>` | 1 |
 //! | touch | `mg key T<ttl>` (a missing or expired item is not revived) | 1 |
 //! | delete | `md key` | 1 |
-//! | lock | `ms key:lock ME T<lease>` (add), then `mg key v c t` | 2 |
+//! | lock | `ms key:lock ME` (add; over a lapsed lease `mg` + `ms C<cas>`), then `mg key v c t` and `ms key C<cas>` (the same bytes: the record's CAS moves) | 3 |
 //! | conditional delete | `md key C<cas>` | 1 |
-//! | fenced save / delete | `mg key:lock v` (our token?), then `ms key C<cas>` (or `md key C<cas>`), then the release | 2–3 |
+//! | fenced save / delete | `mg key:lock v c` (our live lease?), then `ms key C<cas>` (or `md key C<cas>`), then the release | 2–4 |
 //! | release | `mg key:lock v c`, then `md key:lock C<cas>` (compare-and-delete) | 2 |
 //!
-//! Memcached has no scripting, so the lock's fencing check and the fenced write are two
-//! commands: the write is a CAS on the record (it never overwrites a change it has not seen,
-//! and never recreates a deleted record), but a lease that lapses between the check and
-//! the write is not caught, and memcached's one-second clock makes a lease last up to a
-//! second less than asked. Keep the lease ([`sessio::Config::with_lock_lease`]) several
-//! seconds above the longest guarded section. The lock of a session lives on the same
-//! server as its record.
+//! Memcached has no scripting, so the lease check and the fenced write are two commands.
+//! The gap between them is closed by the lock itself: taking a lease rewrites the record
+//! (same bytes), so its CAS moves, and a write prepared under the previous lease, even one
+//! whose check passed just before that lease lapsed, fails its CAS and is refused. The
+//! lease's end is kept in the lock item in milliseconds and checked by this process's
+//! clock (memcached's own clock ticks in whole seconds and would end a 1 s lease after
+//! anything from 0 to 1 s). The lock of a session lives on the same server as its record.
 //!
 //! ## Keys and TTLs
 //!
@@ -536,17 +536,125 @@ impl Store for MemcachedStore {
     }
 }
 
+/// The lock item of a session: `<token hex>:<until, Unix ms>`. The item itself lives a
+/// second or two longer than the lease (memcached's clock ticks in whole seconds and would
+/// end a 1 s lease after anything from 0 to 1 s); the lease ends at `until`, by this
+/// process's clock.
+struct LockItem {
+    token: String,
+    until_ms: u64,
+    cas: u64,
+}
+
+impl LockItem {
+    fn parse(value: MetaValue) -> Option<Self> {
+        let data = String::from_utf8(value.data?).ok()?;
+        let (token, until) = data.split_once(':')?;
+        Some(Self {
+            token: token.to_owned(),
+            until_ms: until.parse().ok()?,
+            cas: value.cas.unwrap_or(0),
+        })
+    }
+
+    fn live(&self) -> bool {
+        self.until_ms > now_ms()
+    }
+
+    fn held_by(&self, token: &str) -> bool {
+        self.live() && self.token == token
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis().try_into().unwrap_or(u64::MAX))
+}
+
+/// The value and item TTL flag of a lock item for `token`, leased for `lease` from now.
+fn lock_value(token: &str, lease: Duration) -> (String, String) {
+    let until = now_ms().saturating_add(lease.as_millis().try_into().unwrap_or(u64::MAX));
+    (
+        format!("{token}:{until}"),
+        ttl_flag(lease + Duration::from_secs(1)),
+    )
+}
+
 impl MemcachedStore {
-    /// Whether `token` holds the lease on `key`'s lock, and the lock item's CAS.
-    async fn holder(&self, key: &str, lock: &str, token: &str) -> StoreResult<Option<u64>> {
+    /// The lock item of `key`, if there is one.
+    async fn lock_item(&self, key: &str, lock: &str) -> StoreResult<Option<LockItem>> {
         let value = self
             .run("lock check", key, async |c| {
                 c.meta_get(lock, false, None, Some(&["v", "c"])).await
             })
             .await?;
-        Ok(value
-            .filter(|v| v.data.as_deref() == Some(token.as_bytes()))
-            .map(|v| v.cas.unwrap_or(0)))
+        Ok(value.and_then(LockItem::parse))
+    }
+
+    /// Takes the lock item of `key` for `token` (add, or a CAS over a lapsed or own lease).
+    async fn take_lock(&self, key: &str, token: &str, lease: Duration) -> StoreResult<bool> {
+        let lock = lock_key(key);
+        let (value, t) = lock_value(token, lease);
+        let added = self
+            .run("lock", key, async |c| {
+                let reply = c
+                    .meta_set(&lock, value.as_bytes(), false, None, Some(&[&t, "ME"]))
+                    .await;
+                Ok(matches!(set_outcome(reply)?, SetOutcome::Stored(_)))
+            })
+            .await?;
+        if added {
+            return Ok(true);
+        }
+        let Some(item) = self.lock_item(key, &lock).await? else {
+            // Released meanwhile: the next attempt adds it.
+            return Ok(false);
+        };
+        if item.live() && item.token != token {
+            return Ok(false);
+        }
+        let cas = format!("C{}", item.cas);
+        self.run("lock", key, async |c| {
+            let reply = c
+                .meta_set(&lock, value.as_bytes(), false, None, Some(&[&t, &cas]))
+                .await;
+            Ok(matches!(set_outcome(reply)?, SetOutcome::Stored(_)))
+        })
+        .await
+    }
+
+    /// Rewrites the record unchanged so that its CAS moves: a write prepared under an
+    /// earlier lease (whose check passed just before the lease lapsed) can no longer land.
+    /// Returns the record with its new CAS.
+    async fn fence(&self, key: &str) -> StoreResult<Option<Loaded>> {
+        for _ in 0..8 {
+            let Some(current) = self.load(key).await? else {
+                return Ok(None);
+            };
+            let left = current
+                .expires_at
+                .and_then(|at| at.duration_since(SystemTime::now()).ok())
+                .unwrap_or(Duration::from_secs(1));
+            match self
+                .set_if("lock", key, Some(&current), &current.data, left)
+                .await?
+            {
+                Outcome::Done(version) => return Ok(Some(Loaded { version, ..current })),
+                Outcome::Missing => return Ok(None),
+                // A write landed between the read and the rewrite: read again.
+                Outcome::Conflict | Outcome::LeaseLost => {}
+            }
+        }
+        Err(StoreError::protocol(
+            "the session kept changing while its lock was taken; retry",
+        ))
+    }
+
+    /// Whether `token` holds a live lease on `key`.
+    async fn holds(&self, key: &str, token: &LeaseToken) -> StoreResult<bool> {
+        let item = self.lock_item(key, &lock_key(key)).await?;
+        Ok(item.is_some_and(|i| i.held_by(&token.to_hex())))
     }
 }
 
@@ -558,21 +666,17 @@ impl LockingStore for MemcachedStore {
         token: &LeaseToken,
         lease: Duration,
     ) -> StoreResult<Acquired> {
-        let lock = lock_key(key);
-        let token = token.to_hex();
-        let t = ttl_flag(lease);
-        let added = self
-            .run("lock", key, async |c| {
-                let reply = c
-                    .meta_set(&lock, token.as_bytes(), false, None, Some(&[&t, "ME"]))
-                    .await;
-                Ok(matches!(set_outcome(reply)?, SetOutcome::Stored(_)))
-            })
-            .await?;
-        if !added && self.holder(key, &lock, &token).await?.is_none() {
+        if !self.take_lock(key, &token.to_hex(), lease).await? {
             return Ok(Acquired::Held);
         }
-        Ok(Acquired::Granted(self.load(key).await?))
+        match self.fence(key).await {
+            Ok(record) => Ok(Acquired::Granted(record)),
+            Err(error) => {
+                // Not granted after all: the lease must not outlive the error.
+                let _ = self.release(key, token).await;
+                Err(error)
+            }
+        }
     }
 
     async fn save_locked(
@@ -584,8 +688,7 @@ impl LockingStore for MemcachedStore {
         ttl: Duration,
         then: AfterWrite,
     ) -> StoreResult<Outcome<Version>> {
-        let lock = lock_key(key);
-        if self.holder(key, &lock, &token.to_hex()).await?.is_none() {
+        if !self.holds(key, token).await? {
             return Ok(Outcome::LeaseLost);
         }
         let outcome = self
@@ -604,8 +707,7 @@ impl LockingStore for MemcachedStore {
         expected: &Loaded,
         then: AfterWrite,
     ) -> StoreResult<Outcome<()>> {
-        let lock = lock_key(key);
-        if self.holder(key, &lock, &token.to_hex()).await?.is_none() {
+        if !self.holds(key, token).await? {
             return Ok(Outcome::LeaseLost);
         }
         let outcome = self.delete_cas("delete under lock", key, expected).await?;
@@ -617,10 +719,14 @@ impl LockingStore for MemcachedStore {
 
     async fn release(&self, key: &str, token: &LeaseToken) -> StoreResult<bool> {
         let lock = lock_key(key);
-        let Some(cas) = self.holder(key, &lock, &token.to_hex()).await? else {
+        let Some(item) = self
+            .lock_item(key, &lock)
+            .await?
+            .filter(|i| i.held_by(&token.to_hex()))
+        else {
             return Ok(false);
         };
-        let cas = format!("C{cas}");
+        let cas = format!("C{}", item.cas);
         self.run("unlock", key, async |c| {
             match c.meta_delete(&lock, false, None, Some(&[&cas])).await {
                 Ok(_) => Ok(true),

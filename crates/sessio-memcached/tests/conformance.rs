@@ -136,3 +136,105 @@ async fn a_dead_server_is_an_error_not_an_absence() {
         "{error}"
     );
 }
+
+/// #9: a write prepared under a lease whose check passed just before the lease lapsed
+/// (a delayed link) cannot land once another holder has taken the lock: taking the lock
+/// moves the record's CAS.
+#[tokio::test]
+async fn a_lapsed_holders_delayed_write_cannot_land() {
+    use sessio::store::{Acquired, LeaseToken};
+    let server = MemcachedServer::start();
+    let store = MemcachedStore::connect(&memcached_url(&[&server]))
+        .await
+        .unwrap();
+    let locks = store.locking().unwrap();
+    let key = "session:fence";
+    assert!(matches!(
+        store
+            .create(key, b"v0", Duration::from_secs(60))
+            .await
+            .unwrap(),
+        Outcome::Done(_)
+    ));
+    let (old, new) = (
+        LeaseToken::generate().unwrap(),
+        LeaseToken::generate().unwrap(),
+    );
+    let Acquired::Granted(Some(seen_by_old)) = locks
+        .acquire(key, &old, Duration::from_millis(300))
+        .await
+        .unwrap()
+    else {
+        panic!("the first acquire is granted with the record");
+    };
+    // The old holder's lease check passed; then its link stalls past the lease.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let Acquired::Granted(Some(_)) = locks
+        .acquire(key, &new, Duration::from_secs(10))
+        .await
+        .unwrap()
+    else {
+        panic!("the lapsed lease is free");
+    };
+    // The stalled write finally arrives: it is the CAS half of a fenced save.
+    let late = store
+        .save(key, &seen_by_old, b"late", Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        late,
+        Outcome::Conflict,
+        "a lapsed holder's write landed under the new holder"
+    );
+    assert_eq!(store.load(key).await.unwrap().unwrap().data, b"v0");
+    assert!(locks.release(key, &new).await.unwrap());
+}
+
+/// #9: a lease lasts what was asked, by this process's clock, not until memcached's next
+/// one-second tick: a 1 s lease still excludes 600 ms later, whenever in the second it
+/// was taken, and is free after it.
+#[tokio::test]
+async fn leases_last_what_was_asked_despite_the_one_second_clock() {
+    use sessio::store::{Acquired, LeaseToken};
+    let server = MemcachedServer::start();
+    let store = MemcachedStore::connect(&memcached_url(&[&server]))
+        .await
+        .unwrap();
+    let locks = store.locking().unwrap();
+    for round in 0..5u64 {
+        // Start at different points of memcached's second.
+        tokio::time::sleep(Duration::from_millis(170 * round)).await;
+        let key = format!("session:lease-{round}");
+        let (holder, other) = (
+            LeaseToken::generate().unwrap(),
+            LeaseToken::generate().unwrap(),
+        );
+        assert!(matches!(
+            locks
+                .acquire(&key, &holder, Duration::from_secs(1))
+                .await
+                .unwrap(),
+            Acquired::Granted(_)
+        ));
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(
+            locks
+                .acquire(&key, &other, Duration::from_secs(1))
+                .await
+                .unwrap(),
+            Acquired::Held,
+            "round {round}: a 1 s lease ended before 600 ms"
+        );
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert!(
+            matches!(
+                locks
+                    .acquire(&key, &other, Duration::from_secs(1))
+                    .await
+                    .unwrap(),
+                Acquired::Granted(_)
+            ),
+            "round {round}: a 1 s lease outlived 1.2 s"
+        );
+    }
+}

@@ -288,6 +288,35 @@ fn live_version(expected: &Loaded) -> [Document; 3] {
 }
 
 impl MongoStore {
+    /// Removes the session matching `conditions`: the document goes, unless it holds a
+    /// live lease (another request's lock), which stays as a placeholder (a plain delete
+    /// leaves the lease to its holder, as the contract says). Whether a session matched.
+    async fn remove(
+        &self,
+        key: &str,
+        conditions: impl IntoIterator<Item = Document> + Clone,
+    ) -> StoreResult<bool> {
+        let mut unlocked: Vec<Document> = conditions.clone().into_iter().collect();
+        unlocked.push(doc! { "lock_exp": { "$lte": now() } });
+        let deleted = self
+            .run("delete", self.sessions.delete_one(on(key, unlocked)))
+            .await?;
+        if deleted.deleted_count == 1 {
+            return Ok(true);
+        }
+        let mut locked: Vec<Document> = conditions.into_iter().collect();
+        locked.push(doc! { "s": 1 });
+        locked.push(doc! { "lock_exp": { "$gt": now() } });
+        let placeholder = doc! { "$set": { "s": 0, "v": 0_i64 }, "$unset": { "data": "" } };
+        let kept = self
+            .run(
+                "delete",
+                self.sessions.update_one(on(key, locked), placeholder),
+            )
+            .await?;
+        Ok(matched(&kept))
+    }
+
     /// Why a conditional write under a lease matched nothing: the lease, or the record.
     async fn refused(&self, key: &str, token: &LeaseToken) -> StoreResult<Outcome<Version>> {
         let holds = self
@@ -407,9 +436,7 @@ impl Store for MongoStore {
     }
 
     async fn delete_if(&self, key: &str, expected: &Loaded) -> StoreResult<Outcome<()>> {
-        let filter = on(key, live_version(expected));
-        let result = self.run("delete", self.sessions.delete_one(filter)).await?;
-        Ok(if result.deleted_count == 1 {
+        Ok(if self.remove(key, live_version(expected)).await? {
             Outcome::Done(())
         } else {
             Outcome::Conflict
@@ -426,9 +453,7 @@ impl Store for MongoStore {
     }
 
     async fn delete(&self, key: &str) -> StoreResult<()> {
-        self.run("delete", self.sessions.delete_one(doc! { "_id": key }))
-            .await
-            .map(|_| ())
+        self.remove(key, []).await.map(|_| ())
     }
 
     fn locking(&self) -> Option<&dyn LockingStore> {

@@ -133,6 +133,7 @@ macro_rules! locking_suite {
             locking::rotating_inside_the_lock_moves_it,
             locking::destroying_inside_the_lock_ends_it,
             locking::a_rotation_by_another_request_ends_the_lock,
+            locking::a_lock_holder_never_overwrites_a_concurrent_write_of_its_key,
         );
     };
 }

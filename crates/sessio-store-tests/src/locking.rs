@@ -322,7 +322,11 @@ pub async fn a_logout_during_a_lock_stays_a_logout<S: Store + Clone>(store: &S, 
     logout.destroy().await.unwrap();
     logout.commit().await.unwrap();
     guard.insert("locked", &1).await.unwrap();
-    let _ = guard.unlock().await;
+    let unlocked = guard.unlock().await;
+    assert!(
+        matches!(unlocked, Err(Error::LockLost)),
+        "the locked section must end with LockLost, not report success: {unlocked:?}"
+    );
     let _ = holder.commit().await;
     assert!(
         request(&manager, &cookie).is_empty().await.unwrap(),
@@ -476,4 +480,46 @@ pub async fn a_rotation_by_another_request_ends_the_lock<S: Store + Clone>(store
     })
     .await
     .expect("the successor's lock is free");
+}
+
+/// A plain write of a key that the lock holder also changes: the holder's save is refused
+/// (`Overwritten`), and the plain write is kept (I3: the holder never overwrites a change it
+/// has not seen). Plain writes of other keys merge.
+pub async fn a_lock_holder_never_overwrites_a_concurrent_write_of_its_key<S: Store + Clone>(
+    store: &S,
+    _: Timing,
+) {
+    let (manager, cookie) = new_session(store, "lock-same-key").await;
+    let holder = request(&manager, &cookie);
+    let guard = holder.lock().await.unwrap();
+    let n: i64 = guard.get("locked").await.unwrap().unwrap_or(0);
+    let plain = request(&manager, &cookie);
+    plain.insert("locked", 100).await.unwrap();
+    plain.insert("other", 1).await.unwrap();
+    plain.commit().await.unwrap();
+    guard.insert("locked", n + 1).await.unwrap();
+    let unlocked = guard.unlock().await;
+    assert!(
+        matches!(unlocked, Err(Error::Overwritten { ref key }) if key == "locked"),
+        "{unlocked:?}"
+    );
+    let after = request(&manager, &cookie);
+    assert_eq!(
+        after.get::<i64>("locked").await.unwrap(),
+        Some(100),
+        "the holder overwrote a plain write"
+    );
+    assert_eq!(after.get::<i64>("other").await.unwrap(), Some(1));
+    // The lease was released with the refusal.
+    tokio::time::timeout(Duration::from_secs(5), async {
+        request(&manager, &cookie)
+            .lock()
+            .await
+            .unwrap()
+            .unlock()
+            .await
+            .unwrap();
+    })
+    .await
+    .expect("the refused holder's lease is free");
 }

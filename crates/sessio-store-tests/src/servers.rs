@@ -65,6 +65,25 @@ impl Process {
         }
     }
 
+    /// Freezes the process (SIGSTOP), as a stalled server or a partition would; see
+    /// [`resume`](Self::resume).
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused process run again (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {signal} {} failed", self.name);
+    }
+
     /// Stops the process now (SIGKILL), as a crash would.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -126,6 +145,11 @@ impl RedisServer {
     /// Kills the server, as a crash would.
     pub fn kill(&mut self) {
         self.process.kill();
+    }
+
+    /// The server process (to pause and resume it).
+    pub fn process(&self) -> &Process {
+        &self.process
     }
 }
 

@@ -84,6 +84,14 @@ pub enum Error {
         max: usize,
     },
 
+    /// Another request changed a key that this request changed under the lock; the
+    /// holder's save would have overwritten it, so nothing was written.
+    #[error("another request changed session key {key:?} while this request held the session lock and changed it too; nothing was written. Retry the request")]
+    Overwritten {
+        /// The key both changed.
+        key: String,
+    },
+
     /// An earlier store error in this request left the session's state unknown.
     #[error("an earlier session store error in this request left the session unknown; nothing more is read or written for it")]
     Poisoned,
@@ -103,6 +111,7 @@ impl Error {
                 | Self::LockTimeout { .. }
                 | Self::LockLost
                 | Self::Conflict { .. }
+                | Self::Overwritten { .. }
                 | Self::Poisoned
         )
     }
@@ -110,9 +119,10 @@ impl Error {
     /// A suggested `Retry-After` for errors worth retrying soon (lock contention).
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            Self::LockTimeout { .. } | Self::Conflict { .. } | Self::LockLost => {
-                Some(Duration::from_secs(1))
-            }
+            Self::LockTimeout { .. }
+            | Self::Conflict { .. }
+            | Self::LockLost
+            | Self::Overwritten { .. } => Some(Duration::from_secs(1)),
             _ => None,
         }
     }

@@ -24,9 +24,10 @@ const ENTRY_OVERHEAD: usize = 96;
 /// What a full [`MemoryStore`] does with a new session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WhenFull {
-    /// Drop expired sessions, then, if still full, evict the session closest to expiry
-    /// among a small sample (the least recently active, since every use extends the
-    /// expiry). New visitors are always served; the oldest idle sessions make room.
+    /// Drop expired sessions, then, if still full, evict one among a small sample: a
+    /// session nobody came back to if there is one (so a flood of one-shot sessions evicts
+    /// its own kind), the one closest to expiry among those (the least recently active,
+    /// since every use extends the expiry). New visitors are always served.
     #[default]
     EvictSoonestExpiring,
     /// Drop expired sessions, then, if still full, refuse the new session with a
@@ -109,6 +110,10 @@ struct Entry {
     data: Box<[u8]>,
     expires_ms: u64,
     version: u64,
+    /// Read or written again since it was created: a session someone came back to.
+    /// Eviction takes never-reused records first, so a flood of one-shot sessions (bots,
+    /// forged ids) pushes out its own kind, not the sessions of returning users.
+    reused: bool,
 }
 
 struct Lease {
@@ -327,8 +332,9 @@ impl Shard {
             for _ in 0..SAMPLE.min(len) {
                 let i = self.random() as usize % len;
                 let (k, e) = self.records.get_index(i).expect("index in range");
-                if &**k != key && victim.is_none_or(|(_, at)| e.expires_ms < at) {
-                    victim = Some((i, e.expires_ms));
+                let rank = (e.reused, e.expires_ms);
+                if &**k != key && victim.is_none_or(|(_, best)| rank < best) {
+                    victim = Some((i, rank));
                 }
             }
             let Some((victim, _)) = victim else {
@@ -347,6 +353,7 @@ impl Shard {
             data: data.into(),
             expires_ms: deadline(now, ttl),
             version,
+            reused: old != 0,
         };
         if let Some(existing) = self.records.get_mut(key) {
             *existing = entry;
@@ -429,7 +436,15 @@ fn check<T>(shard: &Shard, key: &str, expected: Option<&Loaded>, now: u64) -> Op
 #[async_trait]
 impl Store for MemoryStore {
     async fn load(&self, key: &str) -> StoreResult<Option<Loaded>> {
-        Ok(self.shard(key).live(key, now_ms()).map(Self::loaded))
+        let now = now_ms();
+        let mut shard = self.shard(key);
+        Ok(match shard.records.get_mut(key) {
+            Some(e) if e.expires_ms > now => {
+                e.reused = true;
+                Some(Self::loaded(e))
+            }
+            _ => None,
+        })
     }
 
     async fn create(&self, key: &str, data: &[u8], ttl: Duration) -> StoreResult<Outcome<Version>> {

@@ -105,16 +105,22 @@ pub(crate) fn decode_record(format: Format, bytes: &[u8]) -> Result<Record, Deco
     decode(format, bytes).map(|(meta, data)| Record::Live(meta, data))
 }
 
-/// How deeply `value` nests (a scalar is 0, `[1]` is 1).
+/// How deeply `value` nests: the containers on its longest path (a scalar is 0, `[]` and
+/// `[1]` are 1, `{"a": []}` is 2), as a reader counts them.
 pub(crate) fn depth(value: &Value) -> usize {
     // Iterative, so that a hostile value cannot overflow the stack here.
     let mut deepest = 0;
     let mut stack = vec![(value, 0usize)];
     while let Some((v, d)) = stack.pop() {
-        deepest = deepest.max(d);
         match v {
-            Value::Array(items) => stack.extend(items.iter().map(|i| (i, d + 1))),
-            Value::Object(map) => stack.extend(map.values().map(|i| (i, d + 1))),
+            Value::Array(items) => {
+                deepest = deepest.max(d + 1);
+                stack.extend(items.iter().map(|i| (i, d + 1)));
+            }
+            Value::Object(map) => {
+                deepest = deepest.max(d + 1);
+                stack.extend(map.values().map(|i| (i, d + 1)));
+            }
             _ => {}
         }
     }
@@ -227,6 +233,12 @@ mod tests {
     fn depth_counts_nesting_without_recursion() {
         assert_eq!(depth(&Value::Null), 0);
         assert_eq!(depth(&serde_json::json!([[1], {"a": [2]}])), 3);
+        assert_eq!(depth(&serde_json::json!([])), 1);
+        assert_eq!(depth(&serde_json::json!({"a": {}})), 2);
+        assert_eq!(
+            depth(&serde_json::json!([[[]]])),
+            depth(&serde_json::json!({"a": {"b": {}}}))
+        );
         let mut deep = Value::Null;
         for _ in 0..10_000 {
             deep = Value::Array(vec![deep]);

@@ -580,3 +580,33 @@ async fn a_session_over_the_size_limit_is_a_413() {
     assert_eq!(error.status(), 413, "{error}");
     assert!(error.to_string().contains("with_max_size"), "{error}");
 }
+
+#[tokio::test]
+async fn a_flood_of_one_shot_sessions_does_not_evict_returning_users() {
+    let store = MemoryStore::builder().max_sessions(100).shards(1).build();
+    let manager = SessionManager::new(store.clone(), Config::default()).unwrap();
+    let mut users = Vec::new();
+    for i in 0..5 {
+        let login = manager.session(std::iter::empty());
+        login.insert("user", i).await.unwrap();
+        let cookie = pair(&login.commit().await.unwrap().unwrap());
+        // The user comes back once.
+        let back = manager.session([cookie.as_bytes()]);
+        assert_eq!(back.get::<i32>("user").await.unwrap(), Some(i));
+        users.push(cookie);
+    }
+    for _ in 0..2000 {
+        let bot = manager.session(std::iter::empty());
+        bot.insert("n", 1).await.unwrap();
+        bot.commit().await.unwrap();
+    }
+    assert!(store.len() <= 100);
+    for (i, cookie) in users.iter().enumerate() {
+        let back = manager.session([cookie.as_bytes()]);
+        assert_eq!(
+            back.get::<i32>("user").await.unwrap(),
+            Some(i as i32),
+            "user {i} was evicted by the flood"
+        );
+    }
+}

@@ -73,6 +73,7 @@ impl Session {
                 Ok(acquired) => acquired,
                 Err(error) => {
                     st.phase = Phase::Failed;
+                    self.release_in_background(key, token);
                     return Err(error.into());
                 }
             };
@@ -136,6 +137,29 @@ impl Session {
             session: self.clone(),
             token: Some(token),
         })
+    }
+}
+
+impl Session {
+    /// An acquire that failed (a timeout, say) may still be carried out by the store once
+    /// it answers again, leaving a lease nobody holds. Release it in the background until
+    /// that is sure or the lease would have lapsed anyway.
+    fn release_in_background(&self, key: String, token: LeaseToken) {
+        let engine = self.inner.engine.clone();
+        tokio::spawn(async move {
+            let Some(locking) = engine.store.locking() else {
+                return;
+            };
+            let until = Instant::now() + engine.config.lock_lease;
+            let mut pause = Duration::from_millis(50);
+            while Instant::now() < until {
+                if let Ok(true) = locking.release(&key, &token).await {
+                    return;
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+        });
     }
 }
 

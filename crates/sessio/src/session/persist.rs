@@ -33,6 +33,9 @@ enum Step {
     Done,
     /// The record changed underneath: read it again, merge, retry.
     Retry,
+    /// The record is gone (a concurrent logout, or expiry): this request's own changes go
+    /// into a new session.
+    Orphaned,
 }
 
 /// Forwards followed at most when a rotated session was rotated again meanwhile (each
@@ -97,18 +100,30 @@ impl Session {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            match self.write_once(st, then).await? {
+            let skip = hook.as_ref().map(|(k, _)| *k);
+            let step = match self.write_once(st, then).await? {
                 Step::Done => return Ok(()),
                 Step::Retry => {
                     if attempts >= engine.config.max_retries {
                         return Err(Error::Conflict { attempts });
                     }
                     backoff(attempts).await;
-                    self.refresh(st, hook.as_ref().map(|(k, _)| *k)).await?;
-                    if let Some((_, recompute)) = hook {
-                        recompute(st)?;
-                    }
+                    self.refresh(st, skip).await?
                 }
+                Step::Orphaned => Step::Orphaned,
+            };
+            if let Step::Orphaned = step {
+                if st.lock.is_some() {
+                    // Destroyed while we held its lock: the section ends, nothing written.
+                    return Err(Error::LockLost);
+                }
+                st.orphan(engine, skip);
+            }
+            if let Some((_, recompute)) = hook {
+                recompute(st)?;
+            }
+            if !st.dirty() {
+                return Ok(());
             }
         }
     }
@@ -136,19 +151,26 @@ impl Session {
 
     /// Reads the record again after a conflict and re-applies this request's changes,
     /// following a rotation's forward to the successor.
-    async fn refresh(&self, st: &mut State, skip: Option<&str>) -> Result<(), Error> {
+    ///
+    /// [`Step::Orphaned`] if the session is gone, [`Step::Retry`] otherwise.
+    async fn refresh(&self, st: &mut State, skip: Option<&str>) -> Result<Step, Error> {
         let engine = self.engine();
         let (mut key, mut origin) = match &st.phase {
             Phase::Stored { key, origin, .. } => (key.clone(), origin.clone()),
             // A new session collided with an existing id: the next attempt takes a new one.
-            _ => return Ok(()),
+            _ => return Ok(Step::Retry),
         };
         for _ in 0..MAX_HOPS {
             let loaded = engine.store.load_fresh(&key).await?;
             match engine.view(loaded, st.now) {
                 View::Live(fetched) => {
+                    if let Some(key) = st.overwritten(&fetched) {
+                        return Err(Error::Overwritten {
+                            key: key.to_owned(),
+                        });
+                    }
                     st.rebase(fetched, key, origin, skip);
-                    return Ok(());
+                    return Ok(Step::Retry);
                 }
                 View::Moved(successor) => {
                     if st.lock.is_some() {
@@ -159,10 +181,7 @@ impl Session {
                     key = successor;
                     origin = Origin::Followed;
                 }
-                View::Gone => {
-                    st.gone(engine);
-                    return Ok(());
-                }
+                View::Gone => return Ok(Step::Orphaned),
             }
         }
         // The session is still alive at the end of a chain we will not follow further:
@@ -298,7 +317,8 @@ impl Session {
                 Ok(Step::Done)
             }
             (Outcome::Conflict, _) => Ok(Step::Retry),
-            (Outcome::Missing, _) => {
+            (Outcome::Missing, Some(_)) => Ok(Step::Orphaned),
+            (Outcome::Missing, None) => {
                 st.gone(engine);
                 Ok(Step::Done)
             }
@@ -367,10 +387,7 @@ impl Session {
                 return Ok(Step::Done);
             }
             Ok(Outcome::Conflict) => Ok(Step::Retry),
-            Ok(Outcome::Missing) => {
-                st.gone(engine);
-                Ok(Step::Done)
-            }
+            Ok(Outcome::Missing) => Ok(Step::Orphaned),
             Ok(Outcome::LeaseLost) => Err(Error::LockLost),
             Err(error) => Err(error.into()),
         };

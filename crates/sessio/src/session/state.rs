@@ -1,7 +1,7 @@
 //! A session's state within one request: one phase, the data, and what this request
 //! changed.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::SystemTime;
 
 use serde_json::Value;
@@ -53,6 +53,9 @@ pub(crate) struct Edits {
     pub meta: bool,
     /// The id is to be rotated.
     pub rotate: bool,
+    /// Under the lock: each changed key's value as the lock holder saw it before changing
+    /// it, so that a concurrent change of the same key is refused, never overwritten.
+    pub seen: HashMap<String, Option<Value>>,
 }
 
 impl Edits {
@@ -108,6 +111,11 @@ impl State {
     }
 
     pub(crate) fn set(&mut self, key: &str, value: Option<Value>) {
+        if self.lock.is_some() && !self.edits.seen.contains_key(key) {
+            self.edits
+                .seen
+                .insert(key.to_owned(), self.data.get(key).cloned());
+        }
         match (value, self.data.get_mut(key)) {
             (Some(v), Some(slot)) => *slot = v,
             (Some(v), None) => {
@@ -167,6 +175,35 @@ impl State {
             base: fetched.loaded,
             origin,
         };
+    }
+
+    /// A key this request changed under the lock that another request changed meanwhile
+    /// in `fresh` (the record as it is now), if any.
+    pub(crate) fn overwritten(&self, fresh: &Fetched) -> Option<&str> {
+        self.edits
+            .seen
+            .iter()
+            .find(|(key, seen)| fresh.data.get(key.as_str()) != seen.as_ref())
+            .map(|(key, _)| key.as_str())
+    }
+
+    /// The record vanished under a write of this request (destroyed by a concurrent
+    /// request, or expired). The old session stays gone; what this request itself set
+    /// (all but `skip`, which the caller recomputes) goes into a new session, exactly as if
+    /// the request had arrived after the session ended.
+    pub(crate) fn orphan(&mut self, engine: &Engine, skip: Option<&str>) {
+        let mut mine = crate::record::Data::new();
+        for key in &self.edits.keys {
+            if Some(key.as_str()) == skip {
+                continue;
+            }
+            if let Some(value) = self.data.remove(key) {
+                mine.insert(key.clone(), value);
+            }
+        }
+        self.gone(engine);
+        self.edits.keys = mine.keys().cloned().collect();
+        self.data = mine;
     }
 
     /// The record vanished (destroyed by a concurrent request, or expired): the session is

@@ -19,9 +19,9 @@ use tokio::sync::{mpsc, oneshot};
 
 struct Job {
     cmd: Cmd,
-    /// Preceded by `CLIENT CACHING YES` in the same pipeline, so that Redis tracks the keys
-    /// it reads for the near cache (the connection tracks with `OPTIN`).
-    track: bool,
+    /// Preceded by `CLIENT CACHING NO` in the same pipeline, so that Redis does not track
+    /// the keys it reads (the connection tracks with `OPTOUT`).
+    untracked: bool,
     reply: oneshot::Sender<RedisResult<Value>>,
 }
 
@@ -31,8 +31,8 @@ struct Job {
 pub(crate) struct Batcher {
     jobs: mpsc::UnboundedSender<Job>,
     conn: MultiplexedConnection,
-    /// Whether this handle's commands ask Redis to track the keys they read.
-    track: bool,
+    /// Whether this handle's commands ask Redis not to track the keys they read.
+    untracked: bool,
     /// Writes sent so far (one per batch).
     #[cfg(test)]
     writes: Arc<AtomicU64>,
@@ -47,17 +47,17 @@ impl Batcher {
         Self {
             jobs,
             conn,
-            track: false,
+            untracked: false,
             #[cfg(test)]
             writes,
         }
     }
 
-    /// A handle of the same connection whose commands have Redis track the keys they
-    /// read (`CLIENT CACHING YES` right before each, in the same write).
-    pub(crate) fn tracking(&self) -> Self {
+    /// A handle of the same connection whose commands have Redis not track the keys they
+    /// read (`CLIENT CACHING NO` right before each, in the same write).
+    pub(crate) fn untracked(&self) -> Self {
         Self {
-            track: true,
+            untracked: true,
             ..self.clone()
         }
     }
@@ -115,7 +115,10 @@ fn requeue() -> impl std::future::Future<Output = ()> {
 }
 
 async fn send(mut conn: MultiplexedConnection, mut batch: Vec<Job>) {
-    if let [Job { track: false, .. }] = batch.as_slice() {
+    if let [Job {
+        untracked: false, ..
+    }] = batch.as_slice()
+    {
         let job = batch.pop().expect("one job");
         let result = conn.req_packed_command(&job.cmd).await;
         let _ = job.reply.send(result);
@@ -125,8 +128,8 @@ async fn send(mut conn: MultiplexedConnection, mut batch: Vec<Job>) {
     // For each command of the pipeline, who gets its reply (`None`: a CACHING prefix).
     let mut replies = Vec::with_capacity(batch.len());
     for job in batch {
-        if job.track {
-            pipeline.cmd("CLIENT").arg("CACHING").arg("YES");
+        if job.untracked {
+            pipeline.cmd("CLIENT").arg("CACHING").arg("NO");
             replies.push(None);
         }
         pipeline.add_command(job.cmd);
@@ -166,7 +169,7 @@ impl ConnectionLike for Batcher {
             let (reply, answer) = oneshot::channel();
             let job = Job {
                 cmd: cmd.clone(),
-                track: self.track,
+                untracked: self.untracked,
                 reply,
             };
             if self.jobs.send(job).is_err() {

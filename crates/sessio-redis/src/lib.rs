@@ -47,8 +47,8 @@
 //! without a round trip, so a request that only reads its session costs no Redis command and
 //! one that changes it costs one (the conditional save). The cache stays coherent through
 //! Redis's server-assisted client-side caching: the store's connection speaks RESP3 with
-//! `CLIENT TRACKING ON OPTIN NOLOOP`, Redis remembers the keys of the sessions it cached
-//! (each such read is preceded by `CLIENT CACHING YES` in the same write), and pushes an
+//! `CLIENT TRACKING ON OPTOUT NOLOOP`, Redis remembers the keys this process read (but for
+//! reads sent right after `CLIENT CACHING NO`, in the same write), and pushes an
 //! `invalidate` message on that connection as soon as another client (another app process,
 //! a Python app in compatibility mode, `redis-cli`) changes or deletes one of them.
 //!
@@ -73,9 +73,10 @@
 //!   default), and reads fail like every other request.
 //! - Our own writes keep the cache current: each write script ends with a read of the key,
 //!   so Redis goes on tracking it after the write (a write ends tracking).
-//! - **Forged ids cost Redis nothing that stays.** A session is first read untracked; only
-//!   one that exists is read again with `CLIENT CACHING YES` (one more round trip on a cache
-//!   miss), so a flood of made-up ids grows no tracking table. Redis tracks only the keys
+//! - **Forged ids cost Redis nothing that stays.** A session not in the cache is first read
+//!   untracked (`CLIENT CACHING NO`); only one that exists is read again, tracked (one more
+//!   round trip on a cache miss), and locks read untracked, so a flood of made-up ids grows
+//!   no tracking table. Redis tracks only the keys
 //!   this process caches, so other writes to the database cost it nothing.
 //!
 //! The same connection pipelines automatically: the commands that concurrent requests
@@ -244,15 +245,17 @@ impl Tracked {
             .client
             .get_multiplexed_async_connection_with_config(&config)
             .await?;
-        // OPTIN: Redis tracks only the keys of commands sent right after `CLIENT CACHING
-        // YES`, which the store sends only for sessions known to exist, so a flood of
-        // forged ids grows no tracking table. (BCAST would need no table at all, but Redis
-        // 7.0 does not apply NOLOOP to writes made inside a script, so every save of ours
-        // would invalidate itself.)
+        // OPTOUT: Redis tracks what we read except right after `CLIENT CACHING NO`, which
+        // the store sends before a read of a key not known to exist, so a flood of forged
+        // ids grows no tracking table, and the common path (a cached read, a save that
+        // re-reads its key) sends nothing extra. (OPTIN would need `CLIENT CACHING YES`
+        // before every save; BCAST would need no table at all, but Redis 7.0 does not apply
+        // NOLOOP to writes made inside a script, so every save of ours would invalidate
+        // itself.)
         redis::cmd("CLIENT")
             .arg("TRACKING")
             .arg("ON")
-            .arg("OPTIN")
+            .arg("OPTOUT")
             .arg("NOLOOP")
             .exec_async(&mut conn)
             .await?;
@@ -712,7 +715,7 @@ impl RedisStore {
     where
         F: AsyncFnOnce(&mut Conn) -> redis::RedisResult<T>,
     {
-        self.run_with(op, Tracking::Off, f).await
+        self.run_with(op, Tracking::On, f).await
     }
 
     /// [`run`](Self::run), asking Redis to track the keys the operation reads when
@@ -723,7 +726,7 @@ impl RedisStore {
     {
         let work = async {
             let mut conn = match (self.conn().await?, tracking) {
-                (Conn::Batched(b), Tracking::On) => Conn::Batched(b.tracking()),
+                (Conn::Batched(b), Tracking::Off) => Conn::Batched(b.untracked()),
                 (conn, _) => conn,
             };
             let result = f(&mut conn).await;
@@ -852,15 +855,9 @@ impl RedisStore {
         invoke: redis::ScriptInvocation<'_>,
     ) -> StoreResult<i64> {
         let ticket = self.cache().map(|c| c.ticket(key));
-        // A write that stores bytes ends with a read of the key: tracked, it keeps the key
-        // in the near cache (a write ends Redis's tracking of a key).
-        let tracking = match written {
-            Some(_) => Tracking::On,
-            None => Tracking::Off,
-        };
-        let outcome: StoreResult<i64> = self
-            .run_with(op, tracking, async |c| invoke.invoke_async(c).await)
-            .await;
+        // A write that stores bytes ends with a read of the key, which Redis tracks: the
+        // key stays in the near cache (a write ends Redis's tracking of a key).
+        let outcome: StoreResult<i64> = self.run(op, async |c| invoke.invoke_async(c).await).await;
         if let Some(cache) = self.cache() {
             match (&outcome, ticket, written) {
                 (Ok(3), Some(ticket), Some((data, ttl))) => {
@@ -973,7 +970,7 @@ impl LockingStore for RedisStore {
     ) -> StoreResult<Acquired> {
         let lock = lock_key(key);
         let reply: Vec<Value> = self
-            .run("lock", async |c| {
+            .run_with("lock", Tracking::Off, async |c| {
                 self.inner
                     .scripts
                     .acquire

@@ -27,31 +27,40 @@
 //!
 //! - **I1 — no lost writes.** A write answered 2xx is visible afterwards in its session (or
 //!   in the session it was rotated to), unless a later logout or clear destroyed it.
-//!   Saves are conditional and merge key by key on conflict.
+//!   Saves are conditional and merge key by key on conflict; a write that finds its session
+//!   destroyed goes into a new session (with a new cookie), as if it had arrived after the
+//!   logout.
 //! - **I2 — destroyed stays destroyed.** No save, locked save, rotation or touch recreates
-//!   a session that a logout deleted.
+//!   a session that a logout deleted; a logout that raced a rotation ends the rotated
+//!   session too.
 //! - **I3 — a real lock.** [`Session::lock`] excludes other lock holders in every process,
-//!   with a lease and a wait deadline; the holder's save never overwrites a change another
-//!   request committed meanwhile (it is merged).
+//!   with a lease and a wait deadline. The holder's save merges plain writes of other keys
+//!   and is refused ([`Error::Overwritten`]) rather than overwrite a key another request
+//!   changed meanwhile; a logout or rotation by another request ends the section with
+//!   [`Error::LockLost`]. Nothing of a refused section is written.
 //! - **I4 — no panics.** Any sequence of public calls, in any order, returns a value or an
 //!   error; locking composes with [`Session::cycle_id`] and [`Session::destroy`].
-//! - **I5 — read-your-writes** for one client across processes, on stores without an
-//!   in-process cache. The Redis near cache does not guarantee it yet (a read on another
-//!   process can trail a write by the invalidation's flight time): turn it off where that
-//!   matters.
+//! - **I5 — read-your-writes** for one client across processes. A store that serves reads
+//!   from an in-process cache says so ([`Store::serves_from_cache`]); the engine then keeps
+//!   a write count in the record and in the cookie (`<id>.<count>`), and a cookie newer
+//!   than the cached copy is read from the store itself.
 //! - **I6 — stale cookies are harmless.** A request carrying a rotated-away or unknown id
 //!   never removes or replaces the browser's cookie unless that request itself writes.
-//! - **I7 — bounded by bytes.** The [`MemoryStore`] has a byte budget; ids are checked
-//!   before any store lookup, so a forged id costs a store one read and nothing that grows.
+//! - **I7 — bounded by bytes.** The [`MemoryStore`] has a byte budget and evicts sessions
+//!   nobody came back to first; ids are checked before any store lookup, so a forged id
+//!   costs a store one read and nothing that grows.
 //!
 //! Also: ids are 256 random bits from the OS, never adopted when the server did not issue
 //! them, and the store is keyed by a hash of the id; a store error is an error, never
 //! "no session"; idle and absolute expiry are checked on every load.
 //!
-//! Where a store cannot give one of these, its docs say so and what to do instead: in the
-//! `sanic_session` compatibility mode a rotation cannot leave a forward (the record must be
-//! the bare JSON object), so writes racing a rotation there are lost, and the Python app's
-//! own writes are last-write-wins.
+//! Where a store cannot give one of these, its docs say so and what to do instead. In the
+//! `sanic_session` compatibility mode the record must be the bare JSON object and the
+//! cookie the bare id: a rotation cannot leave a forward (writes racing it are lost), the
+//! cookie carries no write count (turn a near cache off there), and the Python app's own
+//! writes are last-write-wins. With the Redis near cache another process sees a logout
+//! after the invalidation's flight time (milliseconds; more under load), so a copy of the
+//! cookie replayed in that window still reads as logged in.
 //!
 //! ## Layout
 //!

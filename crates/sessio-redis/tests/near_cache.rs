@@ -366,11 +366,19 @@ async fn tracked_keys(conn: &mut MultiplexedConnection) -> u64 {
 async fn forged_ids_cost_redis_no_tracking_memory() {
     let (_server, mut redis, store) = with_session_k().await;
     let before = tracked_keys(&mut redis).await;
+    let locks = store.locking().unwrap();
+    let token = sessio::store::LeaseToken::generate().unwrap();
     for i in 0..2000 {
-        assert_eq!(
-            store.load(&format!("session:forged-{i}")).await.unwrap(),
-            None
-        );
+        let key = format!("session:forged-{i}");
+        assert_eq!(store.load(&key).await.unwrap(), None);
+        // A lock on a forged id (a forged `/locked`) reads the key too.
+        if i % 10 == 0 {
+            locks
+                .acquire(&key, &token, Duration::from_secs(1))
+                .await
+                .unwrap();
+            locks.release(&key, &token).await.unwrap();
+        }
     }
     assert_eq!(
         tracked_keys(&mut redis).await,

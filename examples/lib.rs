@@ -9,7 +9,9 @@
 //! PUT  /set/{key}      body = JSON value -> 200 "ok"; invalid JSON -> 400
 //! POST /clear          empty the session: record deleted, cookie expired
 //! POST /rotate         new id, same data
-//! GET  /locked?hold_ms=N  under the session lock: read "locked", sleep N ms, write +1
+//! GET  /locked?hold_ms=N[&then=rotate|logout]  under the session lock: read "locked",
+//!                      sleep N ms, write +1 (then rotate the id or end the session, still
+//!                      under the lock)
 //! POST /login/{user}   rotate the id and store the user;  GET /me -> 200 user | 401
 //! POST /logout         destroy the session
 //! ```
@@ -179,6 +181,10 @@ async fn rotate(session: Session) -> Result<&'static str, SessionError> {
 struct Hold {
     #[serde(default)]
     hold_ms: u64,
+    /// What to do inside the locked section after the increment: `rotate` (a login inside
+    /// the lock) or `logout`.
+    #[serde(default)]
+    then: Option<String>,
 }
 
 async fn locked(session: Session, Query(hold): Query<Hold>) -> Result<String, SessionError> {
@@ -186,6 +192,11 @@ async fn locked(session: Session, Query(hold): Query<Hold>) -> Result<String, Se
     let n: i64 = guard.get("locked").await?.unwrap_or(0);
     tokio::time::sleep(Duration::from_millis(hold.hold_ms.min(60_000))).await;
     guard.insert("locked", &(n + 1)).await?;
+    match hold.then.as_deref() {
+        Some("rotate") => guard.cycle_id().await?,
+        Some("logout") => guard.destroy().await?,
+        _ => {}
+    }
     guard.unlock().await?;
     Ok((n + 1).to_string())
 }

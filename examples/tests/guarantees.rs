@@ -417,3 +417,140 @@ fn a_flood_of_new_sessions_stays_within_the_byte_budget() {
     assert!(peak < 512 << 20, "the demo grew to {} MiB", peak >> 20);
     eprintln!("peak RSS under a 900 MB flood: {} MiB", peak >> 20);
 }
+
+/// #3: rotating or ending the session inside the locked section (a login or a logout under
+/// the lock) answers, and leaves no lease behind: the next locked request runs at once.
+fn rotation_and_logout_inside_the_lock(p: &Pair) {
+    let first = get(&p.a(), "/locked", None);
+    assert_eq!((first.status, first.body.as_str()), (200, "1"), "{first:?}");
+    let cookie = set_cookie(&first).expect("a cookie");
+    let rotated = get(&p.a(), "/locked?then=rotate", Some(&cookie));
+    assert_eq!(
+        (rotated.status, rotated.body.as_str()),
+        (200, "2"),
+        "{rotated:?}"
+    );
+    let new = set_cookie(&rotated).expect("the rotation sends the new id");
+    assert_ne!(id_of(&new), id_of(&cookie));
+    assert_eq!(
+        get(&p.b(), "/get/locked", Some(&cookie)).status,
+        404,
+        "the old id still works"
+    );
+    // The lock moved with the session and was released: no wait for a 10 s lease.
+    let next = get(&p.b(), "/locked", Some(&new));
+    assert_eq!((next.status, next.body.as_str()), (200, "3"), "{next:?}");
+    let logout = get(&p.b(), "/locked?then=logout", Some(&new));
+    assert_eq!(logout.status, 200, "{logout:?}");
+    assert!(logout.headers.contains("Max-Age=0"), "{logout:?}");
+    assert_eq!(
+        get(&p.a(), "/get/locked", Some(&new)).status,
+        404,
+        "the logout under the lock was undone"
+    );
+}
+
+mod inside_the_lock {
+    use super::*;
+
+    #[test]
+    fn memory() {
+        rotation_and_logout_inside_the_lock(&Pair::memory());
+    }
+
+    #[test]
+    fn redis() {
+        let server = RedisServer::start();
+        rotation_and_logout_inside_the_lock(&Pair::shared(&server.url()));
+    }
+
+    #[test]
+    fn memcached() {
+        let server = MemcachedServer::start();
+        rotation_and_logout_inside_the_lock(&Pair::shared(&memcached_url(&[&server])));
+    }
+}
+
+fn redis_info(server: &RedisServer, field: &str) -> u64 {
+    let out = std::process::Command::new("redis-cli")
+        .args(["-p", &server.port.to_string(), "info", "stats"])
+        .output()
+        .expect("run redis-cli");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in INFO"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn redis_cli(server: &RedisServer, args: &[&str]) {
+    let status = std::process::Command::new("redis-cli")
+        .args(["-p", &server.port.to_string()])
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run redis-cli");
+    assert!(status.success());
+}
+
+/// #7: a session removed from Redis without an invalidation (`SWAPDB`) is not served from
+/// the near cache beyond its trust window (1 s), even while other traffic keeps the
+/// connection busy.
+#[test]
+fn redis_a_session_removed_without_an_invalidation_is_not_served() {
+    let server = RedisServer::start();
+    let demo = Demo::start(&["--store", &server.url()]);
+    let put = request(&demo.addr, "PUT", "/set/x", None, "1");
+    let cookie = set_cookie(&put).expect("a cookie");
+    assert_eq!(get(&demo.addr, "/get/x", Some(&cookie)).body, "1");
+    redis_cli(&server, &["swapdb", "0", "1"]);
+    let mut served = 0;
+    let until = std::time::Instant::now() + Duration::from_secs(3);
+    let other = set_cookie(&get(&demo.addr, "/", None)).unwrap();
+    while std::time::Instant::now() < until {
+        get(&demo.addr, "/", Some(&other)); // traffic: the connection stays trusted
+        if get(&demo.addr, "/get/x", Some(&cookie)).status == 200 {
+            served += 1;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Served for at most the trust window (1 s) after the swap, then read again.
+    let last = get(&demo.addr, "/get/x", Some(&cookie));
+    assert_eq!(
+        last.status, 404,
+        "a session gone from Redis was still served 3 s later ({served} times)"
+    );
+}
+
+/// #8: forged ids (well-formed, never issued) cost Redis nothing that stays: 2 000 of them,
+/// reads and locked requests, leave its tracking table as it was.
+#[test]
+fn redis_forged_ids_leave_no_tracking_memory() {
+    let server = RedisServer::start();
+    let demo = Demo::start(&["--store", &server.url()]);
+    let real = set_cookie(&get(&demo.addr, "/", None)).unwrap();
+    assert_eq!(get(&demo.addr, "/", Some(&real)).body, "2");
+    let before = redis_info(&server, "tracking_total_keys");
+    for i in 0..2000 {
+        let raw: String = (0..43)
+            .map(|j| {
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+                    [(i * 7 + j * 13) % 64] as char
+            })
+            .collect();
+        // The last character of a 256-bit id carries two zero bits: keep it canonical.
+        let forged = format!("id={}A", &raw[..42]);
+        let path = if i % 10 == 0 { "/locked" } else { "/get/x" };
+        let answer = get(&demo.addr, path, Some(&forged));
+        assert!(answer.status < 500, "{answer:?}");
+    }
+    // The 200 locked requests each start a real session (a forged id is never adopted),
+    // which Redis tracks for the near cache; the forged ids themselves leave nothing.
+    let after = redis_info(&server, "tracking_total_keys");
+    assert!(
+        after <= before + 200,
+        "forged ids were tracked: {before} -> {after}"
+    );
+}

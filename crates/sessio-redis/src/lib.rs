@@ -474,7 +474,10 @@ impl RedisStoreBuilder {
     /// How long after Redis last answered the near cache may still serve a read (default
     /// 1 s). A reply proves every invalidation Redis sent before it has been applied, so
     /// this bounds how stale a cached read can be if the connection goes silent without
-    /// breaking (a network partition); under traffic every request refreshes it.
+    /// breaking (a network partition); under traffic every request refreshes it. It also
+    /// bounds how long an entry is served after Redis last confirmed it (a read, or our
+    /// write), so a change that sends no invalidation (`SWAPDB`, a lost push) is seen
+    /// within it; a session read more often than that costs one read per window.
     ///
     /// ```
     /// use std::time::Duration;
@@ -852,15 +855,21 @@ impl RedisStore {
         op: &'static str,
         key: &str,
         written: Option<(&[u8], Duration)>,
+        tracking: Tracking,
         invoke: redis::ScriptInvocation<'_>,
     ) -> StoreResult<i64> {
         let ticket = self.cache().map(|c| c.ticket(key));
-        // A write that stores bytes ends with a read of the key, which Redis tracks: the
-        // key stays in the near cache (a write ends Redis's tracking of a key).
-        let outcome: StoreResult<i64> = self.run(op, async |c| invoke.invoke_async(c).await).await;
+        // A plain save ends with a read of the key, which Redis tracks (`tracking` on): the
+        // key stays in the near cache (a write ends Redis's tracking of a key). Writes under
+        // a lease also read the lock key, which Redis would go on tracking after its
+        // deletion, one entry per lock ever taken (forged ids included): they run untracked,
+        // and the cache forgets what they wrote.
+        let outcome: StoreResult<i64> = self
+            .run_with(op, tracking, async |c| invoke.invoke_async(c).await)
+            .await;
         if let Some(cache) = self.cache() {
-            match (&outcome, ticket, written) {
-                (Ok(3), Some(ticket), Some((data, ttl))) => {
+            match (&outcome, ticket, written, tracking) {
+                (Ok(3), Some(ticket), Some((data, ttl)), Tracking::On) => {
                     cache.wrote(key, ticket, data, Some(SystemTime::now() + ttl));
                 }
                 _ => cache.forget(key.as_bytes()),
@@ -918,14 +927,18 @@ impl Store for RedisStore {
             .arg(&expected.data[..])
             .arg(data)
             .arg(ttl_millis(ttl));
-        let code = self.write("save", key, Some((data, ttl)), invoke).await?;
+        let code = self
+            .write("save", key, Some((data, ttl)), Tracking::On, invoke)
+            .await?;
         Ok(fenced(code, VERSION))
     }
 
     async fn delete_if(&self, key: &str, expected: &Loaded) -> StoreResult<Outcome<()>> {
         let mut invoke = self.inner.scripts.delete_if.key(key);
         invoke.arg(&expected.data[..]);
-        let code = self.write("delete", key, None, invoke).await?;
+        let code = self
+            .write("delete", key, None, Tracking::On, invoke)
+            .await?;
         Ok(fenced(code, ()))
     }
 
@@ -1016,7 +1029,13 @@ impl LockingStore for RedisStore {
             .arg(if expected.is_none() { "1" } else { "0" })
             .arg(flag(then));
         let code = self
-            .write("save under lock", key, Some((data, ttl)), invoke)
+            .write(
+                "save under lock",
+                key,
+                Some((data, ttl)),
+                Tracking::Off,
+                invoke,
+            )
             .await?;
         Ok(fenced(code, VERSION))
     }
@@ -1035,14 +1054,16 @@ impl LockingStore for RedisStore {
             .arg(token.to_hex())
             .arg(&expected.data[..])
             .arg(flag(then));
-        let code = self.write("delete under lock", key, None, invoke).await?;
+        let code = self
+            .write("delete under lock", key, None, Tracking::Off, invoke)
+            .await?;
         Ok(fenced(code, ()))
     }
 
     async fn release(&self, key: &str, token: &LeaseToken) -> StoreResult<bool> {
         let lock = lock_key(key);
         let released: i64 = self
-            .run("unlock", async |c| {
+            .run_with("unlock", Tracking::Off, async |c| {
                 self.inner
                     .scripts
                     .release

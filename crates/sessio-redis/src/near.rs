@@ -20,7 +20,10 @@
 //!    key (tracking it again) and the cache takes the bytes it wrote, or forgets the key
 //!    when the outcome is not known.
 //! 3. **Trust window.** An entry is served only while Redis answered this connection
-//!    within the window: a reply proves every earlier push has been handled. If the
+//!    within the window (a reply proves every earlier push has been handled), and only if
+//!    Redis confirmed the entry itself (a read, or our write) within the window, so that a
+//!    change that sends no invalidation (`SWAPDB`, a lost push) is served for at most that
+//!    long. If the
 //!    connection goes silent (a partition without a reset), the cache stops answering and
 //!    reads go to Redis, which fails or times out like any other request. A dropped
 //!    connection empties the cache at once.
@@ -61,6 +64,10 @@ struct Shard {
 struct Entry {
     data: Box<[u8]>,
     expires_at: Option<SystemTime>,
+    /// Nanoseconds after `origin` when Redis last confirmed these bytes (a read or our
+    /// write). An entry older than the trust window is read again: a change that sends
+    /// no invalidation (`SWAPDB`, a lost push) is served for at most that long.
+    confirmed: u64,
 }
 
 /// A key's generation, taken before a command is sent.
@@ -129,16 +136,12 @@ impl NearCache {
 
     fn trusted(&self) -> bool {
         let heard = self.heard.load(Ordering::Acquire);
-        heard != 0 && {
-            let now = self.origin.elapsed().as_nanos() as u64 + 1;
-            now.saturating_sub(heard) <= self.trust.as_nanos() as u64
-        }
+        heard != 0 && self.nanos().saturating_sub(heard) <= self.trust.as_nanos() as u64
     }
 
     /// Redis answered on the tracked connection: every push sent before has been handled.
     pub(crate) fn heard(&self) {
-        let now = self.origin.elapsed().as_nanos() as u64 + 1;
-        self.heard.fetch_max(now, Ordering::AcqRel);
+        self.heard.fetch_max(self.nanos(), Ordering::AcqRel);
     }
 
     /// The cached record under `key`, if it is there, unexpired, and the cache is trusted.
@@ -148,18 +151,27 @@ impl NearCache {
         }
         let slot = self.slot_of(key.as_bytes());
         let mut shard = self.lock(slot.shard);
+        let fresh_since = self.nanos().saturating_sub(self.trust.as_nanos() as u64);
         match shard.map.get(key) {
-            Some(entry) if entry.expires_at.is_none_or(|at| at > now) => Some(Loaded {
-                data: entry.data.to_vec(),
-                version: crate::VERSION,
-                expires_at: entry.expires_at,
-            }),
+            Some(entry)
+                if entry.expires_at.is_none_or(|at| at > now) && entry.confirmed >= fresh_since =>
+            {
+                Some(Loaded {
+                    data: entry.data.to_vec(),
+                    version: crate::VERSION,
+                    expires_at: entry.expires_at,
+                })
+            }
             Some(_) => {
                 shard.remove(key);
                 None
             }
             None => None,
         }
+    }
+
+    fn nanos(&self) -> u64 {
+        self.origin.elapsed().as_nanos() as u64 + 1
     }
 
     /// A ticket for a write to `key`, taken before the write is sent.
@@ -247,6 +259,7 @@ impl NearCache {
             Entry {
                 data: data.into(),
                 expires_at,
+                confirmed: self.nanos(),
             },
         );
     }
@@ -296,10 +309,36 @@ mod tests {
         std::thread::sleep(Duration::from_millis(80));
         assert_eq!(hit(&cache, "k"), None, "silent for longer than the window");
         cache.heard();
+        let t = ticket(&cache, "k");
+        cache.fill("k", t, &record(b"v"));
         assert_eq!(hit(&cache, "k").as_deref(), Some(&b"v"[..]));
         cache.flush();
         cache.heard();
         assert_eq!(hit(&cache, "k"), None, "a flush empties the cache");
+    }
+
+    /// A change that sends no invalidation (SWAPDB) is served for at most the window:
+    /// an entry Redis has not confirmed for that long is read again.
+    #[test]
+    fn entries_older_than_the_window_are_read_again() {
+        let cache = NearCache::new(1 << 20, Duration::from_millis(50));
+        cache.heard();
+        let t = ticket(&cache, "k");
+        cache.fill("k", t, &record(b"v"));
+        std::thread::sleep(Duration::from_millis(80));
+        cache.heard(); // other traffic keeps the connection trusted
+        assert_eq!(
+            hit(&cache, "k"),
+            None,
+            "an unconfirmed entry outlived the window"
+        );
+        let write = cache.ticket("k");
+        cache.wrote("k", write, b"v2", None);
+        assert_eq!(
+            hit(&cache, "k").as_deref(),
+            Some(&b"v2"[..]),
+            "our write confirms it"
+        );
     }
 
     #[test]

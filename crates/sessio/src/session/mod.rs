@@ -444,7 +444,8 @@ fn serialize<T: Serialize + ?Sized>(key: &str, value: &T) -> Result<Value, Error
         key: key.to_owned(),
         source,
     })?;
-    if record::depth(&value) > MAX_DEPTH {
+    // Scalars (most values) nest nothing: no walk, no allocation on the hot path.
+    if matches!(value, Value::Array(_) | Value::Object(_)) && record::depth(&value) > MAX_DEPTH {
         return Err(Error::TooDeep {
             key: key.to_owned(),
             max: MAX_DEPTH,

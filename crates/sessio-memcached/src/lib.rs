@@ -25,25 +25,30 @@
 //!
 //! ## How each operation maps to Memcached
 //!
+//! The lease of a session's lock lives inside the session's own item, beside the record
+//! (client flags tell the shapes apart: a record, a record under a lease, a lease alone).
+//! So one CAS checks both the record and the lease, and a write under the lock is one
+//! command. Taking the lock rewrites the item, which moves its CAS: a write prepared under
+//! an earlier lease, even by a holder that has not noticed its lease lapsed, fails its CAS
+//! and is refused. The lease's end is kept in milliseconds and judged by the reading
+//! process's clock (memcached's own ticks in whole seconds and would end a 1 s lease after
+//! anything from 0 to 1 s).
+//!
 //! | operation | commands | round trips |
 //! |---|---|---|
-//! | load | `mg key v c t` | 1 |
+//! | load | `mg key v c f t` | 1 |
 //! | create-if-absent | `ms key T<ttl> ME` (add mode) | 1 |
-//! | conditional save | `ms key T<ttl> C<cas>` | 1 |
-//! | touch | `mg key T<ttl>` (a missing or expired item is not revived) | 1 |
-//! | delete | `md key` | 1 |
-//! | lock | `ms key:lock ME` (add; over a lapsed lease `mg` + `ms C<cas>`), then `mg key v c t` and `ms key C<cas>` (the same bytes: the record's CAS moves) | 3 |
-//! | conditional delete | `md key C<cas>` | 1 |
-//! | fenced save / delete | `mg key:lock v c` (our live lease?), then `ms key C<cas>` (or `md key C<cas>`), then the release | 2–4 |
-//! | release | `mg key:lock v c`, then `md key:lock C<cas>` (compare-and-delete) | 2 |
+//! | conditional save | `ms key T<ttl> C<cas>` | 1; 2 while the item holds someone's live lease (`mg` first, to keep it) |
+//! | conditional delete | `md key C<cas>` | 1; 2 under a live lease (the lease stays, alone) |
+//! | delete (logout) | `mg key v c f`, then `md key C<cas>` (or the lease alone, if one is live) | 2 |
+//! | touch | `mg key T<ttl> f` (a missing or expired item is not revived) | 1 |
+//! | lock | `mg key v c f t`, then `ms key C<cas>` (or `ME` when absent) with our lease in the item | 2 |
+//! | save / delete under the lock, keeping or releasing the lease | `ms key C<cas>` (or `md key C<cas>`) against the item as this process last wrote it under the lease | 1; 2 after another writer changed the record meanwhile |
+//! | release | `mg key v c f`, then `ms key C<cas>` without the lease (or `md key C<cas>` for a lease alone) | 2 |
 //!
-//! Memcached has no scripting, so the lease check and the fenced write are two commands.
-//! The gap between them is closed by the lock itself: taking a lease rewrites the record
-//! (same bytes), so its CAS moves, and a write prepared under the previous lease, even one
-//! whose check passed just before that lease lapsed, fails its CAS and is refused. The
-//! lease's end is kept in the lock item in milliseconds and checked by this process's
-//! clock (memcached's own clock ticks in whole seconds and would end a 1 s lease after
-//! anything from 0 to 1 s). The lock of a session lives on the same server as its record.
+//! The one-command locked write needs the item's CAS from this process's own last write
+//! under the lease, which the store remembers per held lease (entries go on release; a
+//! forgotten one costs a read, never correctness).
 //!
 //! ## Keys and TTLs
 //!
@@ -64,10 +69,14 @@ use base64::Engine as _;
 use deadpool::managed::{self, Metrics, Object, RecycleError, RecycleResult};
 use sessio::store::support::{ttl_secs, within};
 use sessio::store::{
-    Acquired, AfterWrite, LeaseToken, Loaded, LockingStore, Outcome, Store, StoreError,
-    StoreErrorKind, StoreResult, Version,
+    Loaded, LockingStore, Outcome, Store, StoreError, StoreErrorKind, StoreResult, Version,
 };
 use sha2::{Digest, Sha256};
+
+use crate::item::{cas_of, encode, Item, Lease, LEASE_BIT, LEASE_ONLY, PLAIN};
+
+mod item;
+mod lock;
 
 /// Why a [`MemcachedStore`] could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +118,7 @@ struct Inner {
     pools: Vec<managed::Pool<Connector>>,
     ring: Ring,
     timeout: Duration,
+    held: lock::Held,
 }
 
 /// Opens connections to one server for the pool.
@@ -273,6 +283,7 @@ impl MemcachedStoreBuilder {
                 servers,
                 pools,
                 timeout: self.timeout,
+                held: lock::Held::default(),
             }),
         })
     }
@@ -361,10 +372,6 @@ fn wire_key(key: &str) -> Cow<'_, str> {
     }
 }
 
-fn lock_key(key: &str) -> String {
-    wire_key(&format!("{key}:lock")).into_owned()
-}
-
 /// Longest TTL memcached reads as relative; larger values are Unix timestamps.
 const RELATIVE_LIMIT: u64 = 30 * 24 * 3600;
 
@@ -381,17 +388,19 @@ fn ttl_flag(ttl: Duration) -> String {
     }
 }
 
-fn loaded(value: MetaValue) -> Loaded {
-    let expires_at = value
-        .ttl_remaining
-        .filter(|&t| t >= 0)
-        // Memcached counts whole seconds; the item lives until the end of the last one.
-        .map(|t| SystemTime::now() + Duration::from_secs(t as u64 + 1));
-    Loaded {
-        data: value.data.unwrap_or_default(),
-        version: Version(value.cas.unwrap_or(0)),
-        expires_at,
-    }
+/// The item TTL for a record due to live `record` more (if any) under `lease` (if any):
+/// a lease outlives its end by a second, whatever the record's TTL, so that memcached's
+/// coarse clock never drops it early.
+fn item_ttl(record: Option<Duration>, lease: Option<&Lease>) -> Duration {
+    let for_lease = lease.map_or(Duration::ZERO, |l| l.left() + Duration::from_secs(1));
+    record.unwrap_or(Duration::ZERO).max(for_lease)
+}
+
+/// What is left of an item's TTL, as memcached reported it, plus the second its clock may
+/// be into. An item without expiry (sessio never writes one) is given the longest relative
+/// TTL.
+fn ttl_left(item: &Item) -> Duration {
+    Duration::from_secs(item.ttl_left.map_or(RELATIVE_LIMIT, |t| t + 1))
 }
 
 /// What an `ms` did, whether memcached answered with a bare status or with flags.
@@ -425,72 +434,178 @@ fn status(error: &McError) -> Option<&Status> {
     }
 }
 
+/// One item write: its value and flags, TTL, and condition.
+struct Write<'a> {
+    value: &'a [u8],
+    flags: u32,
+    ttl: Duration,
+    /// `Some(cas)`: only over the item with that CAS; `None`: only if there is no item.
+    cas: Option<u64>,
+}
+
+/// What a conditional item write or delete did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wrote {
+    /// Written (with the item's new CAS) or deleted.
+    Done(u64),
+    /// The item changed since its CAS was read (or, adding, an item exists).
+    Changed,
+    /// There is no item.
+    Gone,
+}
+
+impl Wrote {
+    fn record(self) -> Outcome<Version> {
+        match self {
+            Wrote::Done(cas) => Outcome::Done(Version(cas)),
+            Wrote::Changed => Outcome::Conflict,
+            Wrote::Gone => Outcome::Missing,
+        }
+    }
+}
+
+/// How often an operation that lost a race with another writer reads the item again.
+const RACE_RETRIES: usize = 8;
+
+fn kept_changing(op: &str) -> StoreError {
+    StoreError::protocol(format!(
+        "the session kept changing during {op} ({RACE_RETRIES} attempts); retry"
+    ))
+}
+
 impl MemcachedStore {
-    /// `ms` with a CAS (`expected`) or in add mode (`None`).
-    async fn set_if(
-        &self,
-        op: &'static str,
-        key: &str,
-        expected: Option<&Loaded>,
-        data: &[u8],
-        ttl: Duration,
-    ) -> StoreResult<Outcome<Version>> {
+    /// The item under `key`: `mg key v c f t`.
+    async fn item(&self, op: &'static str, key: &str) -> StoreResult<Option<Item>> {
         let k = wire_key(key);
-        let t = ttl_flag(ttl);
-        let mode = match expected {
-            Some(e) => format!("C{}", e.version.0),
+        let value = self
+            .run(op, key, async |c| {
+                c.meta_get(&*k, false, None, Some(&["v", "c", "f", "t"]))
+                    .await
+            })
+            .await?;
+        value.map(Item::decode).transpose()
+    }
+
+    /// `ms` with a CAS, or in add mode.
+    async fn write(&self, op: &'static str, key: &str, w: Write<'_>) -> StoreResult<Wrote> {
+        let k = wire_key(key);
+        let t = ttl_flag(w.ttl);
+        let f = format!("F{}", w.flags);
+        let mode = match w.cas {
+            Some(cas) => format!("C{cas}"),
             None => "ME".to_string(),
         };
         self.run(op, key, async |c| {
             let reply = c
-                .meta_set(&*k, data, false, None, Some(&[&t, &mode, "c"]))
+                .meta_set(&*k, w.value, false, None, Some(&[&t, &f, &mode, "c"]))
                 .await;
             Ok(match set_outcome(reply)? {
-                SetOutcome::Stored(cas) => Outcome::Done(Version(cas.unwrap_or(0))),
-                SetOutcome::Exists => Outcome::Conflict,
+                SetOutcome::Stored(cas) => Wrote::Done(cas.unwrap_or(0)),
+                SetOutcome::Exists => Wrote::Changed,
                 // Add mode answers NS when the key exists; a CAS on a missing key, NF.
-                SetOutcome::NotStored if expected.is_none() => Outcome::Conflict,
-                SetOutcome::NotFound | SetOutcome::NotStored => Outcome::Missing,
+                SetOutcome::NotStored if w.cas.is_none() => Wrote::Changed,
+                SetOutcome::NotFound | SetOutcome::NotStored => Wrote::Gone,
             })
         })
         .await
     }
 
     /// `md` with a CAS.
-    async fn delete_cas(
-        &self,
-        op: &'static str,
-        key: &str,
-        expected: &Loaded,
-    ) -> StoreResult<Outcome<()>> {
+    async fn remove(&self, op: &'static str, key: &str, cas: u64) -> StoreResult<Wrote> {
         let k = wire_key(key);
-        let cas = format!("C{}", expected.version.0);
+        let cas_flag = format!("C{cas}");
         self.run(op, key, async |c| {
-            match c.meta_delete(&*k, false, None, Some(&[&cas])).await {
-                Ok(_) => Ok(Outcome::Done(())),
-                Err(e) if status(&e) == Some(&Status::NotFound) => Ok(Outcome::Missing),
-                Err(e) if status(&e) == Some(&Status::Exists) => Ok(Outcome::Conflict),
+            match c.meta_delete(&*k, false, None, Some(&[&cas_flag])).await {
+                Ok(_) => Ok(Wrote::Done(0)),
+                Err(e) if status(&e) == Some(&Status::NotFound) => Ok(Wrote::Gone),
+                Err(e) if status(&e) == Some(&Status::Exists) => Ok(Wrote::Changed),
                 Err(e) => Err(e),
             }
         })
         .await
+    }
+
+    /// Replaces the record of the item `item` (still at its CAS) with `record`, or removes
+    /// it (`None`), keeping the item's live lease if it has one.
+    async fn rewrite_keeping_lease(
+        &self,
+        op: &'static str,
+        key: &str,
+        item: &Item,
+        record: Option<(&[u8], Duration)>,
+    ) -> StoreResult<Wrote> {
+        let lease = item.live_lease();
+        match (record, lease) {
+            (None, None) => self.remove(op, key, item.cas).await,
+            (record, lease) => {
+                let (value, flags) = encode(record.map(|r| r.0), lease.as_ref());
+                let ttl = item_ttl(record.map(|r| r.1), lease.as_ref());
+                let cas = Some(item.cas);
+                self.write(
+                    op,
+                    key,
+                    Write {
+                        value: &value,
+                        flags,
+                        ttl,
+                        cas,
+                    },
+                )
+                .await
+            }
+        }
+    }
+
+    /// A plain conditional write or delete of the record `expected`: one command, unless
+    /// the item held a live lease when it was loaded, which the write must keep (a read
+    /// first).
+    async fn replace_plain(
+        &self,
+        op: &'static str,
+        key: &str,
+        expected: &Loaded,
+        record: Option<(&[u8], Duration)>,
+    ) -> StoreResult<Wrote> {
+        let cas = cas_of(expected.version);
+        if expected.version.0 & LEASE_BIT == 0 {
+            return match record {
+                Some((data, ttl)) => {
+                    let w = Write {
+                        value: data,
+                        flags: PLAIN,
+                        ttl,
+                        cas: Some(cas),
+                    };
+                    self.write(op, key, w).await
+                }
+                None => self.remove(op, key, cas).await,
+            };
+        }
+        match self.item(op, key).await? {
+            Some(item) if item.record.is_none() => Ok(Wrote::Gone),
+            Some(item) if item.cas == cas => {
+                self.rewrite_keeping_lease(op, key, &item, record).await
+            }
+            Some(_) => Ok(Wrote::Changed),
+            None => Ok(Wrote::Gone),
+        }
     }
 }
 
 #[async_trait]
 impl Store for MemcachedStore {
     async fn load(&self, key: &str) -> StoreResult<Option<Loaded>> {
-        let k = wire_key(key);
-        let value = self
-            .run("load", key, async |c| {
-                c.meta_get(&*k, false, None, Some(&["v", "c", "t"])).await
-            })
-            .await?;
-        Ok(value.map(loaded))
+        Ok(self.item("load", key).await?.and_then(Item::loaded))
     }
 
     async fn create(&self, key: &str, data: &[u8], ttl: Duration) -> StoreResult<Outcome<Version>> {
-        self.set_if("create", key, None, data, ttl).await
+        let w = Write {
+            value: data,
+            flags: PLAIN,
+            ttl,
+            cas: None,
+        };
+        Ok(self.write("create", key, w).await?.record())
     }
 
     async fn save(
@@ -500,243 +615,55 @@ impl Store for MemcachedStore {
         data: &[u8],
         ttl: Duration,
     ) -> StoreResult<Outcome<Version>> {
-        self.set_if("save", key, Some(expected), data, ttl).await
+        Ok(self
+            .replace_plain("save", key, expected, Some((data, ttl)))
+            .await?
+            .record())
     }
 
     async fn delete_if(&self, key: &str, expected: &Loaded) -> StoreResult<Outcome<()>> {
-        self.delete_cas("delete", key, expected).await
+        Ok(self
+            .replace_plain("delete", key, expected, None)
+            .await?
+            .record()
+            .map(|_| ()))
     }
 
     async fn touch(&self, key: &str, ttl: Duration) -> StoreResult<bool> {
         let k = wire_key(key);
         let t = ttl_flag(ttl);
         self.run("touch", key, async |c| {
-            // `s` (size) makes a hit answer with a flag to parse; a miss is a bare `EN`.
-            Ok(c.meta_get(&*k, false, None, Some(&[&t, "s"]))
+            // `f` makes a hit answer with a flag to parse (a miss is a bare `EN`), and
+            // tells a record from a lease alone.
+            Ok(c.meta_get(&*k, false, None, Some(&[&t, "f"]))
                 .await?
-                .is_some())
+                .is_some_and(|v| v.flags.unwrap_or(PLAIN) != LEASE_ONLY))
         })
         .await
     }
 
     async fn delete(&self, key: &str) -> StoreResult<()> {
-        let k = wire_key(key);
-        self.run("delete", key, async |c| {
-            match c.meta_delete(&*k, false, None, None).await {
-                Ok(_) => Ok(()),
-                Err(e) if status(&e) == Some(&Status::NotFound) => Ok(()),
-                Err(e) => Err(e),
+        // A read first: a live lease in the item stays (as a lease alone) for its holder.
+        for _ in 0..RACE_RETRIES {
+            let Some(item) = self.item("delete", key).await? else {
+                return Ok(());
+            };
+            if item.record.is_none() {
+                return Ok(());
             }
-        })
-        .await
+            match self
+                .rewrite_keeping_lease("delete", key, &item, None)
+                .await?
+            {
+                Wrote::Done(_) | Wrote::Gone => return Ok(()),
+                Wrote::Changed => {}
+            }
+        }
+        Err(kept_changing("delete"))
     }
 
     fn locking(&self) -> Option<&dyn LockingStore> {
         Some(self)
-    }
-}
-
-/// The lock item of a session: `<token hex>:<until, Unix ms>`. The item itself lives a
-/// second or two longer than the lease (memcached's clock ticks in whole seconds and would
-/// end a 1 s lease after anything from 0 to 1 s); the lease ends at `until`, by this
-/// process's clock.
-struct LockItem {
-    token: String,
-    until_ms: u64,
-    cas: u64,
-}
-
-impl LockItem {
-    fn parse(value: MetaValue) -> Option<Self> {
-        let data = String::from_utf8(value.data?).ok()?;
-        let (token, until) = data.split_once(':')?;
-        Some(Self {
-            token: token.to_owned(),
-            until_ms: until.parse().ok()?,
-            cas: value.cas.unwrap_or(0),
-        })
-    }
-
-    fn live(&self) -> bool {
-        self.until_ms > now_ms()
-    }
-
-    fn held_by(&self, token: &str) -> bool {
-        self.live() && self.token == token
-    }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis().try_into().unwrap_or(u64::MAX))
-}
-
-/// The value and item TTL flag of a lock item for `token`, leased for `lease` from now.
-fn lock_value(token: &str, lease: Duration) -> (String, String) {
-    let until = now_ms().saturating_add(lease.as_millis().try_into().unwrap_or(u64::MAX));
-    (
-        format!("{token}:{until}"),
-        ttl_flag(lease + Duration::from_secs(1)),
-    )
-}
-
-impl MemcachedStore {
-    /// The lock item of `key`, if there is one.
-    async fn lock_item(&self, key: &str, lock: &str) -> StoreResult<Option<LockItem>> {
-        let value = self
-            .run("lock check", key, async |c| {
-                c.meta_get(lock, false, None, Some(&["v", "c"])).await
-            })
-            .await?;
-        Ok(value.and_then(LockItem::parse))
-    }
-
-    /// Takes the lock item of `key` for `token` (add, or a CAS over a lapsed or own lease).
-    async fn take_lock(&self, key: &str, token: &str, lease: Duration) -> StoreResult<bool> {
-        let lock = lock_key(key);
-        let (value, t) = lock_value(token, lease);
-        let added = self
-            .run("lock", key, async |c| {
-                let reply = c
-                    .meta_set(&lock, value.as_bytes(), false, None, Some(&[&t, "ME"]))
-                    .await;
-                Ok(matches!(set_outcome(reply)?, SetOutcome::Stored(_)))
-            })
-            .await?;
-        if added {
-            return Ok(true);
-        }
-        let Some(item) = self.lock_item(key, &lock).await? else {
-            // Released meanwhile: the next attempt adds it.
-            return Ok(false);
-        };
-        if item.live() && item.token != token {
-            return Ok(false);
-        }
-        let cas = format!("C{}", item.cas);
-        self.run("lock", key, async |c| {
-            let reply = c
-                .meta_set(&lock, value.as_bytes(), false, None, Some(&[&t, &cas]))
-                .await;
-            Ok(matches!(set_outcome(reply)?, SetOutcome::Stored(_)))
-        })
-        .await
-    }
-
-    /// Rewrites the record unchanged so that its CAS moves: a write prepared under an
-    /// earlier lease (whose check passed just before the lease lapsed) can no longer land.
-    /// Returns the record with its new CAS.
-    async fn fence(&self, key: &str) -> StoreResult<Option<Loaded>> {
-        for _ in 0..8 {
-            let Some(current) = self.load(key).await? else {
-                return Ok(None);
-            };
-            let left = current
-                .expires_at
-                .and_then(|at| at.duration_since(SystemTime::now()).ok())
-                .unwrap_or(Duration::from_secs(1));
-            match self
-                .set_if("lock", key, Some(&current), &current.data, left)
-                .await?
-            {
-                Outcome::Done(version) => return Ok(Some(Loaded { version, ..current })),
-                Outcome::Missing => return Ok(None),
-                // A write landed between the read and the rewrite: read again.
-                Outcome::Conflict | Outcome::LeaseLost => {}
-            }
-        }
-        Err(StoreError::protocol(
-            "the session kept changing while its lock was taken; retry",
-        ))
-    }
-
-    /// Whether `token` holds a live lease on `key`.
-    async fn holds(&self, key: &str, token: &LeaseToken) -> StoreResult<bool> {
-        let item = self.lock_item(key, &lock_key(key)).await?;
-        Ok(item.is_some_and(|i| i.held_by(&token.to_hex())))
-    }
-}
-
-#[async_trait]
-impl LockingStore for MemcachedStore {
-    async fn acquire(
-        &self,
-        key: &str,
-        token: &LeaseToken,
-        lease: Duration,
-    ) -> StoreResult<Acquired> {
-        if !self.take_lock(key, &token.to_hex(), lease).await? {
-            return Ok(Acquired::Held);
-        }
-        match self.fence(key).await {
-            Ok(record) => Ok(Acquired::Granted(record)),
-            Err(error) => {
-                // Not granted after all: the lease must not outlive the error.
-                let _ = self.release(key, token).await;
-                Err(error)
-            }
-        }
-    }
-
-    async fn save_locked(
-        &self,
-        key: &str,
-        token: &LeaseToken,
-        expected: Option<&Loaded>,
-        data: &[u8],
-        ttl: Duration,
-        then: AfterWrite,
-    ) -> StoreResult<Outcome<Version>> {
-        if !self.holds(key, token).await? {
-            return Ok(Outcome::LeaseLost);
-        }
-        let outcome = self
-            .set_if("save under lock", key, expected, data, ttl)
-            .await?;
-        if matches!(outcome, Outcome::Done(_)) && then == AfterWrite::Release {
-            self.release(key, token).await?;
-        }
-        Ok(outcome)
-    }
-
-    async fn delete_locked(
-        &self,
-        key: &str,
-        token: &LeaseToken,
-        expected: &Loaded,
-        then: AfterWrite,
-    ) -> StoreResult<Outcome<()>> {
-        if !self.holds(key, token).await? {
-            return Ok(Outcome::LeaseLost);
-        }
-        let outcome = self.delete_cas("delete under lock", key, expected).await?;
-        if matches!(outcome, Outcome::Done(_)) && then == AfterWrite::Release {
-            self.release(key, token).await?;
-        }
-        Ok(outcome)
-    }
-
-    async fn release(&self, key: &str, token: &LeaseToken) -> StoreResult<bool> {
-        let lock = lock_key(key);
-        let Some(item) = self
-            .lock_item(key, &lock)
-            .await?
-            .filter(|i| i.held_by(&token.to_hex()))
-        else {
-            return Ok(false);
-        };
-        let cas = format!("C{}", item.cas);
-        self.run("unlock", key, async |c| {
-            match c.meta_delete(&lock, false, None, Some(&[&cas])).await {
-                Ok(_) => Ok(true),
-                Err(e) if matches!(status(&e), Some(Status::NotFound | Status::Exists)) => {
-                    Ok(false)
-                }
-                Err(e) => Err(e),
-            }
-        })
-        .await
     }
 }
 

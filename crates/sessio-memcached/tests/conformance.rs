@@ -238,3 +238,185 @@ async fn leases_last_what_was_asked_despite_the_one_second_clock() {
         );
     }
 }
+
+/// Memcached's command counters (`cmd_get`, `cmd_set`, `delete_*`) of a private server.
+fn commands(server: &MemcachedServer) -> u64 {
+    use std::io::{BufRead, BufReader, Write};
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    conn.write_all(b"stats\r\n").unwrap();
+    let mut total = 0;
+    for line in BufReader::new(conn).lines() {
+        let line = line.unwrap();
+        if line == "END" {
+            break;
+        }
+        let mut parts = line.split_whitespace().skip(1);
+        let (Some(name), Some(value)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        if ["cmd_get", "cmd_set", "delete_hits", "delete_misses"].contains(&name) {
+            total += value.parse::<u64>().unwrap();
+        }
+    }
+    total
+}
+
+/// The lease lives in the record's item, so a write under the lock, and the write that
+/// releases it, are one command each; taking the lock is two.
+#[tokio::test]
+async fn a_write_under_the_lock_is_one_command() {
+    use sessio::store::{Acquired, AfterWrite, LeaseToken};
+    let server = MemcachedServer::start();
+    let store = MemcachedStore::connect(&memcached_url(&[&server]))
+        .await
+        .unwrap();
+    let locks = store.locking().unwrap();
+    let key = "session:one-command";
+    let ttl = Duration::from_secs(60);
+    let Outcome::Done(_) = store.create(key, b"v0", ttl).await.unwrap() else {
+        panic!("created");
+    };
+    let token = LeaseToken::generate().unwrap();
+    let before = commands(&server);
+    let Acquired::Granted(Some(seen)) = locks
+        .acquire(key, &token, Duration::from_secs(5))
+        .await
+        .unwrap()
+    else {
+        panic!("granted");
+    };
+    assert_eq!(commands(&server) - before, 2, "lock: mg + ms");
+    let before = commands(&server);
+    let Outcome::Done(version) = locks
+        .save_locked(key, &token, Some(&seen), b"v1", ttl, AfterWrite::KeepLease)
+        .await
+        .unwrap()
+    else {
+        panic!("saved under the lock");
+    };
+    assert_eq!(commands(&server) - before, 1, "a save keeping the lease");
+    let seen = sessio::store::Loaded {
+        data: b"v1".to_vec(),
+        version,
+        expires_at: None,
+    };
+    let before = commands(&server);
+    let Outcome::Done(_) = locks
+        .save_locked(key, &token, Some(&seen), b"v2", ttl, AfterWrite::Release)
+        .await
+        .unwrap()
+    else {
+        panic!("saved and released");
+    };
+    assert_eq!(commands(&server) - before, 1, "a save releasing the lease");
+    // Released: another holder gets it at once, and the record is the last write.
+    let other = LeaseToken::generate().unwrap();
+    let Acquired::Granted(Some(now)) = locks
+        .acquire(key, &other, Duration::from_secs(5))
+        .await
+        .unwrap()
+    else {
+        panic!("the lease was released with the write");
+    };
+    assert_eq!(now.data, b"v2");
+}
+
+/// A holder whose lease lapsed and was taken over cannot write under it any more, even
+/// with the CAS it last wrote (the one-command path): the new holder's acquire moved it.
+#[tokio::test]
+async fn a_lapsed_holders_locked_write_is_refused_after_a_takeover() {
+    use sessio::store::{Acquired, AfterWrite, LeaseToken};
+    let server = MemcachedServer::start();
+    let store = MemcachedStore::connect(&memcached_url(&[&server]))
+        .await
+        .unwrap();
+    let locks = store.locking().unwrap();
+    let key = "session:takeover";
+    let ttl = Duration::from_secs(60);
+    let Outcome::Done(_) = store.create(key, b"v0", ttl).await.unwrap() else {
+        panic!("created");
+    };
+    let (old, new) = (
+        LeaseToken::generate().unwrap(),
+        LeaseToken::generate().unwrap(),
+    );
+    let Acquired::Granted(Some(seen)) = locks
+        .acquire(key, &old, Duration::from_millis(300))
+        .await
+        .unwrap()
+    else {
+        panic!("granted");
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let Acquired::Granted(Some(_)) = locks
+        .acquire(key, &new, Duration::from_secs(10))
+        .await
+        .unwrap()
+    else {
+        panic!("the lapsed lease is free");
+    };
+    for then in [AfterWrite::KeepLease, AfterWrite::Release] {
+        assert_eq!(
+            locks
+                .save_locked(key, &old, Some(&seen), b"late", ttl, then)
+                .await
+                .unwrap(),
+            Outcome::LeaseLost
+        );
+        assert_eq!(
+            locks.delete_locked(key, &old, &seen, then).await.unwrap(),
+            Outcome::LeaseLost
+        );
+    }
+    assert!(!locks.release(key, &old).await.unwrap());
+    assert_eq!(store.load(key).await.unwrap().unwrap().data, b"v0");
+    // The new holder still holds it.
+    assert_eq!(
+        locks
+            .acquire(key, &old, Duration::from_secs(1))
+            .await
+            .unwrap(),
+        Acquired::Held
+    );
+    assert!(locks.release(key, &new).await.unwrap());
+}
+
+/// Items sessio writes stay readable by a plain memcached client: an unlocked record is
+/// exactly its bytes, with client flags 0 (what `sanic_session`'s memcache interface
+/// reads and writes).
+#[tokio::test]
+async fn an_unlocked_record_is_its_bytes_alone() {
+    use sessio::store::{Acquired, LeaseToken};
+    use std::io::{BufRead, BufReader, Write};
+    let server = MemcachedServer::start();
+    let store = MemcachedStore::connect(&memcached_url(&[&server]))
+        .await
+        .unwrap();
+    let key = "session:plain";
+    let Outcome::Done(_) = store
+        .create(key, b"{\"a\":1}", Duration::from_secs(60))
+        .await
+        .unwrap()
+    else {
+        panic!("created");
+    };
+    let locks = store.locking().unwrap();
+    let token = LeaseToken::generate().unwrap();
+    let Acquired::Granted(Some(_)) = locks
+        .acquire(key, &token, Duration::from_secs(5))
+        .await
+        .unwrap()
+    else {
+        panic!("granted");
+    };
+    assert!(locks.release(key, &token).await.unwrap());
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    conn.write_all(format!("get {key}\r\n").as_bytes()).unwrap();
+    let mut lines = BufReader::new(conn).lines();
+    assert_eq!(
+        lines.next().unwrap().unwrap(),
+        format!("VALUE {key} 0 7"),
+        "flags 0, the record's bytes alone"
+    );
+    assert_eq!(lines.next().unwrap().unwrap(), "{\"a\":1}");
+}

@@ -1,0 +1,98 @@
+//! SQLite.
+
+use std::str::FromStr;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::backend::{sqlx_ops, Dialect};
+use crate::{redacted, Database, SqlStore, SqlStoreBuilder, SqlStoreError};
+
+/// SQLite (feature `sqlite`), for [`SqlStore`]: sessions that survive a restart with no
+/// server at all.
+///
+/// The database runs in WAL mode (readers never wait for the writer) with a busy timeout
+/// ([`SqlStoreBuilder::busy_timeout`], default 1 s), so several processes can share one
+/// database file; a write lock held past the busy timeout is a store error (`503`), not a
+/// hang. Each statement is its own transaction.
+#[derive(Debug, Clone, Copy)]
+pub enum Sqlite {}
+
+/// Sessions in a SQLite table.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), sessio_sql::SqlStoreError> {
+/// use sessio_sql::SqliteStore;
+///
+/// let store = SqliteStore::connect("sqlite:///var/lib/app/sessions.db").await?;
+/// store.migrate().await?;
+/// # Ok(()) }
+/// ```
+pub type SqliteStore = SqlStore<Sqlite>;
+
+impl Database for Sqlite {}
+
+sqlx_ops!(
+    Sqlite,
+    sqlx::Sqlite,
+    "SQLite",
+    Dialect {
+        quote: '"',
+        // Fixed for the whole statement (SQLite's 'now' is per statement step).
+        now: "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
+        placeholder: '?',
+        bytes_type: "BLOB",
+        key_type: "TEXT",
+        creates_schema: false,
+        sweep: "DELETE FROM {t} WHERE rowid IN (SELECT rowid FROM {t} WHERE {cond} LIMIT $1)",
+    }
+);
+
+impl SqlStore<Sqlite> {
+    /// Opens (creating it if missing) the database at `url` with default options; see
+    /// [`SqlStoreBuilder::connect`](SqlStoreBuilder#method.connect-1).
+    ///
+    /// # Errors
+    /// [`SqlStoreError`] for a bad URL or a file that cannot be opened.
+    pub async fn connect(url: &str) -> Result<Self, SqlStoreError> {
+        Self::builder().pool_size(4).connect(url).await
+    }
+}
+
+impl SqlStoreBuilder<Sqlite> {
+    /// Opens `url` (`sqlite://RELATIVE/PATH`, `sqlite:///ABSOLUTE/PATH`), creating the
+    /// file if it is missing, in WAL mode with the busy timeout.
+    ///
+    /// # Errors
+    /// [`SqlStoreError`] for a bad name, a schema (SQLite has none: use another file), a
+    /// bad URL or a file that cannot be opened.
+    pub async fn connect(self, url: &str) -> Result<SqliteStore, SqlStoreError> {
+        self.check_names()?;
+        if self.schema.is_some() {
+            return Err(SqlStoreError::Unsupported {
+                database: "SQLite",
+                what:
+                    "a schema (SQLite has none: give the table another name, or use another file)",
+            });
+        }
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|source| SqlStoreError::InvalidUrl {
+                database: "SQLite",
+                url: redacted(url),
+                source,
+            })?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(self.busy_timeout);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(self.pool_size)
+            .acquire_timeout(self.acquire_timeout)
+            .connect_with(options)
+            .await
+            .map_err(|source| SqlStoreError::Connect {
+                database: "SQLite",
+                source,
+            })?;
+        self.build(pool)
+    }
+}

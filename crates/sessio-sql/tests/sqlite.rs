@@ -1,0 +1,127 @@
+//! The SQLite store on a database file: the whole conformance suite, two stores (as two
+//! processes would) on one file, a database held locked past the busy timeout.
+#![cfg(feature = "sqlite")]
+
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use sessio::store::{Outcome, Store, StoreErrorKind};
+use sessio_sql::{SqlStoreError, SqliteStore};
+use sessio_store_tests::servers::{shared, TempDir};
+use sessio_store_tests::{Fixture, Timing};
+
+static DIR: Mutex<Weak<TempDir>> = Mutex::new(Weak::new());
+
+fn url(dir: &TempDir, file: &str) -> String {
+    format!("sqlite://{}", dir.path.join(file).display())
+}
+
+async fn setup() -> Fixture<SqliteStore> {
+    let dir = shared(&DIR, || TempDir::new("sqlite"));
+    let store = SqliteStore::connect(&url(&dir, "conformance.db"))
+        .await
+        .expect("open the database file");
+    store.migrate().await.expect("migrate");
+    Fixture::new(store).keeping(dir)
+}
+
+sessio_store_tests::basic_suite!(setup, Timing::FAST);
+sessio_store_tests::locking_suite!(setup, Timing::FAST);
+
+#[tokio::test]
+async fn two_stores_on_one_file_see_each_others_writes_and_leases() {
+    use sessio::store::{Acquired, LeaseToken};
+    let dir = Arc::new(TempDir::new("sqlite-two"));
+    let a = SqliteStore::connect(&url(&dir, "shared.db")).await.unwrap();
+    let b = SqliteStore::connect(&url(&dir, "shared.db")).await.unwrap();
+    a.migrate().await.unwrap();
+    b.migrate().await.unwrap();
+    let Outcome::Done(_) = a
+        .create("k", b"from a", Duration::from_secs(60))
+        .await
+        .unwrap()
+    else {
+        panic!("created");
+    };
+    let seen = b.load("k").await.unwrap().expect("b sees a's record");
+    assert_eq!(seen.data, b"from a");
+    let token = LeaseToken::generate().unwrap();
+    let Acquired::Granted(Some(_)) = a
+        .locking()
+        .unwrap()
+        .acquire("k", &token, Duration::from_secs(5))
+        .await
+        .unwrap()
+    else {
+        panic!("a locks");
+    };
+    let other = LeaseToken::generate().unwrap();
+    assert_eq!(
+        b.locking()
+            .unwrap()
+            .acquire("k", &other, Duration::from_secs(5))
+            .await
+            .unwrap(),
+        Acquired::Held,
+        "b sees a's lease"
+    );
+    assert!(a.locking().unwrap().release("k", &token).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_database_locked_past_the_busy_timeout_is_an_error_then_recovers() {
+    use sqlx::Connection as _;
+    let dir = TempDir::new("sqlite-busy");
+    let store = SqliteStore::builder()
+        .busy_timeout(Duration::from_millis(200))
+        .timeout(Duration::from_secs(2))
+        .connect(&url(&dir, "busy.db"))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    // Another connection (another process would do the same) takes the write lock.
+    let mut other = sqlx::SqliteConnection::connect(&url(&dir, "busy.db"))
+        .await
+        .unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let error = store
+        .create("k", b"v", Duration::from_secs(60))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), StoreErrorKind::Unavailable, "{error}");
+    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    let Outcome::Done(_) = store
+        .create("k", b"v", Duration::from_secs(60))
+        .await
+        .unwrap()
+    else {
+        panic!("created once the lock is gone");
+    };
+    assert_eq!(store.load("k").await.unwrap().unwrap().data, b"v");
+}
+
+#[tokio::test]
+async fn a_schema_and_hostile_names_are_refused() {
+    let dir = TempDir::new("sqlite-names");
+    let error = SqliteStore::builder()
+        .schema("main")
+        .connect(&url(&dir, "x.db"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, SqlStoreError::Unsupported { .. }),
+        "{error}"
+    );
+    let error = SqliteStore::builder()
+        .table("t\"; DROP TABLE x; --")
+        .connect(&url(&dir, "x.db"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, SqlStoreError::InvalidName { .. }),
+        "{error}"
+    );
+}

@@ -35,26 +35,62 @@ pub struct Row {
     pub(crate) live: bool,
 }
 
-/// The columns every read selects, in [`Row`]'s order; `{now}` is the dialect's clock.
-pub(crate) const ROW_COLUMNS: &str = "data, version, expires_at, lease_token, \
-     COALESCE(lease_until > {now}, FALSE), (data IS NOT NULL AND expires_at > {now})";
+/// The columns every read selects, in [`Row`]'s order; `{now}` is the dialect's clock,
+/// `{lease_live}` and `{live}` its truth values.
+const ROW_COLUMNS: &str = "data, version, expires_at, lease_token, {lease_live}, {live_flag}";
+
+/// One statement: its text, and for a dialect with positional `?` parameters, which of
+/// the statement's numbered parameters each `?` takes (0-based).
+#[derive(Debug, Clone)]
+pub struct Sql {
+    pub(crate) text: String,
+    pub(crate) order: Option<Vec<usize>>,
+}
+
+/// How a dialect writes parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placeholders {
+    /// `$1`, `$2`, ... (PostgreSQL).
+    Dollar,
+    /// `?1`, `?2`, ... (SQLite).
+    NumberedQuestion,
+    /// `?` in order of appearance (MySQL): a parameter used twice is bound twice.
+    Question,
+}
 
 /// Every statement a store runs, with the table name in place.
 #[derive(Debug, Clone)]
 pub(crate) struct Statements {
-    pub(crate) migrate: Vec<String>,
-    pub(crate) load: String,
-    pub(crate) create: String,
-    pub(crate) save: String,
-    pub(crate) delete_if: String,
-    pub(crate) delete: String,
-    pub(crate) touch: String,
-    pub(crate) acquire: String,
-    pub(crate) save_locked: String,
-    pub(crate) create_locked: String,
-    pub(crate) delete_locked: String,
-    pub(crate) release: String,
-    pub(crate) sweep: String,
+    pub(crate) migrate: Vec<Sql>,
+    pub(crate) load: Sql,
+    pub(crate) create: Sql,
+    pub(crate) save: Sql,
+    pub(crate) delete_if: Sql,
+    pub(crate) delete: Sql,
+    pub(crate) touch: Sql,
+    pub(crate) acquire: Sql,
+    pub(crate) save_locked: Sql,
+    pub(crate) create_locked: Sql,
+    pub(crate) delete_locked: Sql,
+    pub(crate) release: Sql,
+    pub(crate) sweep: Sql,
+    /// Without `RETURNING` on upserts (MySQL): the two-step create and lock.
+    pub(crate) two_step: Option<TwoStep>,
+}
+
+/// The statements of the create and the lock on a database whose upsert cannot say what
+/// it did (MySQL: no `RETURNING`, and `ON DUPLICATE KEY UPDATE` counts a no-op as a write).
+#[derive(Debug, Clone)]
+pub(crate) struct TwoStep {
+    /// Insert a record unless the key has a row: $1 key, $2 data, $3 version, $4 ttl ms.
+    pub(crate) insert: Sql,
+    /// Delete the key's row if it holds no live record and no live lease: $1 key.
+    pub(crate) reclaim: Sql,
+    /// Take the lease on an existing row if it is free or ours: $1 key, $2 token, $3 lease ms.
+    pub(crate) take: Sql,
+    /// Insert a lease alone unless the key has a row: $1 key, $2 token, $3 lease ms,
+    /// $4 version.
+    pub(crate) insert_lease: Sql,
 }
 
 /// How a dialect writes what the statements need.
@@ -63,12 +99,18 @@ pub struct Dialect {
     pub(crate) quote: char,
     /// The database's clock in Unix milliseconds, as an SQL expression.
     pub(crate) now: &'static str,
-    /// The placeholder prefix (`$` for `$1`, `?` for `?1`).
-    pub(crate) placeholder: char,
+    /// How parameters are written.
+    pub(crate) placeholders: Placeholders,
+    /// A truth value as the driver reads it back (`{x}` is the condition).
+    pub(crate) flag: &'static str,
+    /// Whether upserts can say what they did (`ON CONFLICT … WHERE … RETURNING`).
+    pub(crate) upsert_returning: bool,
     /// The type of the record column.
     pub(crate) bytes_type: &'static str,
     /// The key column's type.
     pub(crate) key_type: &'static str,
+    /// The longest key the key column holds, if it has a limit.
+    pub(crate) key_limit: Option<usize>,
     /// Whether `CREATE SCHEMA` exists.
     pub(crate) creates_schema: bool,
     /// The sweeper's batch: `{t}` the table, `{cond}` what is expired, `$1` the limit.
@@ -95,21 +137,28 @@ impl Dialect {
                  lease_until = CASE WHEN {flag} = 1 THEN lease_until END"
             )
         };
-        let fill = |sql: &str| -> String {
+        let cols = ROW_COLUMNS
+            .replace(
+                "{lease_live}",
+                &self.flag.replace("{x}", "lease_until > {now}"),
+            )
+            .replace(
+                "{live_flag}",
+                &self
+                    .flag
+                    .replace("{x}", "data IS NOT NULL AND expires_at > {now}"),
+            );
+        let fill = |sql: &str| -> Sql {
             let sql = sql
                 .replace("{t}", &t)
-                .replace("{cols}", ROW_COLUMNS)
+                .replace("{cols}", &cols)
                 .replace("{live}", "data IS NOT NULL AND expires_at > {now}")
                 .replace(
                     "{expired}",
                     "expires_at <= {now} AND (lease_until IS NULL OR lease_until <= {now})",
                 )
                 .replace("{now}", self.now);
-            if self.placeholder == '$' {
-                sql
-            } else {
-                sql.replace('$', &self.placeholder.to_string())
-            }
+            self.placeholders.apply(&sql)
         };
         let mut migrate = Vec::new();
         if let Some(schema) = schema.filter(|_| self.creates_schema) {
@@ -130,6 +179,10 @@ impl Dialect {
         migrate.push(format!(
             "CREATE INDEX IF NOT EXISTS {index} ON {t} (expires_at)"
         ));
+        let migrate = migrate
+            .into_iter()
+            .map(|text| Sql { text, order: None })
+            .collect();
         Statements {
             migrate,
             load: fill("SELECT {cols} FROM {t} WHERE session_key = $1"),
@@ -199,6 +252,64 @@ impl Dialect {
             )),
             // $1 batch size
             sweep: fill(&self.sweep.replace("{cond}", "{expired}")),
+            two_step: (!self.upsert_returning).then(|| TwoStep {
+                insert: fill(
+                    "INSERT IGNORE INTO {t} (session_key, data, version, expires_at) \
+                     VALUES ($1, $2, $3, {now} + $4)",
+                ),
+                reclaim: fill(
+                    "DELETE FROM {t} WHERE session_key = $1 AND NOT ({live}) \
+                     AND (lease_until IS NULL OR lease_until <= {now})",
+                ),
+                take: fill(
+                    "UPDATE {t} SET lease_token = $2, lease_until = {now} + $3 \
+                     WHERE session_key = $1 AND (lease_until IS NULL \
+                     OR lease_until <= {now} OR lease_token = $2)",
+                ),
+                insert_lease: fill(
+                    "INSERT IGNORE INTO {t} \
+                     (session_key, data, version, expires_at, lease_token, lease_until) \
+                     VALUES ($1, NULL, $4, {now}, $2, {now} + $3)",
+                ),
+            }),
+        }
+    }
+}
+
+impl Placeholders {
+    /// Rewrites the `$N` parameters of `sql` for this dialect.
+    fn apply(self, sql: &str) -> Sql {
+        match self {
+            Placeholders::Dollar => Sql {
+                text: sql.to_owned(),
+                order: None,
+            },
+            Placeholders::NumberedQuestion => Sql {
+                text: sql.replace('$', "?"),
+                order: None,
+            },
+            Placeholders::Question => {
+                let mut text = String::with_capacity(sql.len());
+                let mut order = Vec::new();
+                let mut rest = sql;
+                while let Some(at) = rest.find('$') {
+                    text.push_str(&rest[..at]);
+                    let digits = rest[at + 1..]
+                        .find(|c: char| !c.is_ascii_digit())
+                        .map_or(rest.len() - at - 1, |n| n);
+                    let n: usize = rest[at + 1..at + 1 + digits]
+                        .parse()
+                        .expect("statements number their parameters from $1");
+                    order.push(n - 1);
+                    text.push('?');
+                    rest = &rest[at + 1 + digits..];
+                }
+                text.push_str(rest);
+                Sql {
+                    text,
+                    order: Some(order),
+                }
+            }
         }
     }
 }
@@ -212,36 +323,47 @@ pub trait Ops: Send + Sync + 'static {
     /// The dialect.
     const DIALECT: Dialect;
 
+    /// Whether a database error means "unavailable" (down, full, read-only, locked)
+    /// rather than a bug.
+    fn unavailable(error: &dyn sqlx::error::DatabaseError) -> bool;
+
     /// Runs `sql` and returns its first row, if any.
     fn fetch<'a>(
         pool: &'a Self::Pool,
-        sql: &'a str,
+        sql: &'a Sql,
         params: &'a [Param<'a>],
     ) -> BoxFuture<'a, Result<Option<Row>, sqlx::Error>>;
 
-    /// Runs `sql` and returns how many rows it changed.
+    /// Runs `sql` and returns how many rows it changed (or matched: MySQL).
     fn execute<'a>(
         pool: &'a Self::Pool,
-        sql: &'a str,
+        sql: &'a Sql,
         params: &'a [Param<'a>],
     ) -> BoxFuture<'a, Result<u64, sqlx::Error>>;
 }
 
 /// Implements [`Ops`] for a marker type over an sqlx driver: binding the parameters in
 /// order and reading a [`Row`] are the same for every driver, so they are written once.
+/// `$flag` is the Rust type the driver reads a truth value as.
 macro_rules! sqlx_ops {
-    ($marker:ty, $db:ty, $name:expr, $dialect:expr) => {
+    ($marker:ty, $db:ty, $name:expr, $dialect:expr, $flag:ty, $unavailable:path) => {
         fn bind_all<'q>(
-            sql: &'q str,
+            sql: &'q $crate::backend::Sql,
             params: &'q [$crate::backend::Param<'q>],
         ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>> {
-            params
-                .iter()
-                .fold(sqlx::query::<$db>(sql), |query, param| match *param {
+            let bind = |query: sqlx::query::Query<'q, $db, _>,
+                        param: &$crate::backend::Param<'q>| {
+                match *param {
                     $crate::backend::Param::Text(s) => query.bind(s),
                     $crate::backend::Param::Bytes(b) => query.bind(b),
                     $crate::backend::Param::Int(i) => query.bind(i),
-                })
+                }
+            };
+            let query = sqlx::query::<$db>(&sql.text);
+            match &sql.order {
+                None => params.iter().fold(query, bind),
+                Some(order) => order.iter().map(|&i| &params[i]).fold(query, bind),
+            }
         }
 
         impl $crate::backend::Ops for $marker {
@@ -249,9 +371,13 @@ macro_rules! sqlx_ops {
             const NAME: &'static str = $name;
             const DIALECT: $crate::backend::Dialect = $dialect;
 
+            fn unavailable(error: &dyn sqlx::error::DatabaseError) -> bool {
+                $unavailable(error)
+            }
+
             fn fetch<'a>(
                 pool: &'a Self::Pool,
-                sql: &'a str,
+                sql: &'a $crate::backend::Sql,
                 params: &'a [$crate::backend::Param<'a>],
             ) -> $crate::backend::BoxFuture<'a, Result<Option<$crate::backend::Row>, sqlx::Error>>
             {
@@ -265,15 +391,15 @@ macro_rules! sqlx_ops {
                         version: row.try_get(1)?,
                         expires_at: row.try_get(2)?,
                         lease_token: row.try_get(3)?,
-                        lease_live: row.try_get::<bool, _>(4)?,
-                        live: row.try_get::<bool, _>(5)?,
+                        lease_live: i64::from(row.try_get::<$flag, _>(4)?) != 0,
+                        live: i64::from(row.try_get::<$flag, _>(5)?) != 0,
                     }))
                 })
             }
 
             fn execute<'a>(
                 pool: &'a Self::Pool,
-                sql: &'a str,
+                sql: &'a $crate::backend::Sql,
                 params: &'a [$crate::backend::Param<'a>],
             ) -> $crate::backend::BoxFuture<'a, Result<u64, sqlx::Error>> {
                 Box::pin(

@@ -72,6 +72,8 @@ mod name;
 mod store;
 mod sweep;
 
+#[cfg(feature = "mysql")]
+mod mysql;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "sqlite")]
@@ -80,12 +82,14 @@ mod sqlite;
 pub use store::{SqlStore, SqlStoreBuilder};
 pub use sweep::Sweeper;
 
+#[cfg(feature = "mysql")]
+pub use mysql::{MySql, MySqlStore};
 #[cfg(feature = "postgres")]
 pub use postgres::{Postgres, PostgresStore};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{Sqlite, SqliteStore};
 
-/// The databases a [`SqlStore`] runs on: [`Postgres`], [`Sqlite`] (each behind its
+/// The databases a [`SqlStore`] runs on: `Postgres`, `Sqlite`, `MySql` (each behind its
 /// feature). Sealed: the statements of each are part of this crate.
 pub trait Database: backend::Ops {}
 

@@ -4,7 +4,7 @@ use std::str::FromStr;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-use crate::backend::{sqlx_ops, Dialect};
+use crate::backend::{sqlx_ops, Dialect, Placeholders};
 use crate::{redacted, Database, SqlStore, SqlStoreBuilder, SqlStoreError};
 
 /// PostgreSQL (feature `postgres`), for [`SqlStore`]. Tested on PostgreSQL 15.
@@ -40,15 +40,31 @@ sqlx_ops!(
         quote: '"',
         // Fixed for the whole statement, so every comparison in it sees one instant.
         now: "(EXTRACT(EPOCH FROM statement_timestamp()) * 1000)::BIGINT",
-        placeholder: '$',
+        placeholders: Placeholders::Dollar,
+        flag: "COALESCE({x}, FALSE)",
+        upsert_returning: true,
         bytes_type: "BYTEA",
         key_type: "TEXT",
+        key_limit: None,
         creates_schema: true,
         // Concurrent sweepers skip each other's rows instead of waiting on them.
         sweep: "DELETE FROM {t} WHERE session_key IN \
                 (SELECT session_key FROM {t} WHERE {cond} LIMIT $1 FOR UPDATE SKIP LOCKED)",
-    }
+    },
+    bool,
+    unavailable
 );
+
+/// Connection exceptions (08), insufficient resources such as a full disk (53), operator
+/// intervention such as a shutdown (57), and a read-only transaction (25006).
+fn unavailable(error: &dyn sqlx::error::DatabaseError) -> bool {
+    error.code().is_some_and(|code| {
+        code.starts_with("08")
+            || code.starts_with("53")
+            || code.starts_with("57")
+            || code == "25006"
+    })
+}
 
 impl SqlStore<Postgres> {
     /// Connects with default options (table `sessions`, 16 connections); see

@@ -4,7 +4,7 @@ use std::str::FromStr;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use crate::backend::{sqlx_ops, Dialect};
+use crate::backend::{sqlx_ops, Dialect, Placeholders};
 use crate::{redacted, Database, SqlStore, SqlStoreBuilder, SqlStoreError};
 
 /// SQLite (feature `sqlite`), for [`SqlStore`]: sessions that survive a restart with no
@@ -39,13 +39,27 @@ sqlx_ops!(
         quote: '"',
         // Fixed for the whole statement (SQLite's 'now' is per statement step).
         now: "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
-        placeholder: '?',
+        placeholders: Placeholders::NumberedQuestion,
+        flag: "COALESCE({x}, FALSE)",
+        upsert_returning: true,
         bytes_type: "BLOB",
         key_type: "TEXT",
+        key_limit: None,
         creates_schema: false,
         sweep: "DELETE FROM {t} WHERE rowid IN (SELECT rowid FROM {t} WHERE {cond} LIMIT $1)",
-    }
+    },
+    bool,
+    unavailable
 );
+
+/// BUSY (5), LOCKED (6), READONLY (8), IOERR (10), FULL (13), CANTOPEN (14), with their
+/// extended codes.
+fn unavailable(error: &dyn sqlx::error::DatabaseError) -> bool {
+    error
+        .code()
+        .and_then(|code| code.parse::<i32>().ok())
+        .is_some_and(|code| matches!(code & 0xff, 5 | 6 | 8 | 10 | 13 | 14))
+}
 
 impl SqlStore<Sqlite> {
     /// Opens (creating it if missing) the database at `url` with default options; see

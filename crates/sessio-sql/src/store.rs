@@ -11,7 +11,7 @@ use sessio::store::{
     StoreErrorKind, StoreResult, Version,
 };
 
-use crate::backend::{Param, Row, Statements};
+use crate::backend::{Param, Row, Sql, Statements};
 use crate::name::Ident;
 use crate::{Database, SqlStoreError};
 
@@ -176,6 +176,19 @@ impl<D: Database> SqlStoreBuilder<D> {
     }
 }
 
+/// Refuses a key longer than the key column holds (MySQL's `INSERT IGNORE` would cut it).
+fn check_key<D: Database>(key: &str) -> StoreResult<()> {
+    match D::DIALECT.key_limit {
+        Some(limit) if key.len() > limit => Err(StoreError::protocol(format!(
+            "a store key of {} bytes is longer than the {limit} the {} table's key column holds; \
+             use a shorter key prefix",
+            key.len(),
+            D::NAME
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// A fresh random version for a row's first record (later writes add one), so that a
 /// record written again under a key that was deleted never repeats an old version.
 fn fresh_version() -> StoreResult<i64> {
@@ -245,7 +258,7 @@ impl<D: Database> SqlStore<D> {
                     Err(source) => {
                         return Err(SqlStoreError::Migrate {
                             database: D::NAME,
-                            statement: statement.clone(),
+                            statement: statement.text.clone(),
                             source,
                         })
                     }
@@ -282,10 +295,10 @@ impl<D: Database> SqlStore<D> {
     }
 
     fn error(&self, op: &str, error: sqlx::Error) -> StoreError {
-        store_error(D::NAME, op, error)
+        store_error::<D>(op, error)
     }
 
-    async fn fetch(&self, op: &str, sql: &str, params: &[Param<'_>]) -> StoreResult<Option<Row>> {
+    async fn fetch(&self, op: &str, sql: &Sql, params: &[Param<'_>]) -> StoreResult<Option<Row>> {
         within(op, D::NAME, self.inner.timeout, async {
             D::fetch(&self.inner.pool, sql, params)
                 .await
@@ -294,7 +307,7 @@ impl<D: Database> SqlStore<D> {
         .await
     }
 
-    async fn execute(&self, op: &str, sql: &str, params: &[Param<'_>]) -> StoreResult<u64> {
+    async fn execute(&self, op: &str, sql: &Sql, params: &[Param<'_>]) -> StoreResult<u64> {
         within(op, D::NAME, self.inner.timeout, async {
             D::execute(&self.inner.pool, sql, params)
                 .await
@@ -350,36 +363,15 @@ fn lost_create_race(error: &sqlx::Error) -> bool {
 /// Maps a driver error to a store error: a database that cannot be reached, is shutting
 /// down, full, read-only or locked is unavailable (the request may be retried); anything
 /// else is a protocol error.
-fn store_error(database: &str, op: &str, error: sqlx::Error) -> StoreError {
+fn store_error<D: Database>(op: &str, error: sqlx::Error) -> StoreError {
     use sqlx::Error as E;
     let kind = match &error {
         E::PoolTimedOut => StoreErrorKind::Timeout,
         E::Io(_) | E::Tls(_) | E::PoolClosed | E::WorkerCrashed => StoreErrorKind::Unavailable,
-        E::Database(db) => match db.code().as_deref() {
-            // PostgreSQL: connection exceptions (08), insufficient resources (53), operator
-            // intervention such as a shutdown (57), read-only transaction (25006).
-            Some(code)
-                if code.starts_with("08")
-                    || code.starts_with("53")
-                    || code.starts_with("57")
-                    || code == "25006" =>
-            {
-                StoreErrorKind::Unavailable
-            }
-            // SQLite: BUSY (5), LOCKED (6), FULL (13), READONLY (8) and their extended codes.
-            Some(code)
-                if matches!(
-                    code.parse::<i32>().map(|c| c & 0xff),
-                    Ok(5 | 6 | 8 | 13 | 10)
-                ) =>
-            {
-                StoreErrorKind::Unavailable
-            }
-            _ => StoreErrorKind::Protocol,
-        },
+        E::Database(db) if D::unavailable(db.as_ref()) => StoreErrorKind::Unavailable,
         _ => StoreErrorKind::Protocol,
     };
-    StoreError::new(kind, format!("{database} {op} failed: {error}")).with_source(error)
+    StoreError::new(kind, format!("{} {op} failed: {error}", D::NAME)).with_source(error)
 }
 
 #[async_trait]
@@ -389,6 +381,7 @@ impl<D: Database> Store for SqlStore<D> {
     }
 
     async fn create(&self, key: &str, data: &[u8], ttl: Duration) -> StoreResult<Outcome<Version>> {
+        check_key::<D>(key)?;
         let v = fresh_version()?;
         let params = [
             Param::Text(key),
@@ -396,15 +389,26 @@ impl<D: Database> Store for SqlStore<D> {
             Param::Int(v),
             Param::Int(ms(ttl)),
         ];
-        Ok(
-            match self
-                .execute("create", &self.inner.sql.create, &params)
-                .await?
-            {
-                0 => Outcome::Conflict,
-                _ => Outcome::Done(Version(v as u64)),
-            },
-        )
+        let created = match &self.inner.sql.two_step {
+            None => {
+                self.execute("create", &self.inner.sql.create, &params)
+                    .await?
+                    > 0
+            }
+            Some(two) => {
+                self.execute("create", &two.insert, &params).await? > 0 || {
+                    // A row is there: remove it if nothing in it is live, and insert again.
+                    self.execute("create", &two.reclaim, &[Param::Text(key)])
+                        .await?;
+                    self.execute("create", &two.insert, &params).await? > 0
+                }
+            }
+        };
+        Ok(if created {
+            Outcome::Done(Version(v as u64))
+        } else {
+            Outcome::Conflict
+        })
     }
 
     async fn save(
@@ -466,18 +470,40 @@ impl<D: Database> LockingStore for SqlStore<D> {
         token: &LeaseToken,
         lease: Duration,
     ) -> StoreResult<Acquired> {
+        check_key::<D>(key)?;
         let params = [
             Param::Text(key),
             Param::Bytes(token.as_bytes()),
             Param::Int(ms(lease)),
             Param::Int(fresh_version()?),
         ];
-        Ok(
-            match self.fetch("lock", &self.inner.sql.acquire, &params).await? {
-                Some(row) => Acquired::Granted(loaded(row)),
-                None => Acquired::Held,
-            },
-        )
+        let Some(two) = &self.inner.sql.two_step else {
+            return Ok(
+                match self.fetch("lock", &self.inner.sql.acquire, &params).await? {
+                    Some(row) => Acquired::Granted(loaded(row)),
+                    None => Acquired::Held,
+                },
+            );
+        };
+        let ours =
+            |r: &Row| r.lease_live && r.lease_token.as_deref() == Some(&token.as_bytes()[..]);
+        for _ in 0..8 {
+            let took = self.execute("lock", &two.take, &params[..3]).await? > 0;
+            match self.row("lock", key).await? {
+                Some(row) if ours(&row) => return Ok(Acquired::Granted(loaded(row))),
+                Some(row) if row.lease_live && !took => return Ok(Acquired::Held),
+                // Taken and lost again at once, or freed meanwhile: try again.
+                Some(_) => {}
+                None => {
+                    if self.execute("lock", &two.insert_lease, &params).await? > 0 {
+                        return Ok(Acquired::Granted(None));
+                    }
+                }
+            }
+        }
+        Err(StoreError::protocol(
+            "the session's row kept changing while its lock was taken; retry",
+        ))
     }
 
     async fn save_locked(

@@ -26,7 +26,8 @@ struct Args {
     addr: SocketAddr,
     /// Session store: memory | redis://HOST:PORT | redis+cluster://H1:P1,H2:P2 |
     /// redis+sentinel://H1:P1/MASTER | memcached://HOST:PORT[,HOST:PORT...] |
-    /// mongodb://HOST:PORT/DB.
+    /// mongodb://HOST:PORT/DB | postgres://USER@HOST:PORT/DB | sqlite://PATH |
+    /// mysql://USER@HOST:PORT/DB (SQL stores: the table is migrated at start).
     #[arg(long, default_value = "memory")]
     store: String,
     /// Idle timeout in seconds.

@@ -68,7 +68,7 @@ impl DemoOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreUrlError {
     /// The scheme names no store this build knows.
-    #[error("unknown store {0:?}; expected memory, redis://HOST:PORT, rediss://…, redis+cluster://H1:P1,H2:P2, redis+sentinel://H1:P1/MASTER, memcached://HOST:PORT[,HOST:PORT...] or mongodb://HOST:PORT/DB")]
+    #[error("unknown store {0:?}; expected memory, redis://HOST:PORT, rediss://…, redis+cluster://H1:P1,H2:P2, redis+sentinel://H1:P1/MASTER, memcached://HOST:PORT[,HOST:PORT...], mongodb://HOST:PORT/DB, postgres://USER@HOST:PORT/DB, sqlite://PATH or mysql://USER@HOST:PORT/DB")]
     Unknown(String),
     /// The Redis store could not be opened.
     #[error(transparent)]
@@ -79,6 +79,9 @@ pub enum StoreUrlError {
     /// The MongoDB store could not be opened.
     #[error(transparent)]
     Mongo(#[from] sessio_mongodb::MongoStoreError),
+    /// A SQL store could not be opened or migrated.
+    #[error(transparent)]
+    Sql(#[from] sessio_sql::SqlStoreError),
 }
 
 /// Opens the store named by a `--store` value.
@@ -112,8 +115,30 @@ pub async fn open_store(
             }
             Ok(Arc::new(store))
         }
+        url if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            let store = sessio_sql::PostgresStore::connect(url).await?;
+            Ok(Arc::new(with_sweeper(store).await?))
+        }
+        url if url.starts_with("sqlite:") => {
+            let store = sessio_sql::SqliteStore::connect(url).await?;
+            Ok(Arc::new(with_sweeper(store).await?))
+        }
+        url if url.starts_with("mysql://") || url.starts_with("mariadb://") => {
+            let url = url.replacen("mariadb://", "mysql://", 1);
+            let store = sessio_sql::MySqlStore::connect(&url).await?;
+            Ok(Arc::new(with_sweeper(store).await?))
+        }
         other => Err(StoreUrlError::Unknown(other.to_string())),
     }
+}
+
+/// Migrates a SQL store's table and keeps its sweeper running for the life of the process.
+async fn with_sweeper<D: sessio_sql::Database>(
+    store: sessio_sql::SqlStore<D>,
+) -> Result<sessio_sql::SqlStore<D>, sessio_sql::SqlStoreError> {
+    store.migrate().await?;
+    store.spawn_sweeper().detach();
+    Ok(store)
 }
 
 /// The demo's router over `store`.

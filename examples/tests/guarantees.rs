@@ -1,6 +1,7 @@
 //! Black-box HTTP tests of the guarantees where features meet, over TCP against demo
-//! processes: on memory (one process), and on Redis and Memcached (two processes sharing the
-//! store, requests alternating between them). Each test is one defect that `main` had.
+//! processes: on memory (one process), and on Redis, Memcached, PostgreSQL, SQLite and
+//! MariaDB (two processes sharing the store, requests alternating between them). Each test
+//! is one defect that `main` had.
 
 mod common;
 
@@ -9,7 +10,9 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use common::{get, request, Answer, Demo};
-use sessio_store_tests::servers::{memcached_url, MemcachedServer, RedisServer};
+use sessio_store_tests::servers::{
+    memcached_url, MariaDbServer, MemcachedServer, PostgresServer, RedisServer, TempDir,
+};
 
 /// Two addresses serving one store (the same twice for the memory store).
 struct Pair {
@@ -242,6 +245,28 @@ macro_rules! on_every_store {
             $(#[test] fn $case() {
                 let server = MemcachedServer::start();
                 super::$case(&Pair::shared(&memcached_url(&[&server])));
+            })*
+        }
+        mod postgres {
+            use super::*;
+            $(#[test] fn $case() {
+                let server = PostgresServer::start();
+                super::$case(&Pair::shared(&server.url()));
+            })*
+        }
+        mod sqlite {
+            use super::*;
+            $(#[test] fn $case() {
+                let dir = TempDir::new("sqlite-guarantees");
+                let url = format!("sqlite://{}", dir.path.join("s.db").display());
+                super::$case(&Pair::shared(&url));
+            })*
+        }
+        mod mariadb {
+            use super::*;
+            $(#[test] fn $case() {
+                let server = MariaDbServer::start();
+                super::$case(&Pair::shared(&server.url()));
             })*
         }
     };

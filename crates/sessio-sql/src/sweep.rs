@@ -17,6 +17,11 @@ impl Sweeper {
     pub fn stop(self) {
         self.task.abort();
     }
+
+    /// Lets the sweeper run for as long as the runtime does, without a handle to keep.
+    pub fn detach(self) {
+        std::mem::forget(self);
+    }
 }
 
 impl Drop for Sweeper {

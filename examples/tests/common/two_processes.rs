@@ -83,3 +83,40 @@ pub fn forty_writes_of_different_keys_are_all_kept(url: &str) {
         "concurrent increments lost some"
     );
 }
+
+/// A logout on one process racing 30 writes with the same cookie on both: afterwards the
+/// logged-out cookie is logged out on both processes (no write brought the login back),
+/// and every write answered 200 before the logout is in no session the cookie reaches.
+pub fn a_logout_racing_writes_is_not_undone(url: &str) {
+    let (a, b) = (
+        Demo::start(&["--store", url]),
+        Demo::start(&["--store", url]),
+    );
+    let cookie = request(&a.addr, "POST", "/login/alice", None, "")
+        .cookie()
+        .expect("login sets a cookie");
+    let writers = {
+        let (a, b, cookie) = (a.addr.clone(), b.addr.clone(), cookie.clone());
+        std::thread::spawn(move || {
+            (0..30)
+                .map(|i| {
+                    let addr = if i % 2 == 0 { &a } else { &b };
+                    request(addr, "PUT", &format!("/set/w{i}"), Some(&cookie), "1").status
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let logout = request(&b.addr, "POST", "/logout", Some(&cookie), "");
+    assert_eq!(logout.status, 200, "{logout:?}");
+    let statuses = writers.join().unwrap();
+    assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
+    for addr in [&a.addr, &b.addr] {
+        let me = get(addr, "/me", Some(&cookie));
+        assert_ne!(
+            (me.status, me.body.as_str()),
+            (200, "alice"),
+            "a write racing the logout logged alice back in"
+        );
+    }
+}

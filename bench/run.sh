@@ -5,7 +5,10 @@
 # and on a private Redis (pinned to CPU 1 with wrk): sessio-redis (the demo), tower-sessions
 # 0.14 + tower-sessions-redis-store 0.16 (fred), actix-web 4 + actix-session 0.11
 # RedisSessionStore, with the Redis round trips per request counted through MONITOR; then
-# sessio on a private memcached and on a private PoloDB server (MongoDB wire protocol).
+# sessio on a private memcached and on a private PoloDB server (MongoDB wire protocol);
+# on a private PostgreSQL cluster (initdb in a temporary directory, pinned to CPU 1) and on
+# a SQLite file: sessio-sql vs tower-sessions 0.14 + tower-sessions-sqlx-store 0.15, with
+# the PostgreSQL statements per request counted from pg_stat_database.
 # Each under a keep-cookie load (256 live sessions, round-robin) and a no-cookie load
 # (every request a new session). Server pinned to CPU 0 with one tokio worker, wrk to CPU 1.
 # Reports requests/s, p99 latency, server CPU µs per request (from /proc/PID/stat), Redis
@@ -17,7 +20,7 @@
 # tables show each column's median.
 #
 # usage: bash bench/run.sh            (DUR=10 FLOOD=30 CONNS=32 SESSIONS=256 REPEAT=3 to change;
-#        ONLY="redis" or ONLY="memory flood" runs some of: memory redis others flood)
+#        ONLY="redis" or ONLY="memory flood" runs some of: memory redis others sql flood)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${DUR:-10}
@@ -26,7 +29,7 @@ FLOOD=${FLOOD:-30}
 CONNS=${CONNS:-32}
 SESSIONS=${SESSIONS:-256}
 MAX_SESSIONS=${MAX_SESSIONS:-100000}
-ONLY=${ONLY:-memory redis others flood}
+ONLY=${ONLY:-memory redis others sql flood}
 want() { [[ " $ONLY " == *" $1 "* ]]; }
 OUT=bench/results
 mkdir -p "$OUT"
@@ -204,12 +207,57 @@ other_rows() {
   done
 }
 
+# --- SQL rows: a private PostgreSQL cluster (never the system's service) and a SQLite file ---
+PG_PORT=3194
+as_postgres() { if [ "$(id -u)" = 0 ]; then setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"; else "$@"; fi; }
+pg_start() {
+  PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}
+  PG_DIR=$(mktemp -d)
+  [ "$(id -u)" = 0 ] && chown postgres:postgres "$PG_DIR"
+  as_postgres "$PG_BIN/initdb" -D "$PG_DIR/data" -A trust -U postgres --no-sync >/dev/null
+  as_postgres taskset -c 1 "$PG_BIN/postgres" -D "$PG_DIR/data" -p "$PG_PORT" -h 127.0.0.1 -k "$PG_DIR" -F -c max_connections=200 >/dev/null 2>&1 &
+  PG_PID=$!
+  for _ in $(seq 100); do "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" && return 0; sleep 0.1; done
+  echo "private postgres did not start" >&2; exit 1
+}
+pg_stop() { kill -QUIT "$PG_PID" 2>/dev/null || true; wait "$PG_PID" 2>/dev/null || true; rm -rf "$PG_DIR"; }
+pg_xacts() { "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -Atc "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = 'postgres'"; }
+pg_trips() { # http_port cookie-or-empty: statements per request over 100 sequential requests
+  local before after
+  before=$(pg_xacts); sequential "$1" / "$2"; sleep 1.5; after=$(pg_xacts)
+  awk -v a="$after" -v b="$before" 'BEGIN { printf "%.2f", (a - b - 1) / 100 }'
+}
+PG_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
+sql_server() { # name port mode url cmd...
+  local name=$1 port=$2 mode=$3 url=$4; shift 4
+  start "$name" "$port" "$@"
+  load "$name" "$port" "$mode"
+  if [ "$REP" = 1 ] && [[ "$url" == postgres* ]]; then
+    local cookie=""; [ "$mode" = keep ] && cookie=$(head -1 "$OUT/cookies-$name.txt")
+    echo "$name $mode $(pg_trips "$port" "$cookie") -" >> "$OUT/trips"
+  fi
+  stop
+}
+sql_rows() {
+  for mode in keep none; do
+    pg_start
+    sql_server sessio-postgres 3116 "$mode" "$PG_URL" "$DEMO" --addr 127.0.0.1:3116 --store "$PG_URL"
+    sql_server tower-postgres 3117 "$mode" "$PG_URL" "$PEERS/tower_sessions_sql_server" 127.0.0.1:3117 "$PG_URL"
+    pg_stop
+    SQLITE_DIR=$(mktemp -d)
+    sql_server sessio-sqlite 3118 "$mode" sqlite "$DEMO" --addr 127.0.0.1:3118 --store "sqlite://$SQLITE_DIR/sessio.db"
+    sql_server tower-sqlite 3119 "$mode" sqlite "$PEERS/tower_sessions_sql_server" 127.0.0.1:3119 "sqlite://$SQLITE_DIR/tower.db"
+    rm -rf "$SQLITE_DIR"
+  done
+}
+
 : > "$OUT/rows"
 : > "$OUT/trips"
 for REP in $(seq "$REPEAT"); do
   want memory && memory_rows
   want redis && redis_rows
   want others && other_rows
+  want sql && sql_rows
 done
 
 # The median of a[1..m], for the awk programs below (sorts a in place).
@@ -273,6 +321,14 @@ fi
         k = "sessio-redis," mode; shared = rcpu[k] + wcpu[k]
         if (shared > 0) printf "- Redis %s-cookie: CPU 1 (wrk + Redis) spends %.1f µs per sessio-redis request (wrk %.1f, Redis %.1f): at most %.0f requests/s from that core; CPU 0 (sessio) %.1f µs: at most %.0f\n", mode, shared, wcpu[k], rcpu[k], 1e6 / shared, cpu[k], 1e6 / cpu[k]
       }
+      for (m = 1; m <= 2 && rps["tower-postgres,keep"] > 0; m++) {
+        mode = m == 1 ? "keep" : "none"
+        printf "- PostgreSQL %s-cookie: sessio-postgres/tower-sessions-sqlx-store requests/s = %.2f (target >= 1.5 on keep-cookie); server CPU µs/req %.1f vs %.1f\n", mode, rps["sessio-postgres," mode] / rps["tower-postgres," mode], cpu["sessio-postgres," mode], cpu["tower-postgres," mode]
+      }
+      for (m = 1; m <= 2 && rps["tower-sqlite,keep"] > 0; m++) {
+        mode = m == 1 ? "keep" : "none"
+        printf "- SQLite %s-cookie: sessio-sqlite/tower-sessions-sqlx-store requests/s = %.2f (target >= 1.5 on keep-cookie); server CPU µs/req %.1f vs %.1f\n", mode, rps["sessio-sqlite," mode] / rps["tower-sqlite," mode], cpu["sessio-sqlite," mode], cpu["tower-sqlite," mode]
+      }
       if (sb > 0) printf "- heap bytes per stored session ({\"foo\":1}, 200k sessions): sessio %d, tower-sessions %d (target <= 200)\n", sb, tb
     }' "$OUT/median"
   # The same ratio within each repeat (sessio-redis and the peers right after it), so that a
@@ -295,7 +351,7 @@ fi
       }
     }' "$OUT/rows"
   echo
-  echo "Redis round trips per request (client commands seen by MONITOR: over 100 sequential requests, and over 2 s of the row's load with $CONNS connections):"
+  echo "Round trips per request: Redis rows, client commands seen by MONITOR (over 100 sequential requests, and over 2 s of the row's load with $CONNS connections); PostgreSQL rows, statements (transactions in pg_stat_database) over 100 sequential requests:"
   echo
   echo "| server | load | round trips, sequential | round trips, under load |"
   echo "|---|---|---:|---:|"

@@ -24,6 +24,10 @@ missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v redis-cli >/dev/null || missing+=(redis-tools)
 command -v memcached >/dev/null || [ -x /usr/bin/memcached ] || missing+=(memcached)
+# The SQL stores' tests make their own PostgreSQL cluster (initdb) and MariaDB data
+# directory in temporary directories; they never use the system's services.
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || [ -n "${PG_BIN:-}" ] || missing+=(postgresql)
+command -v mariadb-install-db >/dev/null || missing+=(mariadb-server)
 # PoloDB's server (MongoDB wire protocol) builds RocksDB through bindgen: it needs libclang.
 # (libclang-cpp, which some LLVM packages bring, is not it.)
 command -v polodb >/dev/null || dpkg -s libclang-dev >/dev/null 2>&1 || missing+=(libclang-dev)

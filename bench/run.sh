@@ -209,13 +209,14 @@ other_rows() {
 
 # --- SQL rows: a private PostgreSQL cluster (never the system's service) and a SQLite file ---
 PG_PORT=3194
-as_postgres() { if [ "$(id -u)" = 0 ]; then setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"; else "$@"; fi; }
+# PostgreSQL refuses to run as root; setpriv execs, so $! below is the postmaster itself.
+AS_POSTGRES=(); [ "$(id -u)" = 0 ] && AS_POSTGRES=(setpriv --reuid=postgres --regid=postgres --init-groups --)
 pg_start() {
   PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}
   PG_DIR=$(mktemp -d)
   [ "$(id -u)" = 0 ] && chown postgres:postgres "$PG_DIR"
-  as_postgres "$PG_BIN/initdb" -D "$PG_DIR/data" -A trust -U postgres --no-sync >/dev/null
-  as_postgres taskset -c 1 "$PG_BIN/postgres" -D "$PG_DIR/data" -p "$PG_PORT" -h 127.0.0.1 -k "$PG_DIR" -F -c max_connections=200 >/dev/null 2>&1 &
+  "${AS_POSTGRES[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -A trust -U postgres --no-sync >/dev/null
+  "${AS_POSTGRES[@]}" taskset -c 1 "$PG_BIN/postgres" -D "$PG_DIR/data" -p "$PG_PORT" -h 127.0.0.1 -k "$PG_DIR" -F -c max_connections=200 >/dev/null 2>&1 &
   PG_PID=$!
   for _ in $(seq 100); do "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" && return 0; sleep 0.1; done
   echo "private postgres did not start" >&2; exit 1
@@ -223,8 +224,10 @@ pg_start() {
 pg_stop() { kill -QUIT "$PG_PID" 2>/dev/null || true; wait "$PG_PID" 2>/dev/null || true; rm -rf "$PG_DIR"; }
 pg_xacts() { "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -Atc "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = 'postgres'"; }
 pg_trips() { # http_port cookie-or-empty: statements per request over 100 sequential requests
+  # A backend reports its counts when idle for 10 s (PostgreSQL 15), so wait out the load
+  # before and the requests after.
   local before after
-  before=$(pg_xacts); sequential "$1" / "$2"; sleep 1.5; after=$(pg_xacts)
+  sleep 11; before=$(pg_xacts); sequential "$1" / "$2"; sleep 11; after=$(pg_xacts)
   awk -v a="$after" -v b="$before" 'BEGIN { printf "%.2f", (a - b - 1) / 100 }'
 }
 PG_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
@@ -241,6 +244,9 @@ sql_server() { # name port mode url cmd...
 sql_rows() {
   for mode in keep none; do
     pg_start
+    if [ "$REP" = 1 ] && [ "$mode" = keep ]; then
+      taskset -c 0 "$PEERS/pg_drivers" "$PG_URL" "$DUR" > "$OUT/drivers"
+    fi
     sql_server sessio-postgres 3116 "$mode" "$PG_URL" "$DEMO" --addr 127.0.0.1:3116 --store "$PG_URL"
     sql_server tower-postgres 3117 "$mode" "$PG_URL" "$PEERS/tower_sessions_sql_server" 127.0.0.1:3117 "$PG_URL"
     pg_stop
@@ -253,6 +259,7 @@ sql_rows() {
 
 : > "$OUT/rows"
 : > "$OUT/trips"
+: > "$OUT/drivers"
 for REP in $(seq "$REPEAT"); do
   want memory && memory_rows
   want redis && redis_rows
@@ -357,6 +364,14 @@ fi
   echo "|---|---|---:|---:|"
   awk '{ printf "| %s | %s | %s | %s |\n", $1, $2, $3, $4 }' "$OUT/trips"
   echo
+  if [ -s "$OUT/drivers" ]; then
+    echo "PostgreSQL drivers, the statements of one keep-cookie request (a load, a conditional update), 16 connections, requests/s:"
+    echo
+    echo "| driver | 1 caller | 32 callers |"
+    echo "|---|---:|---:|"
+    awk '{ r[$1, $2] = $3; d[$1] = 1 } END { for (k in d) printf "| %s | %s | %s |\n", k, r[k, 1], r[k, 32] }' "$OUT/drivers"
+    echo
+  fi
   read -r _ shwm sreqs <<< "$SESSIO_FLOOD"
   read -r _ thwm treqs <<< "$TOWER_FLOOD"
   if want flood; then echo "- ${FLOOD}s flood of new sessions: sessio (max_sessions=$MAX_SESSIONS) peak RSS ${shwm} MiB after ${sreqs} sessions; tower-sessions peak RSS ${thwm} MiB after ${treqs} sessions"; fi

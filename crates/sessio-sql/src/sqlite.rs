@@ -101,6 +101,9 @@ impl SqlStoreBuilder<Sqlite> {
         let pool = SqlitePoolOptions::new()
             .max_connections(self.pool_size)
             .acquire_timeout(self.acquire_timeout)
+            // No ping before every use: it doubled the round trips (a broken connection
+            // fails its statement instead, and the pool replaces it).
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(|source| SqlStoreError::Connect {

@@ -147,3 +147,37 @@ async fn a_stopped_database_is_an_error_and_then_recovers() {
         }
     }
 }
+
+/// A database in read-only mode (a replica, or `default_transaction_read_only`) refuses
+/// writes: a store error the edge answers with `503`, never "no session", and reads go on.
+#[tokio::test]
+async fn a_read_only_database_is_unavailable_for_writes() {
+    let server = shared(&SERVER, PostgresServer::start);
+    let writable = PostgresStore::builder()
+        .table("read_only_test")
+        .connect(&server.url())
+        .await
+        .unwrap();
+    writable.migrate().await.unwrap();
+    let Outcome::Done(_) = writable
+        .create("k", b"v", Duration::from_secs(60))
+        .await
+        .unwrap()
+    else {
+        panic!("created");
+    };
+    let read_only = PostgresStore::builder()
+        .table("read_only_test")
+        .connect(&format!(
+            "{}?options=-c%20default_transaction_read_only%3Don",
+            server.url()
+        ))
+        .await
+        .unwrap();
+    assert_eq!(read_only.load("k").await.unwrap().unwrap().data, b"v");
+    let error = read_only
+        .create("other", b"v", Duration::from_secs(60))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), StoreErrorKind::Unavailable, "{error}");
+}

@@ -125,3 +125,27 @@ async fn a_schema_and_hostile_names_are_refused() {
         "{error}"
     );
 }
+
+/// A database file opened read-only refuses writes with a store error (`503` at the edge).
+#[tokio::test]
+async fn a_read_only_file_is_unavailable_for_writes() {
+    let dir = TempDir::new("sqlite-ro");
+    let writable = SqliteStore::connect(&url(&dir, "ro.db")).await.unwrap();
+    writable.migrate().await.unwrap();
+    let Outcome::Done(_) = writable
+        .create("k", b"v", Duration::from_secs(60))
+        .await
+        .unwrap()
+    else {
+        panic!("created");
+    };
+    let read_only = SqliteStore::connect(&format!("{}?mode=ro", url(&dir, "ro.db")))
+        .await
+        .unwrap();
+    assert_eq!(read_only.load("k").await.unwrap().unwrap().data, b"v");
+    let error = read_only
+        .create("other", b"v", Duration::from_secs(60))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), StoreErrorKind::Unavailable, "{error}");
+}

@@ -149,3 +149,39 @@ async fn a_read_only_file_is_unavailable_for_writes() {
         .unwrap_err();
     assert_eq!(error.kind(), StoreErrorKind::Unavailable, "{error}");
 }
+
+/// The sweeper deletes the expired rows, in batches, and only those.
+#[tokio::test]
+async fn the_sweeper_removes_expired_rows_and_only_those() {
+    let dir = TempDir::new("sqlite-sweep");
+    let store = SqliteStore::builder()
+        .sweep_batch(3)
+        .connect(&url(&dir, "sweep.db"))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    for i in 0..10 {
+        let ttl = if i < 4 { 60_000 } else { 150 };
+        let Outcome::Done(_) = store
+            .create(&format!("k{i}"), b"v", Duration::from_millis(ttl))
+            .await
+            .unwrap()
+        else {
+            panic!("created");
+        };
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        store.sweep().await.unwrap(),
+        6,
+        "the six expired rows, in batches of 3"
+    );
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(rows, 4);
+    for i in 0..4 {
+        assert!(store.load(&format!("k{i}")).await.unwrap().is_some());
+    }
+}

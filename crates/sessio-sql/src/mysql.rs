@@ -1,11 +1,9 @@
 //! MySQL and MariaDB.
 
-use std::str::FromStr;
-
-use sqlx::mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlPoolOptions};
+use sqlx::mysql::MySqlDatabaseError;
 
 use crate::backend::{sqlx_ops, Dialect, Placeholders};
-use crate::{redacted, Database, SqlStore, SqlStoreBuilder, SqlStoreError};
+use crate::{Database, SqlStore, SqlStoreBuilder, SqlStoreError};
 
 /// MySQL and MariaDB (feature `mysql`), for [`SqlStore`]. Tested on MariaDB 10.11;
 /// `migrate()` uses `CREATE INDEX IF NOT EXISTS`, which MariaDB has and MySQL 8 lacks
@@ -87,25 +85,6 @@ impl SqlStoreBuilder<MySql> {
     /// # Errors
     /// [`SqlStoreError`] for a bad name, a bad URL or a database that does not answer.
     pub async fn connect(self, url: &str) -> Result<MySqlStore, SqlStoreError> {
-        self.check_names()?;
-        let options =
-            MySqlConnectOptions::from_str(url).map_err(|source| SqlStoreError::InvalidUrl {
-                database: "MySQL",
-                url: redacted(url),
-                source,
-            })?;
-        let pool = MySqlPoolOptions::new()
-            .max_connections(self.pool_size)
-            .acquire_timeout(self.acquire_timeout)
-            // No ping before every use: it doubled the round trips (a broken connection
-            // fails its statement instead, and the pool replaces it).
-            .test_before_acquire(false)
-            .connect_with(options)
-            .await
-            .map_err(|source| SqlStoreError::Connect {
-                database: "MySQL",
-                source,
-            })?;
-        self.build(pool)
+        self.open(url, |options| options).await
     }
 }

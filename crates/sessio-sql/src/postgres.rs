@@ -1,11 +1,7 @@
 //! PostgreSQL.
 
-use std::str::FromStr;
-
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-
 use crate::backend::{sqlx_ops, Dialect, Placeholders};
-use crate::{redacted, Database, SqlStore, SqlStoreBuilder, SqlStoreError};
+use crate::{Database, SqlStore, SqlStoreBuilder, SqlStoreError};
 
 /// PostgreSQL (feature `postgres`), for [`SqlStore`]. Tested on PostgreSQL 15.
 #[derive(Debug, Clone, Copy)]
@@ -85,25 +81,6 @@ impl SqlStoreBuilder<Postgres> {
     /// # Errors
     /// [`SqlStoreError`] for a bad name, a bad URL or a database that does not answer.
     pub async fn connect(self, url: &str) -> Result<PostgresStore, SqlStoreError> {
-        self.check_names()?;
-        let options =
-            PgConnectOptions::from_str(url).map_err(|source| SqlStoreError::InvalidUrl {
-                database: "PostgreSQL",
-                url: redacted(url),
-                source,
-            })?;
-        let pool = PgPoolOptions::new()
-            .max_connections(self.pool_size)
-            .acquire_timeout(self.acquire_timeout)
-            // No ping before every use: it doubled the round trips (a broken connection
-            // fails its statement instead, and the pool replaces it).
-            .test_before_acquire(false)
-            .connect_with(options)
-            .await
-            .map_err(|source| SqlStoreError::Connect {
-                database: "PostgreSQL",
-                source,
-            })?;
-        self.build(pool)
+        self.open(url, |options| options).await
     }
 }

@@ -1,11 +1,9 @@
 //! SQLite.
 
-use std::str::FromStr;
-
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 
 use crate::backend::{sqlx_ops, Dialect, Placeholders};
-use crate::{redacted, Database, SqlStore, SqlStoreBuilder, SqlStoreError};
+use crate::{Database, SqlStore, SqlStoreBuilder, SqlStoreError};
 
 /// SQLite (feature `sqlite`), for [`SqlStore`]: sessions that survive a restart with no
 /// server at all.
@@ -80,7 +78,6 @@ impl SqlStoreBuilder<Sqlite> {
     /// [`SqlStoreError`] for a bad name, a schema (SQLite has none: use another file), a
     /// bad URL or a file that cannot be opened.
     pub async fn connect(self, url: &str) -> Result<SqliteStore, SqlStoreError> {
-        self.check_names()?;
         if self.schema.is_some() {
             return Err(SqlStoreError::Unsupported {
                 database: "SQLite",
@@ -88,28 +85,14 @@ impl SqlStoreBuilder<Sqlite> {
                     "a schema (SQLite has none: give the table another name, or use another file)",
             });
         }
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(|source| SqlStoreError::InvalidUrl {
-                database: "SQLite",
-                url: redacted(url),
-                source,
-            })?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(self.busy_timeout);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(self.pool_size)
-            .acquire_timeout(self.acquire_timeout)
-            // No ping before every use: it doubled the round trips (a broken connection
-            // fails its statement instead, and the pool replaces it).
-            .test_before_acquire(false)
-            .connect_with(options)
-            .await
-            .map_err(|source| SqlStoreError::Connect {
-                database: "SQLite",
-                source,
-            })?;
-        self.build(pool)
+        let busy = self.busy_timeout;
+        self.open(url, |options: SqliteConnectOptions| {
+            options
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(busy)
+        })
+        .await
     }
 }

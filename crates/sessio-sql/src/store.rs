@@ -166,6 +166,40 @@ impl<D: Database> SqlStoreBuilder<D> {
         })
     }
 
+    /// Parses `url`, lets `adjust` set the driver's own options, opens the pool with this
+    /// builder's size and timeouts, and builds the store. The pool connects now, so a typo
+    /// fails at start-up rather than per request.
+    pub(crate) async fn open<DB>(
+        self,
+        url: &str,
+        adjust: impl FnOnce(ConnectOptionsOf<DB>) -> ConnectOptionsOf<DB>,
+    ) -> Result<SqlStore<D>, SqlStoreError>
+    where
+        DB: sqlx::Database,
+        D: crate::backend::Ops<Pool = sqlx::Pool<DB>>,
+    {
+        self.check_names()?;
+        let options: ConnectOptionsOf<DB> =
+            url.parse().map_err(|source| SqlStoreError::InvalidUrl {
+                database: D::NAME,
+                url: crate::redacted(url),
+                source,
+            })?;
+        let pool = sqlx::pool::PoolOptions::<DB>::new()
+            .max_connections(self.pool_size)
+            .acquire_timeout(self.acquire_timeout)
+            // No ping before every use: it doubled the round trips (a broken connection
+            // fails its statement instead, and the pool replaces it).
+            .test_before_acquire(false)
+            .connect_with(adjust(options))
+            .await
+            .map_err(|source| SqlStoreError::Connect {
+                database: D::NAME,
+                source,
+            })?;
+        self.build(pool)
+    }
+
     /// The names, checked now so that a bad one fails before any connection is made.
     pub(crate) fn check_names(&self) -> Result<(), SqlStoreError> {
         Ident::parse("table", &self.table)?;
@@ -188,6 +222,9 @@ fn check_key<D: Database>(key: &str) -> StoreResult<()> {
         _ => Ok(()),
     }
 }
+
+/// A driver's connection options.
+type ConnectOptionsOf<DB> = <<DB as sqlx::Database>::Connection as sqlx::Connection>::Options;
 
 /// A fresh random version for a row's first record (later writes add one), so that a
 /// record written again under a key that was deleted never repeats an old version.

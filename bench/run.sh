@@ -251,6 +251,9 @@ sql_rows() {
     sql_server tower-postgres 3117 "$mode" "$PG_URL" "$PEERS/tower_sessions_sql_server" 127.0.0.1:3117 "$PG_URL"
     pg_stop
     SQLITE_DIR=$(mktemp -d)
+    if [ "$REP" = 1 ] && [ "$mode" = keep ]; then
+      TOKIO_WORKER_THREADS=1 taskset -c 0 "$PEERS/sqlite_drivers" "$SQLITE_DIR/drivers.db" "$DUR" > "$OUT/sqlite-drivers"
+    fi
     sql_server sessio-sqlite 3118 "$mode" sqlite "$DEMO" --addr 127.0.0.1:3118 --store "sqlite://$SQLITE_DIR/sessio.db"
     sql_server tower-sqlite 3119 "$mode" sqlite "$PEERS/tower_sessions_sql_server" 127.0.0.1:3119 "sqlite://$SQLITE_DIR/tower.db"
     rm -rf "$SQLITE_DIR"
@@ -260,6 +263,7 @@ sql_rows() {
 : > "$OUT/rows"
 : > "$OUT/trips"
 : > "$OUT/drivers"
+: > "$OUT/sqlite-drivers"
 for REP in $(seq "$REPEAT"); do
   want memory && memory_rows
   want redis && redis_rows
@@ -370,6 +374,14 @@ fi
     echo "| driver | 1 caller | 32 callers |"
     echo "|---|---:|---:|"
     awk '{ r[$1, $2] = $3; d[$1] = 1 } END { for (k in d) printf "| %s | %s | %s |\n", k, r[k, 1], r[k, 32] }' "$OUT/drivers"
+    echo
+  fi
+  if [ -s "$OUT/sqlite-drivers" ]; then
+    echo "SQLite drivers, the same two statements on one WAL file, 4 connections, one tokio worker, all on one CPU, requests/s:"
+    echo
+    echo "| driver | 1 caller | 32 callers |"
+    echo "|---|---:|---:|"
+    awk '{ r[$1, $2] = $3; d[$1] = 1 } END { for (k in d) printf "| %s | %s | %s |\n", k, r[k, 1], r[k, 32] }' "$OUT/sqlite-drivers"
     echo
   fi
   read -r _ shwm sreqs <<< "$SESSIO_FLOOD"

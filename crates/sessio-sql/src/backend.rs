@@ -6,6 +6,9 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+
+use sessio::store::StoreErrorKind;
 
 use crate::name::Ident;
 
@@ -43,7 +46,7 @@ const ROW_COLUMNS: &str = "data, version, expires_at, lease_token, {lease_live},
 /// the statement's numbered parameters each `?` takes (0-based).
 #[derive(Debug, Clone)]
 pub struct Sql {
-    pub(crate) text: String,
+    pub(crate) text: Arc<str>,
     pub(crate) order: Option<Vec<usize>>,
 }
 
@@ -181,7 +184,10 @@ impl Dialect {
         ));
         let migrate = migrate
             .into_iter()
-            .map(|text| Sql { text, order: None })
+            .map(|text| Sql {
+                text: text.into(),
+                order: None,
+            })
             .collect();
         Statements {
             migrate,
@@ -281,11 +287,11 @@ impl Placeholders {
     fn apply(self, sql: &str) -> Sql {
         match self {
             Placeholders::Dollar => Sql {
-                text: sql.to_owned(),
+                text: sql.into(),
                 order: None,
             },
             Placeholders::NumberedQuestion => Sql {
-                text: sql.replace('$', "?"),
+                text: sql.replace('$', "?").into(),
                 order: None,
             },
             Placeholders::Question => {
@@ -306,7 +312,7 @@ impl Placeholders {
                 }
                 text.push_str(rest);
                 Sql {
-                    text,
+                    text: text.into(),
                     order: Some(order),
                 }
             }
@@ -318,95 +324,35 @@ impl Placeholders {
 pub trait Ops: Send + Sync + 'static {
     /// The pool of connections.
     type Pool: Clone + Send + Sync + std::fmt::Debug + 'static;
+    /// The driver's error.
+    type Error: std::error::Error + Send + Sync + 'static;
     /// The database's name for messages ("PostgreSQL").
     const NAME: &'static str;
     /// The dialect.
     const DIALECT: Dialect;
 
-    /// Whether a database error means "unavailable" (down, full, read-only, locked)
-    /// rather than a bug.
-    fn unavailable(error: &dyn sqlx::error::DatabaseError) -> bool;
+    /// What a driver error means for the caller: the database is unavailable (down, full,
+    /// read-only, locked: the request may be retried), the wait ran out, or a bug.
+    fn kind(error: &Self::Error) -> StoreErrorKind;
+
+    /// Whether `error` is the loser's answer when two sessions run one `CREATE … IF NOT
+    /// EXISTS` at once (the object exists then).
+    fn lost_create_race(error: &Self::Error) -> bool {
+        let _ = error;
+        false
+    }
 
     /// Runs `sql` and returns its first row, if any.
     fn fetch<'a>(
         pool: &'a Self::Pool,
         sql: &'a Sql,
         params: &'a [Param<'a>],
-    ) -> BoxFuture<'a, Result<Option<Row>, sqlx::Error>>;
+    ) -> BoxFuture<'a, Result<Option<Row>, Self::Error>>;
 
     /// Runs `sql` and returns how many rows it changed (or matched: MySQL).
     fn execute<'a>(
         pool: &'a Self::Pool,
         sql: &'a Sql,
         params: &'a [Param<'a>],
-    ) -> BoxFuture<'a, Result<u64, sqlx::Error>>;
+    ) -> BoxFuture<'a, Result<u64, Self::Error>>;
 }
-
-/// Implements [`Ops`] for a marker type over an sqlx driver: binding the parameters in
-/// order and reading a [`Row`] are the same for every driver, so they are written once.
-/// `$flag` is the Rust type the driver reads a truth value as.
-macro_rules! sqlx_ops {
-    ($marker:ty, $db:ty, $name:expr, $dialect:expr, $flag:ty, $unavailable:path) => {
-        fn bind_all<'q>(
-            sql: &'q $crate::backend::Sql,
-            params: &'q [$crate::backend::Param<'q>],
-        ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>> {
-            let bind = |query: sqlx::query::Query<'q, $db, _>,
-                        param: &$crate::backend::Param<'q>| {
-                match *param {
-                    $crate::backend::Param::Text(s) => query.bind(s),
-                    $crate::backend::Param::Bytes(b) => query.bind(b),
-                    $crate::backend::Param::Int(i) => query.bind(i),
-                }
-            };
-            let query = sqlx::query::<$db>(&sql.text);
-            match &sql.order {
-                None => params.iter().fold(query, bind),
-                Some(order) => order.iter().map(|&i| &params[i]).fold(query, bind),
-            }
-        }
-
-        impl $crate::backend::Ops for $marker {
-            type Pool = sqlx::Pool<$db>;
-            const NAME: &'static str = $name;
-            const DIALECT: $crate::backend::Dialect = $dialect;
-
-            fn unavailable(error: &dyn sqlx::error::DatabaseError) -> bool {
-                $unavailable(error)
-            }
-
-            fn fetch<'a>(
-                pool: &'a Self::Pool,
-                sql: &'a $crate::backend::Sql,
-                params: &'a [$crate::backend::Param<'a>],
-            ) -> $crate::backend::BoxFuture<'a, Result<Option<$crate::backend::Row>, sqlx::Error>>
-            {
-                Box::pin(async move {
-                    use sqlx::Row as _;
-                    let Some(row) = bind_all(sql, params).fetch_optional(pool).await? else {
-                        return Ok(None);
-                    };
-                    Ok(Some($crate::backend::Row {
-                        data: row.try_get(0)?,
-                        version: row.try_get(1)?,
-                        expires_at: row.try_get(2)?,
-                        lease_token: row.try_get(3)?,
-                        lease_live: i64::from(row.try_get::<$flag, _>(4)?) != 0,
-                        live: i64::from(row.try_get::<$flag, _>(5)?) != 0,
-                    }))
-                })
-            }
-
-            fn execute<'a>(
-                pool: &'a Self::Pool,
-                sql: &'a $crate::backend::Sql,
-                params: &'a [$crate::backend::Param<'a>],
-            ) -> $crate::backend::BoxFuture<'a, Result<u64, sqlx::Error>> {
-                Box::pin(
-                    async move { Ok(bind_all(sql, params).execute(pool).await?.rows_affected()) },
-                )
-            }
-        }
-    };
-}
-pub(crate) use sqlx_ops;

@@ -15,24 +15,31 @@
 //! # Ok(()) }
 //! ```
 //!
-//! ## Why one crate, and why sqlx
+//! ## Why one crate, and which drivers
 //!
-//! The three stores share everything but their SQL text: the table, the statements'
-//! logic, the sweeper, the name checks, the error mapping. One crate keeps that logic in
-//! one place, and a feature per database keeps each app's build to the driver it uses.
+//! The three stores share everything but their SQL text and their driver: the table, the
+//! statements' logic, the sweeper, the name checks, the error mapping. One crate keeps that
+//! logic in one place (`SqlStore<D>`, written once over a small internal interface: run a
+//! statement and read one row, or run it and count the rows it changed), and a feature per
+//! database keeps each app's build to the driver it uses.
 //!
-//! [sqlx](https://docs.rs/sqlx) is the maintained async driver that speaks all three with
-//! one API, pools connections with a size and an acquire timeout, and caches each
-//! connection's prepared statements (a statement is parsed once per connection, then
-//! reused). The candidates were measured side by side (`bench/run.sh`, the "PostgreSQL
-//! drivers" table in the README) on the two statements of a keep-cookie request: with one
-//! caller sqlx and `tokio-postgres` are even (about 4 000 requests/s each on the benchmark
-//! machine); with 32 callers `tokio-postgres` serves about 1.8 times as many, because it
-//! pipelines statements on a connection. sqlx was kept for now because it is the only
-//! driver that covers all three databases with one code path (`tokio-postgres` is
-//! PostgreSQL only; `rusqlite` is synchronous, so every call would go through
-//! `spawn_blocking`); moving the PostgreSQL backend to `tokio-postgres` is the known next
-//! step for throughput.
+//! Each database has the driver that measured fastest on the two statements of a
+//! keep-cookie request (a load by key, then a conditional update), side by side in one run
+//! of `bench/run.sh` (the "drivers" tables in the README):
+//!
+//! - **PostgreSQL: `tokio-postgres`, pooled by `deadpool-postgres`.** Even with sqlx for
+//!   one caller; with 32 concurrent callers it serves about 1.8 times as many requests on
+//!   the same 16 connections. Statements are prepared once per connection (deadpool's
+//!   statement cache) and reused.
+//! - **SQLite: `rusqlite`** (SQLite built in), each connection on its own thread, all
+//!   threads fed by one queue. With 32 callers it serves about 3 times what sqlx's SQLite
+//!   driver does on the same file and the same 4 connections, and 2 times what rusqlite on
+//!   `spawn_blocking` does (under load a thread runs one queued statement after another
+//!   without being woken for each). Statements are prepared once per connection
+//!   (rusqlite's statement cache).
+//! - **MySQL / MariaDB: sqlx**, the maintained async MySQL driver with a pool that has a
+//!   size and an acquire timeout; statements are prepared once per connection (sqlx's
+//!   statement cache).
 //!
 //! ## The table
 //!
@@ -65,10 +72,10 @@
 //! | release | `UPDATE … SET lease = NULL WHERE lease_token = ?` | 1 |
 //! | sweep | `DELETE` of one bounded batch of expired rows | 1 per batch |
 //!
-//! Statements are prepared once per pooled connection and reused (sqlx's statement
-//! cache). The pool does not ping a connection before each use (that would double the
-//! round trips); a connection that broke fails its statement with a store error and is
-//! replaced.
+//! Statements are prepared once per pooled connection and reused. No pool pings a
+//! connection before each use (that would double the round trips): PostgreSQL's drops a
+//! connection the server closed when it comes back to the pool; on MySQL a connection that
+//! broke fails its statement with a store error and is replaced.
 //!
 //! ## Failures
 //!
@@ -97,7 +104,7 @@ pub use mysql::{MySql, MySqlStore};
 #[cfg(feature = "postgres")]
 pub use postgres::{Postgres, PostgresStore};
 #[cfg(feature = "sqlite")]
-pub use sqlite::{Sqlite, SqliteStore};
+pub use sqlite::{Sqlite, SqliteError, SqlitePool, SqliteStore};
 
 /// The databases a [`SqlStore`] runs on: `Postgres`, `Sqlite`, `MySql` (each behind its
 /// feature). Sealed: the statements of each are part of this crate.
@@ -127,7 +134,7 @@ pub enum SqlStoreError {
         url: String,
         /// The parser's complaint.
         #[source]
-        source: sqlx::Error,
+        source: BoxError,
     },
     /// The database did not accept a connection.
     #[error("cannot connect to {database}: {source}; check that it runs and the URL is right")]
@@ -136,7 +143,7 @@ pub enum SqlStoreError {
         database: &'static str,
         /// The driver's error.
         #[source]
-        source: sqlx::Error,
+        source: BoxError,
     },
     /// The database cannot do what the options ask.
     #[error("{database} does not support {what}")]
@@ -155,9 +162,12 @@ pub enum SqlStoreError {
         statement: String,
         /// The driver's error.
         #[source]
-        source: sqlx::Error,
+        source: BoxError,
     },
 }
+
+/// A driver's error, as the source of a [`SqlStoreError`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// `url` with any password replaced, for error messages.
 fn redacted(url: &str) -> String {

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use sessio::store::support::{ttl_millis, within};
 use sessio::store::{
     Acquired, AfterWrite, LeaseToken, Loaded, LockingStore, Outcome, Store, StoreError,
-    StoreErrorKind, StoreResult, Version,
+    StoreResult, Version,
 };
 
 use crate::backend::{Param, Row, Sql, Statements};
@@ -166,40 +166,6 @@ impl<D: Database> SqlStoreBuilder<D> {
         })
     }
 
-    /// Parses `url`, lets `adjust` set the driver's own options, opens the pool with this
-    /// builder's size and timeouts, and builds the store. The pool connects now, so a typo
-    /// fails at start-up rather than per request.
-    pub(crate) async fn open<DB>(
-        self,
-        url: &str,
-        adjust: impl FnOnce(ConnectOptionsOf<DB>) -> ConnectOptionsOf<DB>,
-    ) -> Result<SqlStore<D>, SqlStoreError>
-    where
-        DB: sqlx::Database,
-        D: crate::backend::Ops<Pool = sqlx::Pool<DB>>,
-    {
-        self.check_names()?;
-        let options: ConnectOptionsOf<DB> =
-            url.parse().map_err(|source| SqlStoreError::InvalidUrl {
-                database: D::NAME,
-                url: crate::redacted(url),
-                source,
-            })?;
-        let pool = sqlx::pool::PoolOptions::<DB>::new()
-            .max_connections(self.pool_size)
-            .acquire_timeout(self.acquire_timeout)
-            // No ping before every use: it doubled the round trips (a broken connection
-            // fails its statement instead, and the pool replaces it).
-            .test_before_acquire(false)
-            .connect_with(adjust(options))
-            .await
-            .map_err(|source| SqlStoreError::Connect {
-                database: D::NAME,
-                source,
-            })?;
-        self.build(pool)
-    }
-
     /// The names, checked now so that a bad one fails before any connection is made.
     pub(crate) fn check_names(&self) -> Result<(), SqlStoreError> {
         Ident::parse("table", &self.table)?;
@@ -222,9 +188,6 @@ fn check_key<D: Database>(key: &str) -> StoreResult<()> {
         _ => Ok(()),
     }
 }
-
-/// A driver's connection options.
-type ConnectOptionsOf<DB> = <<DB as sqlx::Database>::Connection as sqlx::Connection>::Options;
 
 /// A fresh random version for a row's first record (later writes add one), so that a
 /// record written again under a key that was deleted never repeats an old version.
@@ -266,11 +229,6 @@ impl<D: Database> SqlStore<D> {
         SqlStoreBuilder::default()
     }
 
-    /// The pool, for the app's own queries.
-    pub fn pool(&self) -> &D::Pool {
-        &self.inner.pool
-    }
-
     /// The table, as `schema.table` when a schema was given.
     pub fn table(&self) -> &str {
         &self.inner.table
@@ -291,12 +249,12 @@ impl<D: Database> SqlStore<D> {
                     // PostgreSQL's `IF NOT EXISTS` is not safe against a concurrent create
                     // of the same object: the loser fails on a catalog unique index. The
                     // object exists then, and running the statement again sees it.
-                    Err(error) if attempts < 3 && lost_create_race(&error) => {}
+                    Err(error) if attempts < 3 && D::lost_create_race(&error) => {}
                     Err(source) => {
                         return Err(SqlStoreError::Migrate {
                             database: D::NAME,
-                            statement: statement.text.clone(),
-                            source,
+                            statement: statement.text.to_string(),
+                            source: Box::new(source),
                         })
                     }
                 }
@@ -331,8 +289,20 @@ impl<D: Database> SqlStore<D> {
         self.inner.sweep_every
     }
 
-    fn error(&self, op: &str, error: sqlx::Error) -> StoreError {
-        store_error::<D>(op, error)
+    fn error(&self, op: &str, error: D::Error) -> StoreError {
+        // The drivers put the telling part in the causes ("error connecting to server",
+        // caused by "Connection refused"), so the message carries them too.
+        let mut message = format!("{} {op} failed: {error}", D::NAME);
+        let mut cause = std::error::Error::source(&error);
+        while let Some(next) = cause {
+            let text = next.to_string();
+            if !message.contains(&text) {
+                message.push_str(": ");
+                message.push_str(&text);
+            }
+            cause = next.source();
+        }
+        StoreError::new(D::kind(&error), message).with_source(error)
     }
 
     async fn fetch(&self, op: &str, sql: &Sql, params: &[Param<'_>]) -> StoreResult<Option<Row>> {
@@ -386,29 +356,6 @@ impl<D: Database> SqlStore<D> {
             (true, false, false) => Outcome::Conflict,
         })
     }
-}
-
-/// Whether `error` is PostgreSQL's answer to two sessions creating one object at once
-/// (unique violation, duplicate table or object).
-fn lost_create_race(error: &sqlx::Error) -> bool {
-    let sqlx::Error::Database(db) = error else {
-        return false;
-    };
-    matches!(db.code().as_deref(), Some("23505" | "42P07" | "42710"))
-}
-
-/// Maps a driver error to a store error: a database that cannot be reached, is shutting
-/// down, full, read-only or locked is unavailable (the request may be retried); anything
-/// else is a protocol error.
-fn store_error<D: Database>(op: &str, error: sqlx::Error) -> StoreError {
-    use sqlx::Error as E;
-    let kind = match &error {
-        E::PoolTimedOut => StoreErrorKind::Timeout,
-        E::Io(_) | E::Tls(_) | E::PoolClosed | E::WorkerCrashed => StoreErrorKind::Unavailable,
-        E::Database(db) if D::unavailable(db.as_ref()) => StoreErrorKind::Unavailable,
-        _ => StoreErrorKind::Protocol,
-    };
-    StoreError::new(kind, format!("{} {op} failed: {error}", D::NAME)).with_source(error)
 }
 
 #[async_trait]

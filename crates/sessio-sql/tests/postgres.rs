@@ -85,10 +85,12 @@ async fn the_sweeper_removes_expired_rows_and_only_those() {
             .unwrap();
     }
     let rows = || async {
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM sweep_test")
-            .fetch_one(store.pool())
+        let client = store.pool().get().await.unwrap();
+        let row = client
+            .query_one("SELECT count(*) FROM sweep_test", &[])
             .await
-            .unwrap()
+            .unwrap();
+        row.get::<_, i64>(0)
     };
     assert_eq!(rows().await, 30);
     tokio::time::sleep(Duration::from_millis(400)).await;

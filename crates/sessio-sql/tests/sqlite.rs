@@ -70,7 +70,6 @@ async fn two_stores_on_one_file_see_each_others_writes_and_leases() {
 
 #[tokio::test]
 async fn a_database_locked_past_the_busy_timeout_is_an_error_then_recovers() {
-    use sqlx::Connection as _;
     let dir = TempDir::new("sqlite-busy");
     let store = SqliteStore::builder()
         .busy_timeout(Duration::from_millis(200))
@@ -80,19 +79,14 @@ async fn a_database_locked_past_the_busy_timeout_is_an_error_then_recovers() {
         .unwrap();
     store.migrate().await.unwrap();
     // Another connection (another process would do the same) takes the write lock.
-    let mut other = sqlx::SqliteConnection::connect(&url(&dir, "busy.db"))
-        .await
-        .unwrap();
-    sqlx::query("BEGIN EXCLUSIVE")
-        .execute(&mut other)
-        .await
-        .unwrap();
+    let other = rusqlite::Connection::open(dir.path.join("busy.db")).unwrap();
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
     let error = store
         .create("k", b"v", Duration::from_secs(60))
         .await
         .unwrap_err();
     assert_eq!(error.kind(), StoreErrorKind::Unavailable, "{error}");
-    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    other.execute_batch("COMMIT").unwrap();
     let Outcome::Done(_) = store
         .create("k", b"v", Duration::from_secs(60))
         .await
@@ -176,12 +170,54 @@ async fn the_sweeper_removes_expired_rows_and_only_those() {
         6,
         "the six expired rows, in batches of 3"
     );
-    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
-        .fetch_one(store.pool())
-        .await
+    let rows: i64 = rusqlite::Connection::open(dir.path.join("sweep.db"))
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM sessions", [], |row| row.get(0))
         .unwrap();
     assert_eq!(rows, 4);
     for i in 0..4 {
         assert!(store.load(&format!("k{i}")).await.unwrap().is_some());
+    }
+}
+
+/// A statement whose caller gave up (its timeout passed while it waited for a connection)
+/// is not run later: a write the caller was told failed does not land behind its back.
+#[tokio::test]
+async fn a_write_whose_caller_timed_out_is_not_run_late() {
+    let dir = TempDir::new("sqlite-late");
+    let store = SqliteStore::builder()
+        .pool_size(1)
+        .busy_timeout(Duration::from_millis(800))
+        .timeout(Duration::from_millis(100))
+        .connect(&url(&dir, "late.db"))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let other = rusqlite::Connection::open(dir.path.join("late.db")).unwrap();
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    // The first write takes the only connection and waits on the lock; the second queues.
+    let first = store.create("first", b"v", Duration::from_secs(60));
+    let second = store.create("second", b"v", Duration::from_secs(60));
+    let (first, second) = tokio::join!(first, second);
+    assert_eq!(first.unwrap_err().kind(), StoreErrorKind::Timeout);
+    assert_eq!(second.unwrap_err().kind(), StoreErrorKind::Timeout);
+    other.execute_batch("COMMIT").unwrap();
+    // Let the first statement finish its busy wait (it had started, it may land).
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let fresh = SqliteStore::connect(&url(&dir, "late.db")).await.unwrap();
+    assert!(
+        fresh.load("second").await.unwrap().is_none(),
+        "the queued write was skipped"
+    );
+}
+
+#[tokio::test]
+async fn urls_that_name_no_file_are_refused() {
+    for url in ["sqlite::memory:", "sqlite://", "postgres://x/y"] {
+        let error = SqliteStore::connect(url).await.unwrap_err();
+        assert!(
+            matches!(error, SqlStoreError::InvalidUrl { .. }),
+            "{url}: {error}"
+        );
     }
 }

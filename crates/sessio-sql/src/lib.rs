@@ -41,6 +41,16 @@
 //!   size and an acquire timeout; statements are prepared once per connection (sqlx's
 //!   statement cache).
 //!
+//! ## No near cache
+//!
+//! A keep-cookie request is two statements (the load, then the conditional save). A cache
+//! in each process could drop the load, but only if another process's write reached it
+//! first; on PostgreSQL alone that means `LISTEN`/`NOTIFY` from a trigger, and measured
+//! with pgbench on this crate's table (`bench/pg_notify.sh`), the update with the notifying
+//! trigger is slower on the server than the load and the update without it (`NOTIFY`
+//! serialises committing transactions). So there is none: every load reads the table, and
+//! read-your-writes across processes needs nothing more.
+//!
 //! ## The table
 //!
 //! One table per store (default `sessions`; table and schema names configurable, checked:

@@ -12,8 +12,11 @@
 //! GET  /locked?hold_ms=N[&then=rotate|logout]  under the session lock: read "locked",
 //!                      sleep N ms, write +1 (then rotate the id or end the session, still
 //!                      under the lock)
-//! POST /login/{user}   rotate the id and store the user;  GET /me -> 200 user | 401
-//! POST /logout         destroy the session
+//! POST /login/{user}?remember=0|1&duration=SECONDS   log in (the id rotates);
+//!                      remember=0: a browser-session cookie, 1: persistent; duration: this
+//!                      login's idle timeout
+//! GET  /me             200 user | 401 (the login guard; OPTIONS -> 204)
+//! POST /logout         end the session
 //! ```
 #![warn(missing_docs)]
 
@@ -27,8 +30,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
+use sessio::auth::Login;
 use sessio::{Compat, Config, MemoryStore, Store};
-use sessio_axum::{Session, SessionError, SessionLayer};
+use sessio_axum::{LoggedIn, Session, SessionError, SessionLayer};
 
 /// Options of the demo server that shape its sessions.
 #[derive(Debug, Clone, Default)]
@@ -155,7 +159,8 @@ pub fn app(store: Arc<dyn Store>, options: &DemoOptions) -> Result<Router, sessi
         .route("/rotate", post(rotate))
         .route("/locked", get(locked))
         .route("/login/{user}", post(login))
-        .route("/me", get(me))
+        // OPTIONS reaches the guard, which exempts it (a CORS preflight carries no cookie).
+        .route("/me", get(me).options(me))
         .route("/logout", post(logout))
         .layer(SessionLayer::from_manager(manager)))
 }
@@ -226,20 +231,36 @@ async fn locked(session: Session, Query(hold): Query<Hold>) -> Result<String, Se
     Ok((n + 1).to_string())
 }
 
-async fn login(session: Session, Path(user): Path<String>) -> Result<&'static str, SessionError> {
-    session.cycle_id().await?;
-    session.insert("user", &user).await?;
+/// The query of `POST /login/{user}`.
+#[derive(Debug, Deserialize)]
+struct LoginQuery {
+    /// `1`: a persistent cookie; `0`: one that dies with the browser.
+    remember: Option<u8>,
+    /// This login's idle timeout, in seconds.
+    duration: Option<u64>,
+}
+
+async fn login(
+    session: Session,
+    Path(user): Path<String>,
+    Query(query): Query<LoginQuery>,
+) -> Result<&'static str, SessionError> {
+    let mut login = Login::new();
+    if let Some(remember) = query.remember {
+        login = login.remember(remember != 0);
+    }
+    if let Some(seconds) = query.duration {
+        login = login.idle(Duration::from_secs(seconds.max(1)));
+    }
+    session.login_with(&user, login).await?;
     Ok("ok")
 }
 
-async fn me(session: Session) -> Result<Response, SessionError> {
-    Ok(match session.get::<String>("user").await? {
-        Some(user) => user.into_response(),
-        None => (StatusCode::UNAUTHORIZED, "not logged in\n").into_response(),
-    })
+async fn me(LoggedIn(user): LoggedIn<String>) -> String {
+    user
 }
 
 async fn logout(session: Session) -> Result<&'static str, SessionError> {
-    session.destroy().await?;
+    session.logout().await?;
     Ok("ok")
 }

@@ -46,6 +46,8 @@
 //! applies to both.
 #![warn(missing_docs)]
 
+mod login;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -60,6 +62,7 @@ use http::{Request, StatusCode};
 use tower_layer::Layer;
 use tower_service::Service;
 
+pub use login::{LoggedIn, LoginRejection};
 pub use sessio::{
     self, Compat, Config, ConfigError, MemoryStore, SameSite, SessionLock, SessionManager, Store,
 };
@@ -181,6 +184,7 @@ type ErrorMapper = Arc<dyn Fn(&sessio::Error) -> Response + Send + Sync>;
 pub struct SessionLayer {
     manager: SessionManager,
     on_error: Option<ErrorMapper>,
+    on_login_required: Option<login::OnLoginRequired>,
 }
 
 impl std::fmt::Debug for SessionLayer {
@@ -212,6 +216,7 @@ impl SessionLayer {
         Self {
             manager,
             on_error: None,
+            on_login_required: None,
         }
     }
 
@@ -222,6 +227,26 @@ impl SessionLayer {
         F: Fn(&sessio::Error) -> Response + Send + Sync + 'static,
     {
         self.on_error = Some(Arc::new(map));
+        self
+    }
+
+    /// What [`LoggedIn`] answers when nobody is logged in, instead of `401 login
+    /// required`: for an HTML app, typically a redirect to the login page.
+    ///
+    /// ```
+    /// use axum::response::{IntoResponse, Redirect};
+    /// use sessio_axum::{MemoryStore, SessionLayer};
+    ///
+    /// let layer = SessionLayer::new(MemoryStore::default()).on_login_required(|request| {
+    ///     let back = request.uri.path().to_owned();
+    ///     Redirect::to(&format!("/login?next={back}")).into_response()
+    /// });
+    /// ```
+    pub fn on_login_required<F>(mut self, respond: F) -> Self
+    where
+        F: Fn(&Parts) -> Response + Send + Sync + 'static,
+    {
+        self.on_login_required = Some(login::OnLoginRequired(Arc::new(respond)));
         self
     }
 
@@ -271,6 +296,9 @@ where
             .map(|v| v.as_bytes());
         let session = self.layer.manager.session(cookies);
         request.extensions_mut().insert(session.clone());
+        if let Some(respond) = &self.layer.on_login_required {
+            request.extensions_mut().insert(respond.clone());
+        }
         // The clone that was made ready goes into the future; keep a fresh one.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);

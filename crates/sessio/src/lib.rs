@@ -64,10 +64,12 @@
 //!
 //! ## Layout
 //!
-//! The crate root holds what an application uses. [`store`] holds the contract a store
-//! implements and the types it deals in; [`memory`] the in-memory store's options.
+//! The crate root holds what an application uses. [`auth`] holds the options of a login;
+//! [`store`] the contract a store implements and the types it deals in; [`memory`] the
+//! in-memory store's options.
 #![warn(missing_docs)]
 
+pub mod auth;
 mod config;
 mod cookie;
 mod engine;

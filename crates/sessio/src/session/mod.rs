@@ -1,5 +1,6 @@
 //! The per-request session: the map API, loading on first use, and the commit.
 
+mod auth;
 mod lock;
 mod persist;
 pub(crate) mod state;

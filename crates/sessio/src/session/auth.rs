@@ -1,0 +1,95 @@
+//! The login API of a session (see [`crate::auth`]).
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::state::Phase;
+use super::{deserialize, serialize, Session};
+use crate::auth::{Login, LOGIN_AT_KEY, USER_KEY};
+use crate::Error;
+
+impl Session {
+    /// Logs `user` in with the default [`Login`]: see [`login_with`](Self::login_with).
+    ///
+    /// # Errors
+    /// As [`login_with`](Self::login_with).
+    pub async fn login<U: Serialize + ?Sized>(&self, user: &U) -> Result<(), Error> {
+        self.login_with(user, Login::default()).await
+    }
+
+    /// Logs `user` in: the id is rotated when the request commits (an id planted before the
+    /// login is worthless after it), the user is stored under [`USER_KEY`] and the login
+    /// time (Unix seconds) under [`LOGIN_AT_KEY`], and `login`'s choices apply: remember-me,
+    /// this login's idle timeout, and whether the anonymous data stays. Logging in again
+    /// (another user, or the same) replaces the user and rotates again.
+    ///
+    /// # Errors
+    /// [`Error::Store`] if the store fails; [`Error::Serialize`] if `user` has no JSON form.
+    pub async fn login_with<U: Serialize + ?Sized>(
+        &self,
+        user: &U,
+        login: Login,
+    ) -> Result<(), Error> {
+        let user = serialize(USER_KEY, user)?;
+        let mut st = self.state().await?;
+        if login.reset {
+            st.data.clear();
+            st.edits.keys.clear();
+            st.edits.cleared = true;
+        }
+        if matches!(st.phase, Phase::Stored { .. }) {
+            st.edits.rotate = true;
+        }
+        let at = st
+            .now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        st.set(USER_KEY, Some(user));
+        st.set(LOGIN_AT_KEY, Some(Value::from(at)));
+        if let Some(remember) = login.remember {
+            st.meta.browser_cookie = !remember;
+            st.edits.meta = true;
+        }
+        if let Some(idle) = login.idle {
+            st.meta.ttl_override = Some(u32::try_from(idle.as_secs().max(1)).unwrap_or(u32::MAX));
+            st.edits.meta = true;
+        }
+        Ok(())
+    }
+
+    /// Logs out: the whole session ends (see [`destroy`](Self::destroy)); data stored
+    /// after this goes into a new, anonymous session.
+    ///
+    /// # Errors
+    /// As [`destroy`](Self::destroy).
+    pub async fn logout(&self) -> Result<(), Error> {
+        self.destroy().await
+    }
+
+    /// The logged-in user, if any.
+    ///
+    /// # Errors
+    /// [`Error::Store`] if the store fails; [`Error::Deserialize`] if the stored user is not
+    /// a `U`.
+    pub async fn current_user<U: DeserializeOwned>(&self) -> Result<Option<U>, Error> {
+        let st = self.state().await?;
+        st.data
+            .get(USER_KEY)
+            .map(|v| deserialize(USER_KEY, v))
+            .transpose()
+    }
+
+    /// When the user logged in, in Unix seconds; `None` if nobody is logged in.
+    ///
+    /// # Errors
+    /// [`Error::Store`] if the store fails.
+    pub async fn logged_in_at(&self) -> Result<Option<u64>, Error> {
+        let st = self.state().await?;
+        Ok(st
+            .data
+            .contains_key(USER_KEY)
+            .then(|| st.data.get(LOGIN_AT_KEY).and_then(Value::as_u64))
+            .flatten())
+    }
+}

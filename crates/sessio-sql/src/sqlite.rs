@@ -1,6 +1,6 @@
 //! SQLite, over rusqlite on worker threads.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::types::Value;
@@ -20,12 +20,13 @@ use crate::{Database, SqlStore, SqlStoreBuilder, SqlStoreError};
 /// hang. Each statement is its own transaction.
 ///
 /// SQLite's C library is built into the crate (rusqlite's `bundled` feature). Its calls
-/// block, so each pooled connection lives on its own thread and takes statements from one
-/// queue shared by all: under load a thread runs statement after statement without
-/// sleeping, and a statement whose caller has given up (its timeout passed) is skipped
-/// rather than run late. The writes of one process take turns on a lock of their own, so
-/// that they never fall back on SQLite's sleeping busy handler against each other; against
-/// other processes, the busy timeout applies.
+/// block, so each connection lives on a thread of its own: one writer, which runs every
+/// statement that writes, in turn (SQLite has one writer at a time anyway), and
+/// [`pool_size`](SqlStoreBuilder::pool_size) readers, which share the loads. Each kind takes
+/// statements from its own queue, so a write waiting for another process's lock never holds
+/// up a read (WAL readers do not wait for writers), and under load a thread runs one queued
+/// statement after another without being woken for each. A statement whose caller has
+/// given up (its timeout passed while it was queued) is skipped rather than run late.
 #[derive(Debug, Clone, Copy)]
 pub enum Sqlite {}
 
@@ -43,26 +44,29 @@ pub type SqliteStore = SqlStore<Sqlite>;
 
 impl Database for Sqlite {}
 
-/// The connections of a [`SqliteStore`]: one thread per connection, fed by one queue.
-/// Cheap to clone; the threads end when the last clone is dropped. Two stores (two
-/// tables) can share one pool: `SqliteStore::builder().table("other").build(pool)`.
+/// The connections of a [`SqliteStore`]: a writer and readers, each on its own thread,
+/// fed by a queue per kind. Cheap to clone; the threads end when the last clone is dropped.
+/// Two stores (two tables) can share one pool:
+/// `SqliteStore::builder().table("other").build(pool)`.
 #[derive(Clone)]
 pub struct SqlitePool {
-    jobs: flume::Sender<Job>,
-    size: usize,
+    reads: flume::Sender<Job>,
+    writes: flume::Sender<Job>,
+    readers: usize,
 }
 
 impl std::fmt::Debug for SqlitePool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqlitePool")
-            .field("connections", &self.size)
-            .field("queued", &self.jobs.len())
+            .field("readers", &self.readers)
+            .field("queued_reads", &self.reads.len())
+            .field("queued_writes", &self.writes.len())
             .finish()
     }
 }
 
-/// A statement to run: on a connection, with the process's write turn to take if it writes.
-type Job = Box<dyn FnOnce(&Connection, &Mutex<()>) + Send>;
+/// A statement to run on a connection.
+type Job = Box<dyn FnOnce(&Connection) + Send>;
 
 /// Why a SQLite statement failed.
 #[derive(Debug, thiserror::Error)]
@@ -76,43 +80,54 @@ pub enum SqliteError {
 }
 
 impl SqlitePool {
-    /// Opens `size` connections to `uri` (a SQLite `file:` URI) and starts their threads.
-    fn open(uri: &str, size: usize, busy: Duration) -> Result<Self, SqliteError> {
+    /// Opens a writer and `readers` reader connections to `uri` (a SQLite `file:` URI)
+    /// and starts their threads.
+    fn open(uri: &str, readers: usize, busy: Duration) -> Result<Self, SqliteError> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_URI
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let connections = (0..size)
-            .map(|_| {
-                let connection = Connection::open_with_flags(uri, flags)?;
-                connection.busy_timeout(busy)?;
-                connection.set_prepared_statement_cache_capacity(32);
-                // Persistent in the file; a read-only connection keeps the file's mode.
-                let _mode: String =
-                    connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
-                connection.pragma_update(None, "synchronous", "NORMAL")?;
-                Ok(connection)
-            })
-            .collect::<Result<Vec<_>, SqliteError>>()?;
-        let (jobs, queue) = flume::unbounded::<Job>();
-        let writes = Arc::new(Mutex::new(()));
-        for (i, connection) in connections.into_iter().enumerate() {
-            let queue = queue.clone();
-            let writes = Arc::clone(&writes);
+        let open = || -> Result<Connection, SqliteError> {
+            let connection = Connection::open_with_flags(uri, flags)?;
+            connection.busy_timeout(busy)?;
+            connection.set_prepared_statement_cache_capacity(32);
+            // Persistent in the file; a read-only connection keeps the file's mode.
+            let _mode: String =
+                connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+            connection.pragma_update(None, "synchronous", "NORMAL")?;
+            Ok(connection)
+        };
+        // The writer first: it creates the file and sets WAL mode before any reader opens.
+        let writer = open()?;
+        let readers_connections = (0..readers).map(|_| open()).collect::<Result<Vec<_>, _>>()?;
+        let (writes, write_queue) = flume::unbounded::<Job>();
+        let (reads, read_queue) = flume::unbounded::<Job>();
+        let threads = std::iter::once(("sessio-sqlite-writer".to_owned(), writer, write_queue))
+            .chain(
+                readers_connections
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, c)| (format!("sessio-sqlite-reader-{i}"), c, read_queue.clone())),
+            );
+        for (name, connection, queue) in threads {
             std::thread::Builder::new()
-                .name(format!("sessio-sqlite-{i}"))
+                .name(name)
                 .spawn(move || {
                     while let Ok(job) = queue.recv() {
-                        job(&connection, &writes);
+                        job(&connection);
                     }
                 })
                 .map_err(|_| SqliteError::Stopped)?;
         }
-        Ok(Self { jobs, size })
+        Ok(Self {
+            reads,
+            writes,
+            readers,
+        })
     }
 
-    /// Prepares `sql` (or takes it from the connection's cache) on one of the connections
-    /// and runs `f` on it with `params`, holding the write turn if the statement writes.
+    /// Prepares `sql` (or takes it from the connection's cache) on the writer, or on a
+    /// reader if it only reads, and runs `f` on it with `params`.
     async fn run<T: Send + 'static>(
         &self,
         sql: &Sql,
@@ -131,19 +146,23 @@ impl SqlitePool {
             })
             .collect();
         let (reply, answer) = oneshot::channel();
-        let job: Job = Box::new(move |connection, writes| {
+        // Every statement but a plain `SELECT` writes (`INSERT … RETURNING` included).
+        let queue = if text.starts_with("SELECT") {
+            &self.reads
+        } else {
+            &self.writes
+        };
+        let job: Job = Box::new(move |connection| {
             // The caller gave up (its timeout passed): do not run a write it was told failed.
             if reply.is_closed() {
                 return;
             }
-            let result = connection.prepare_cached(&text).and_then(|mut statement| {
-                let _turn = (!statement.readonly())
-                    .then(|| writes.lock().unwrap_or_else(|e| e.into_inner()));
-                f(&mut statement, &params)
-            });
+            let result = connection
+                .prepare_cached(&text)
+                .and_then(|mut statement| f(&mut statement, &params));
             let _ = reply.send(result);
         });
-        self.jobs.send(job).map_err(|_| SqliteError::Stopped)?;
+        queue.send(job).map_err(|_| SqliteError::Stopped)?;
         Ok(answer.await.map_err(|_| SqliteError::Stopped)??)
     }
 }
@@ -249,8 +268,8 @@ fn file_uri(url: &str) -> Result<String, String> {
 }
 
 impl SqlStore<Sqlite> {
-    /// Opens (creating it if missing) the database at `url` with default options and 4
-    /// connections; see [`SqlStoreBuilder::connect`](SqlStoreBuilder#method.connect-1).
+    /// Opens (creating it if missing) the database at `url` with default options (a
+    /// writer and 4 readers); see [`SqlStoreBuilder::connect`](SqlStoreBuilder#method.connect-1).
     ///
     /// # Errors
     /// [`SqlStoreError`] for a bad URL or a file that cannot be opened.
@@ -267,9 +286,9 @@ impl SqlStore<Sqlite> {
 impl SqlStoreBuilder<Sqlite> {
     /// Opens `url` (`sqlite://RELATIVE/PATH`, `sqlite:///ABSOLUTE/PATH`, optionally with
     /// SQLite URI parameters such as `?mode=ro`), creating the file if it is missing, in
-    /// WAL mode with the busy timeout, with [`pool_size`](Self::pool_size) connections
-    /// (each on its own thread). A statement waits for a free connection within the
-    /// store's [`timeout`](Self::timeout).
+    /// WAL mode with the busy timeout, with one writer connection and
+    /// [`pool_size`](Self::pool_size) readers (each on its own thread). A statement waits
+    /// for its connection within the store's [`timeout`](Self::timeout).
     ///
     /// # Errors
     /// [`SqlStoreError`] for a bad name, a schema (SQLite has none: use another file), a

@@ -97,7 +97,8 @@ impl<D: Database> SqlStoreBuilder<D> {
         self
     }
 
-    /// Connections in the pool (default 16; SQLite: 4 are plenty, it has one writer).
+    /// Connections in the pool (default 16). SQLite: the reader connections, beside its
+    /// one writer (4 are plenty).
     pub fn pool_size(mut self, size: u32) -> Self {
         self.pool_size = size.max(1);
         self

@@ -221,3 +221,53 @@ async fn urls_that_name_no_file_are_refused() {
         );
     }
 }
+
+/// Writes stuck behind another process's write lock never hold up reads: WAL readers do
+/// not wait for the writer, and neither do the store's reader connections.
+#[tokio::test]
+async fn reads_go_on_while_writes_wait_for_another_processs_lock() {
+    let dir = TempDir::new("sqlite-reads");
+    let store = SqliteStore::builder()
+        .pool_size(2)
+        .busy_timeout(Duration::from_millis(1500))
+        .timeout(Duration::from_secs(2))
+        .connect(&url(&dir, "reads.db"))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let Outcome::Done(_) = store
+        .create("read", b"v", Duration::from_secs(60))
+        .await
+        .unwrap()
+    else {
+        panic!("created");
+    };
+    let other = rusqlite::Connection::open(dir.path.join("reads.db")).unwrap();
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let writes: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .create(&format!("w{i}"), b"v", Duration::from_secs(60))
+                    .await
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for _ in 0..20 {
+        let loaded = store.load("read").await;
+        assert_eq!(
+            loaded.expect("a read while writes wait").unwrap().data,
+            b"v"
+        );
+    }
+    for write in writes {
+        let error = write.await.unwrap().unwrap_err();
+        assert!(
+            matches!(error.kind(), StoreErrorKind::Unavailable | StoreErrorKind::Timeout),
+            "{error}"
+        );
+    }
+    other.execute_batch("COMMIT").unwrap();
+}

@@ -17,6 +17,10 @@
 //!                      login's idle timeout
 //! GET  /me             200 user | 401 (the login guard; OPTIONS -> 204)
 //! POST /logout         end the session
+//! POST /flash          body = text: a flash message;  GET /flash -> JSON array of the
+//!                      messages set since the last GET /flash, then []
+//! GET  /csrf           the session's CSRF token;  POST /transfer -> 200 only with header
+//!                      X-CSRF-Token: <token>, 403 otherwise
 //! ```
 #![warn(missing_docs)]
 
@@ -25,7 +29,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -162,6 +166,9 @@ pub fn app(store: Arc<dyn Store>, options: &DemoOptions) -> Result<Router, sessi
         // OPTIONS reaches the guard, which exempts it (a CORS preflight carries no cookie).
         .route("/me", get(me).options(me))
         .route("/logout", post(logout))
+        .route("/flash", post(add_flash).get(take_flashes))
+        .route("/csrf", get(csrf_token))
+        .route("/transfer", post(transfer))
         .layer(SessionLayer::from_manager(manager)))
 }
 
@@ -263,4 +270,29 @@ async fn me(LoggedIn(user): LoggedIn<String>) -> String {
 async fn logout(session: Session) -> Result<&'static str, SessionError> {
     session.logout().await?;
     Ok("ok")
+}
+
+async fn add_flash(session: Session, body: String) -> Result<&'static str, SessionError> {
+    session.flash(body).await?;
+    Ok("ok")
+}
+
+async fn take_flashes(session: Session) -> Result<Json<Vec<String>>, SessionError> {
+    Ok(Json(session.take_flashes().await?))
+}
+
+async fn csrf_token(session: Session) -> Result<String, SessionError> {
+    Ok(session.csrf_token().await?)
+}
+
+async fn transfer(session: Session, headers: HeaderMap) -> Result<Response, SessionError> {
+    let presented = headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    Ok(if session.verify_csrf(presented).await? {
+        "ok".into_response()
+    } else {
+        (StatusCode::FORBIDDEN, "missing or wrong X-CSRF-Token\n").into_response()
+    })
 }

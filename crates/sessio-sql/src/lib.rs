@@ -28,14 +28,14 @@
 //! of `bench/run.sh` (the "drivers" tables in the README):
 //!
 //! - **PostgreSQL: `tokio-postgres`, pooled by `deadpool-postgres`.** Even with sqlx for
-//!   one caller; with 32 concurrent callers it serves about 1.8 times as many requests on
+//!   one caller; with 32 concurrent callers it serves 1.6 to 1.9 times as many requests on
 //!   the same 16 connections. Statements are prepared once per connection (deadpool's
 //!   statement cache) and reused.
 //! - **SQLite: `rusqlite`** (SQLite built in), each connection on its own thread: one
 //!   writer, which runs every write in turn, and readers sharing the loads, each kind fed by
 //!   its own queue (so a write waiting for another process's lock never holds up a read).
-//!   With 32 callers a thread per connection serves about 2.6 times what sqlx's SQLite
-//!   driver does on the same file and 4 connections, and 1.9 times what rusqlite on
+//!   With 32 callers a thread per connection serves 2.6 to 4 times what sqlx's SQLite
+//!   driver does on the same file and 4 connections, and about 2 times what rusqlite on
 //!   `spawn_blocking` does (under load a thread runs one queued statement after another
 //!   without being woken for each). Statements are prepared once per connection
 //!   (rusqlite's statement cache).

@@ -99,7 +99,9 @@ impl SqlitePool {
         };
         // The writer first: it creates the file and sets WAL mode before any reader opens.
         let writer = open()?;
-        let readers_connections = (0..readers).map(|_| open()).collect::<Result<Vec<_>, _>>()?;
+        let readers_connections = (0..readers)
+            .map(|_| open())
+            .collect::<Result<Vec<_>, _>>()?;
         let (writes, write_queue) = flume::unbounded::<Job>();
         let (reads, read_queue) = flume::unbounded::<Job>();
         let threads = std::iter::once(("sessio-sqlite-writer".to_owned(), writer, write_queue))

@@ -265,7 +265,10 @@ async fn reads_go_on_while_writes_wait_for_another_processs_lock() {
     for write in writes {
         let error = write.await.unwrap().unwrap_err();
         assert!(
-            matches!(error.kind(), StoreErrorKind::Unavailable | StoreErrorKind::Timeout),
+            matches!(
+                error.kind(),
+                StoreErrorKind::Unavailable | StoreErrorKind::Timeout
+            ),
             "{error}"
         );
     }

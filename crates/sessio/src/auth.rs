@@ -4,8 +4,9 @@
 //! ([`Login`]).
 //!
 //! A login rotates the session id (so an id planted before the login is worthless after
-//! it), stores the user and the login time under the reserved keys [`USER_KEY`] and
-//! [`LOGIN_AT_KEY`], and can choose "remember me" (a persistent cookie or one that dies with
+//! it), stores the user and the login time under the reserved keys
+//! [`USER_KEY`](crate::keys::USER_KEY) and [`LOGIN_AT_KEY`](crate::keys::LOGIN_AT_KEY), and
+//! can choose "remember me" (a persistent cookie or one that dies with
 //! the browser), a per-login idle timeout, and whether the anonymous data (a cart, say)
 //! stays. A logout ends the whole session: record deleted, cookie expired.
 //!
@@ -34,12 +35,6 @@
 //! ```
 
 use std::time::Duration;
-
-/// The session key that holds the logged-in user (as JSON).
-pub const USER_KEY: &str = "_user";
-
-/// The session key that holds when the user logged in, in Unix seconds.
-pub const LOGIN_AT_KEY: &str = "_login_at";
 
 /// How a login shapes the session; see [`Session::login_with`](crate::Session::login_with).
 /// The default keeps the anonymous data, the configured cookie kind and the configured idle

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use sessio::auth::{Login, LOGIN_AT_KEY, USER_KEY};
+use sessio::auth::Login;
+use sessio::keys::{LOGIN_AT_KEY, USER_KEY};
 use sessio::{Config, Error, MemoryStore, SessionManager};
 
 fn pair(set_cookie: &str) -> String {

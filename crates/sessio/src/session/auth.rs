@@ -6,7 +6,8 @@ use serde_json::Value;
 
 use super::state::Phase;
 use super::{deserialize, serialize, Session};
-use crate::auth::{Login, LOGIN_AT_KEY, USER_KEY};
+use crate::auth::Login;
+use crate::keys::{LOGIN_AT_KEY, USER_KEY};
 use crate::Error;
 
 impl Session {

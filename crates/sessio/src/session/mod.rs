@@ -1,6 +1,8 @@
 //! The per-request session: the map API, loading on first use, and the commit.
 
 mod auth;
+mod csrf;
+mod flash;
 mod lock;
 mod persist;
 pub(crate) mod state;
@@ -17,6 +19,7 @@ pub use lock::SessionLock;
 
 use crate::cookie::Presented;
 use crate::engine::{Engine, View};
+use crate::keys::Key;
 use crate::policy::Policy;
 use crate::record::{self, MAX_DEPTH};
 use crate::store::AfterWrite;
@@ -128,13 +131,22 @@ impl Session {
         Ok(st)
     }
 
-    /// The value under `key`, deserialized into `T`; `None` if absent.
+    /// The value under `key` (a string, or a [`SessionKey`](crate::keys::SessionKey)),
+    /// deserialized into `T`; `None` if absent.
     ///
     /// # Errors
-    /// [`Error::Store`] if the store fails; [`Error::Deserialize`] if the value is not a `T`.
-    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
+    /// [`Error::Store`] if the store fails; [`Error::Deserialize`] if the value is not a `T`
+    /// (unless the key is [lenient](crate::keys::SessionKey::lenient): then `None`).
+    pub async fn get<T: DeserializeOwned>(
+        &self,
+        key: &(impl Key<T> + ?Sized),
+    ) -> Result<Option<T>, Error> {
         let st = self.state().await?;
-        st.data.get(key).map(|v| deserialize(key, v)).transpose()
+        let name = key.key_name();
+        match st.data.get(name) {
+            Some(v) => read(key, v),
+            None => Ok(None),
+        }
     }
 
     /// The raw JSON value under `key`.
@@ -150,7 +162,12 @@ impl Session {
     /// # Errors
     /// [`Error::Store`] if the store fails; [`Error::Serialize`] if `value` has no JSON form;
     /// [`Error::TooDeep`] if it nests more than 100 levels (it could not be read back).
-    pub async fn insert<T: Serialize>(&self, key: &str, value: T) -> Result<(), Error> {
+    pub async fn insert<T: Serialize>(
+        &self,
+        key: &(impl Key<T> + ?Sized),
+        value: T,
+    ) -> Result<(), Error> {
+        let key = key.key_name();
         let value = serialize(key, &value)?;
         let mut st = self.state().await?;
         if st.data.get(key) != Some(&value) {
@@ -163,14 +180,18 @@ impl Session {
     ///
     /// # Errors
     /// [`Error::Store`] if the store fails; [`Error::Deserialize`] if the value is not a `T`
-    /// (the key is removed all the same).
-    pub async fn remove<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
+    /// (the key is removed all the same; a lenient key gives `None`).
+    pub async fn remove<T: DeserializeOwned>(
+        &self,
+        key: &(impl Key<T> + ?Sized),
+    ) -> Result<Option<T>, Error> {
         let mut st = self.state().await?;
-        let Some(old) = st.data.get(key).cloned() else {
+        let name = key.key_name();
+        let Some(old) = st.data.get(name).cloned() else {
             return Ok(None);
         };
-        st.set(key, None);
-        deserialize(key, &old).map(Some)
+        st.set(name, None);
+        read(key, &old)
     }
 
     /// Whether `key` is present.
@@ -240,21 +261,29 @@ impl Session {
     /// # Errors
     /// [`Error::Store`], [`Error::Conflict`], [`Error::Deserialize`] if the old value is
     /// not a `T`, [`Error::Serialize`], [`Error::TooLarge`], [`Error::LockLost`] under a lock.
-    pub async fn update<T, F>(&self, key: &str, mut f: F) -> Result<T, Error>
+    pub async fn update<T, F>(
+        &self,
+        key: &(impl Key<T> + Sync + ?Sized),
+        mut f: F,
+    ) -> Result<T, Error>
     where
         T: Serialize + DeserializeOwned + Send,
         F: FnMut(Option<T>) -> T + Send,
     {
+        let name = key.key_name();
         let mut result = None;
         let mut recompute = |st: &mut State| -> Result<(), Error> {
-            let old = st.data.get(key).map(|v| deserialize(key, v)).transpose()?;
+            let old = match st.data.get(name) {
+                Some(v) => read(key, v)?,
+                None => None,
+            };
             let new = f(old);
-            st.set(key, Some(serialize(key, &new)?));
+            st.set(name, Some(serialize(name, &new)?));
             result = Some(new);
             Ok(())
         };
         let mut st = self.state().await?;
-        self.persist(&mut st, Some((key, &mut recompute)), AfterWrite::KeepLease)
+        self.persist(&mut st, Some((name, &mut recompute)), AfterWrite::KeepLease)
             .await?;
         drop(st);
         result.ok_or(Error::Poisoned)
@@ -453,6 +482,21 @@ fn serialize<T: Serialize + ?Sized>(key: &str, value: &T) -> Result<Value, Error
         });
     }
     Ok(value)
+}
+
+/// `value` as the `T` of `key`; a lenient key reads a value of another type as absent.
+fn read<T: DeserializeOwned>(
+    key: &(impl Key<T> + ?Sized),
+    value: &Value,
+) -> Result<Option<T>, Error> {
+    match deserialize(key.key_name(), value) {
+        Ok(value) => Ok(Some(value)),
+        Err(error) if key.is_lenient() => {
+            tracing::warn!(%error, "a stored value of another type reads as absent (lenient key)");
+            Ok(None)
+        }
+        Err(error) => Err(error),
+    }
 }
 
 fn deserialize<T: DeserializeOwned>(key: &str, value: &Value) -> Result<T, Error> {

@@ -1,6 +1,6 @@
-//! The demo's login routes over TCP, on memory and on Redis: remember-me, a login's own
-//! duration, the guard (401, OPTIONS exempt), logout; and a login seen by a second
-//! process.
+//! The demo's app routes over TCP, on memory and on Redis: login (remember-me, a login's
+//! own duration), the guard (401, OPTIONS exempt), logout, flash messages, the CSRF
+//! token; and each seen by a second process.
 
 mod common;
 
@@ -108,6 +108,92 @@ fn a_login_on_one_process_is_seen_by_another(args: &[&str]) {
     assert_eq!(get(&one.addr, "/me", Some(&cookie)).status, 401);
 }
 
+fn flash_messages_are_read_once(args: &[&str]) {
+    let demo = Demo::start(args);
+    let cookie = request(&demo.addr, "POST", "/flash", None, "saved")
+        .cookie()
+        .unwrap();
+    assert_eq!(
+        request(&demo.addr, "POST", "/flash", Some(&cookie), "again").status,
+        200
+    );
+    let shown = get(&demo.addr, "/flash", Some(&cookie));
+    assert_eq!(shown.body, r#"["saved","again"]"#, "{shown:?}");
+    assert_eq!(get(&demo.addr, "/flash", Some(&cookie)).body, "[]");
+    assert_eq!(get(&demo.addr, "/flash", None).body, "[]");
+}
+
+fn concurrent_flashes_on_two_processes_are_all_shown_once(args: &[&str]) {
+    let one = Demo::start(args);
+    let two = Demo::start(args);
+    let cookie = get(&one.addr, "/", None).cookie().unwrap();
+    std::thread::scope(|s| {
+        for i in 0..20 {
+            let addr = if i % 2 == 0 { &one.addr } else { &two.addr };
+            let cookie = &cookie;
+            s.spawn(move || {
+                let answer = request(addr, "POST", "/flash", Some(cookie), &format!("m{i}"));
+                assert_eq!(answer.status, 200, "{answer:?}");
+            });
+        }
+    });
+    let shown: Vec<String> =
+        serde_json::from_str(&get(&two.addr, "/flash", Some(&cookie)).body).unwrap();
+    let mut sorted = shown.clone();
+    sorted.sort();
+    let mut expected: Vec<String> = (0..20).map(|i| format!("m{i}")).collect();
+    expected.sort();
+    assert_eq!(sorted, expected, "every message, once");
+    assert_eq!(get(&one.addr, "/flash", Some(&cookie)).body, "[]");
+}
+
+fn the_csrf_token_guards_the_transfer(args: &[&str]) {
+    let one = Demo::start(args);
+    // A second process where the store is shared (not with the in-memory store).
+    let second = (!args.contains(&"memory")).then(|| Demo::start(args));
+    let two = second.as_ref().unwrap_or(&one);
+    let answer = get(&one.addr, "/csrf", None);
+    let cookie = answer.cookie().unwrap();
+    let token = answer.body;
+    assert_eq!(token.len(), 43, "{token}");
+    assert_eq!(get(&two.addr, "/csrf", Some(&cookie)).body, token, "stable");
+    let transfer = |addr: &str, cookie: Option<&str>, header: Option<&str>| {
+        let head = match header {
+            Some(t) => format!("X-CSRF-Token: {t}\r\n"),
+            None => String::new(),
+        };
+        let cookie = cookie
+            .map(|c| format!("Cookie: {c}\r\n"))
+            .unwrap_or_default();
+        common::request_raw(
+            addr,
+            format!(
+                "POST /transfer HTTP/1.1\r\nHost: x\r\n{cookie}{head}Content-Length: 0\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .status
+    };
+    assert_eq!(transfer(&two.addr, Some(&cookie), Some(&token)), 200);
+    assert_eq!(transfer(&one.addr, Some(&cookie), None), 403);
+    assert_eq!(transfer(&one.addr, Some(&cookie), Some("forged")), 403);
+    let mut wrong = token.clone();
+    wrong.replace_range(0..1, if token.starts_with('A') { "B" } else { "A" });
+    assert_eq!(transfer(&one.addr, Some(&cookie), Some(&wrong)), 403);
+    assert_eq!(
+        transfer(&one.addr, None, Some(&token)),
+        403,
+        "another session"
+    );
+    let other = get(&one.addr, "/csrf", None);
+    assert_ne!(other.body, token);
+    assert_eq!(
+        transfer(&one.addr, other.cookie().as_deref(), Some(&token)),
+        403,
+        "a token of another session"
+    );
+}
+
 macro_rules! on_memory_and_redis {
     ($($case:ident),* $(,)?) => {
         mod memory {
@@ -132,7 +218,15 @@ on_memory_and_redis!(
     the_guard_answers_401_and_lets_preflights_through,
     a_login_rotates_and_a_logout_ends_it,
     a_logins_duration_is_its_idle_timeout,
+    flash_messages_are_read_once,
+    the_csrf_token_guards_the_transfer,
 );
+
+#[test]
+fn concurrent_flashes_on_two_redis_processes_are_all_shown_once() {
+    let redis = RedisServer::start();
+    concurrent_flashes_on_two_processes_are_all_shown_once(&["--store", &redis.url()]);
+}
 
 #[test]
 fn a_login_on_one_redis_process_is_seen_by_another() {

@@ -36,3 +36,61 @@ fn an_unknown_store_exits_with_code_2_and_says_why() {
         "{stderr}"
     );
 }
+
+/// A Redis URL with a database index the server does not have: the start-up error names
+/// that, and nothing is said about RESP3 or client tracking (which were not the cause).
+#[test]
+fn a_bad_redis_database_index_is_named_as_the_cause() {
+    let redis = sessio_store_tests::servers::RedisServer::start();
+    let output = Command::new(demo_path())
+        .args(["--addr", "127.0.0.1:0", "--store"])
+        .arg(format!("{}/99", redis.url().trim_end_matches('/')))
+        .output()
+        .expect("run the demo");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("DB index"), "{stderr}");
+    assert!(
+        !stderr.contains("RESP3") && !stderr.contains("TRACKING"),
+        "a misleading first message: {stderr}"
+    );
+}
+
+/// A `Secure` cookie issued on a plain-HTTP request to a host that is not this machine:
+/// the browser will drop it, so the server says so (once).
+#[test]
+fn a_secure_cookie_over_plain_http_to_a_remote_host_is_warned_about_once() {
+    let mut child = Command::new(demo_path())
+        .args(["--addr", "127.0.0.1:0", "--store", "memory", "--secure"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the demo");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let addr = line.trim().rsplit("http://").next().unwrap().to_owned();
+    let raw = |host: &str| {
+        format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").into_bytes()
+    };
+    // localhost: browsers accept Secure cookies over http there; no warning.
+    assert_eq!(common::request_raw(&addr, &raw("localhost:3000")).status, 200);
+    for _ in 0..3 {
+        assert_eq!(common::request_raw(&addr, &raw("shop.example")).status, 200);
+    }
+    // Behind a TLS proxy that says so: no warning either (checked by the count below).
+    let proxied = "GET / HTTP/1.1\r\nHost: shop.example\r\nX-Forwarded-Proto: https\r\nConnection: close\r\n\r\n";
+    assert_eq!(common::request_raw(&addr, proxied.as_bytes()).status, 200);
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.matches("Secure").count(),
+        1,
+        "one warning naming Secure: {stderr}"
+    );
+    assert!(stderr.contains("shop.example"), "{stderr}");
+}

@@ -556,3 +556,45 @@ async fn lock_wait_timeout_is_a_503_with_retry_after() {
         "the lock was released"
     );
 }
+
+/// A `MakeWriter` that keeps what is logged, for the test below.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// A session error that a handler returns with `?` (here: the counter finds text where it
+/// expects a number) is answered with its status and logged once, with its message.
+#[tokio::test]
+async fn a_handler_session_error_is_logged_once_with_its_message() {
+    let logs = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(logs.clone())
+        .with_ansi(false)
+        .finish();
+    let _default = tracing::subscriber::set_default(subscriber);
+    let (_server, _store, http) = start(DemoOptions::default()).await;
+    let set = http.put("/set/foo", None, r#""text""#).await;
+    let cookie = set.cookie().unwrap();
+    let answer = http.get("/", Some(&cookie)).await;
+    assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = logged.lines().filter(|l| l.contains("foo")).collect();
+    assert_eq!(lines.len(), 1, "logged once, naming the key: {logged}");
+    assert!(lines[0].contains("WARN"), "{logged}");
+}

@@ -21,6 +21,8 @@
 //! # }
 //! ```
 //!
+//! New here? Read the [guide]: login, remember-me, the guard, flash, CSRF, errors.
+//!
 //! ## What the layer does
 //!
 //! Before the handler it reads the session cookie (without touching the store). After the
@@ -46,7 +48,13 @@
 //! applies to both.
 #![warn(missing_docs)]
 
+pub mod guide;
 mod login;
+
+/// The README's code blocks, compiled as doc-tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -56,7 +64,7 @@ use std::task::{Context, Poll};
 use axum_core::body::Body;
 use axum_core::extract::FromRequestParts;
 use axum_core::response::{IntoResponse, Response};
-use http::header::{HeaderValue, COOKIE, RETRY_AFTER, SET_COOKIE};
+use http::header::{HeaderValue, COOKIE, HOST, RETRY_AFTER, SET_COOKIE};
 use http::request::Parts;
 use http::{Request, StatusCode};
 use tower_layer::Layer;
@@ -295,6 +303,7 @@ where
             .iter()
             .map(|v| v.as_bytes());
         let session = self.layer.manager.session(cookies);
+        let plain_http_host = plain_http_remote_host(&request);
         request.extensions_mut().insert(session.clone());
         if let Some(respond) = &self.layer.on_login_required {
             request.extensions_mut().insert(respond.clone());
@@ -313,6 +322,10 @@ where
             }
             match session.commit().await {
                 Ok(Some(cookie)) => match HeaderValue::try_from(cookie) {
+                    Ok(value) if plain_http_host.is_some() && is_secure(&value) => {
+                        warn_insecure_once(plain_http_host.as_deref().unwrap_or_default());
+                        response.headers_mut().append(SET_COOKIE, value);
+                    }
                     Ok(value) => {
                         response.headers_mut().append(SET_COOKIE, value);
                     }
@@ -329,5 +342,60 @@ where
             }
             Ok(response)
         })
+    }
+}
+
+/// The host a request was sent to, if nothing says it came over HTTPS (no `https` scheme,
+/// no `X-Forwarded-Proto: https`, no `Forwarded: proto=https`) and the host is not this
+/// machine (browsers accept `Secure` cookies over plain HTTP on `localhost`).
+fn plain_http_remote_host<B>(request: &Request<B>) -> Option<String> {
+    if request.uri().scheme_str() == Some("https") {
+        return None;
+    }
+    let headers = request.headers();
+    let says_https = |name: &str, https: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.to_ascii_lowercase().contains(https))
+    };
+    if says_https("x-forwarded-proto", "https") || says_https("forwarded", "proto=https") {
+        return None;
+    }
+    let authority = match request.uri().host() {
+        Some(host) => host.to_owned(),
+        None => headers.get(HOST)?.to_str().ok()?.to_owned(),
+    };
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default().to_owned(),
+        None => authority.split(':').next().unwrap_or_default().to_owned(),
+    };
+    let local = host == "localhost"
+        || host.ends_with(".localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    (!local && !host.is_empty()).then_some(host)
+}
+
+fn is_secure(cookie: &HeaderValue) -> bool {
+    cookie
+        .to_str()
+        .is_ok_and(|c| c.split(';').any(|a| a.trim().eq_ignore_ascii_case("secure")))
+}
+
+/// Says once per process that `Secure` cookies are going out over plain HTTP.
+fn warn_insecure_once(host: &str) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(
+            host,
+            "the session cookie is marked Secure, but this request to {host} came over plain \
+             HTTP (no https scheme, no X-Forwarded-Proto: https): browsers drop such cookies, \
+             so sessions will not stick. Serve HTTPS, have the proxy send X-Forwarded-Proto, \
+             or turn the attribute off for local development (Config::with_secure(false)); \
+             said once"
+        );
     }
 }

@@ -575,6 +575,10 @@ impl RedisStoreBuilder {
     /// [`RedisStoreError::Connect`] if the first connection fails.
     pub async fn from_client(self, client: redis::Client) -> Result<RedisStore, RedisStoreError> {
         let target = format!("{:?}", client.get_connection_info().addr());
+        // Why the near cache could not be had; said only once the plain connection works,
+        // so that a cause both share (a bad database index, a wrong password) is reported
+        // as itself, not as a missing RESP3.
+        let mut no_tracking = None;
         if self.near_cache > 0 {
             let info = client.get_connection_info().clone();
             let resp3 = info
@@ -601,10 +605,7 @@ impl RedisStoreBuilder {
                 Err(e) if e.is_io_error() || e.is_connection_refusal() || e.is_timeout() => {
                     return Err(RedisStoreError::Connect { target, source: e });
                 }
-                Err(e) => tracing::warn!(
-                    error = %e,
-                    "Redis refused RESP3 or CLIENT TRACKING; sessions are read from Redis on every request (no near cache)"
-                ),
+                Err(e) => no_tracking = Some(e),
             }
         }
         let config = ConnectionManagerConfig::new()
@@ -615,6 +616,12 @@ impl RedisStoreBuilder {
         let manager = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(|source| RedisStoreError::Connect { target, source })?;
+        if let Some(error) = no_tracking {
+            tracing::warn!(
+                %error,
+                "Redis refused RESP3 or CLIENT TRACKING; sessions are read from Redis on every request (no near cache)"
+            );
+        }
         Ok(self.build(Backend::Single(manager)))
     }
 
@@ -644,7 +651,7 @@ impl RedisStore {
         RedisStoreBuilder::default()
     }
 
-    /// A store over an existing client, like the seed's "pass a connection pool".
+    /// A store over an existing client (as sanic_session lets an app pass its own pool).
     ///
     /// # Errors
     /// [`RedisStoreError::Connect`] if the first connection fails.

@@ -143,8 +143,18 @@ impl Config {
     }
 
     /// Cookie `Domain` attribute; `None` (the default) makes a host-only cookie.
-    pub fn with_domain(mut self, domain: Option<impl Into<String>>) -> Self {
-        self.domain = domain.map(Into::into);
+    ///
+    /// ```
+    /// use sessio::Config;
+    ///
+    /// let shared = Config::default().with_domain(Some("example.com")); // and its subdomains
+    /// let host_only = Config::default().with_domain(None);
+    /// let from_env: Option<String> = std::env::var("COOKIE_DOMAIN").ok();
+    /// let configured = Config::default().with_domain(from_env.as_deref());
+    /// # let _ = (shared, host_only, configured);
+    /// ```
+    pub fn with_domain(mut self, domain: Option<&str>) -> Self {
+        self.domain = domain.map(str::to_owned);
         self
     }
 

@@ -1,4 +1,5 @@
-//! The seed's hello world: a counter kept in the session, on the in-memory store.
+//! sanic_session's hello world in Rust: a counter kept in the session, on the in-memory
+//! store.
 //!
 //! ```text
 //! cargo run --example counter

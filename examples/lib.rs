@@ -19,6 +19,8 @@
 //! POST /logout         end the session
 //! POST /flash          body = text: a flash message;  GET /flash -> JSON array of the
 //!                      messages set since the last GET /flash, then []
+//! GET  /prefs/{key}    PUT /prefs/{key}: like /get and /set, on a second session (cookie
+//!                      `prefs`, persistent, same store) that /logout and /clear leave alone
 //! GET  /csrf           the session's CSRF token;  POST /transfer -> 200 only with header
 //!                      X-CSRF-Token: <token>, 403 otherwise
 //! ```
@@ -36,7 +38,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use sessio::auth::Login;
 use sessio::{Compat, Config, MemoryStore, Store};
-use sessio_axum::{LoggedIn, Session, SessionError, SessionLayer};
+use sessio_axum::{LoggedIn, NamedSession, Session, SessionError, SessionLayer};
 
 /// Options of the demo server that shape its sessions.
 #[derive(Debug, Clone, Default)]
@@ -154,7 +156,16 @@ async fn with_sweeper<D: sessio_sql::Database>(
 /// # Errors
 /// A configuration error from the options.
 pub fn app(store: Arc<dyn Store>, options: &DemoOptions) -> Result<Router, sessio::ConfigError> {
-    let manager = sessio::SessionManager::from_arc(store, options.config())?;
+    let manager = sessio::SessionManager::from_arc(Arc::clone(&store), options.config())?;
+    // The preferences: a second session on the same store, under its own persistent
+    // cookie, which a logout of the main session leaves alone.
+    let prefs = sessio::SessionManager::from_arc(
+        store,
+        Config::default()
+            .with_cookie_name("prefs")
+            .with_secure(options.secure)
+            .with_idle_timeout(Duration::from_secs(365 * 86_400)),
+    )?;
     Ok(Router::new()
         .route("/", get(increment))
         .route("/get/{key}", get(get_key))
@@ -169,7 +180,34 @@ pub fn app(store: Arc<dyn Store>, options: &DemoOptions) -> Result<Router, sessi
         .route("/flash", post(add_flash).get(take_flashes))
         .route("/csrf", get(csrf_token))
         .route("/transfer", post(transfer))
-        .layer(SessionLayer::from_manager(manager)))
+        .route("/prefs/{key}", get(get_pref).put(set_pref))
+        .layer(SessionLayer::from_manager(manager))
+        .layer(SessionLayer::from_manager(prefs).named::<Prefs>()))
+}
+
+/// The marker of the demo's second session, the preferences.
+struct Prefs;
+
+async fn get_pref(
+    prefs: NamedSession<Prefs>,
+    Path(key): Path<String>,
+) -> Result<Response, SessionError> {
+    Ok(match prefs.get_value(&key).await? {
+        Some(value) => Json(value).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    })
+}
+
+async fn set_pref(
+    prefs: NamedSession<Prefs>,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> Result<Response, SessionError> {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return Ok((StatusCode::BAD_REQUEST, "invalid JSON\n").into_response());
+    };
+    prefs.insert(&key, value).await?;
+    Ok("ok".into_response())
 }
 
 async fn increment(session: Session) -> Result<String, SessionError> {

@@ -194,6 +194,64 @@ fn the_csrf_token_guards_the_transfer(args: &[&str]) {
     );
 }
 
+/// Every `name=value` a response sets.
+fn set_pairs(answer: &Answer) -> Vec<String> {
+    answer
+        .headers
+        .lines()
+        .filter_map(|h| {
+            let (name, value) = h.split_once(':')?;
+            name.eq_ignore_ascii_case("set-cookie").then(|| {
+                value
+                    .trim()
+                    .split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+        })
+        .collect()
+}
+
+fn preferences_are_a_second_session_that_a_logout_leaves_alone(args: &[&str]) {
+    let demo = Demo::start(args);
+    let set = request(&demo.addr, "PUT", "/prefs/theme", None, r#""dark""#);
+    assert_eq!(set.status, 200, "{set:?}");
+    let header = set_cookie(&set);
+    assert!(header.starts_with("prefs="), "its own cookie: {header}");
+    assert!(header.contains("Max-Age="), "persistent: {header}");
+    let prefs = set.cookie().unwrap();
+    let login = post(&demo.addr, "/login/ada", Some(&prefs));
+    let pairs = set_pairs(&login);
+    assert_eq!(
+        pairs.len(),
+        1,
+        "the login sets the main cookie only: {pairs:?}"
+    );
+    let both = format!("{}; {prefs}", pairs[0]);
+    assert_eq!(get(&demo.addr, "/me", Some(&both)).body, "ada");
+    assert_eq!(
+        get(&demo.addr, "/prefs/theme", Some(&both)).body,
+        r#""dark""#
+    );
+    let logout = post(&demo.addr, "/logout", Some(&both));
+    assert!(
+        set_pairs(&logout).iter().all(|p| !p.starts_with("prefs=")),
+        "the logout does not touch the prefs cookie: {logout:?}"
+    );
+    assert_eq!(get(&demo.addr, "/me", Some(&both)).status, 401);
+    assert_eq!(
+        get(&demo.addr, "/prefs/theme", Some(&both)).body,
+        r#""dark""#
+    );
+    assert_eq!(post(&demo.addr, "/clear", Some(&both)).status, 200);
+    assert_eq!(
+        get(&demo.addr, "/prefs/theme", Some(&prefs)).body,
+        r#""dark""#
+    );
+    assert_eq!(get(&demo.addr, "/prefs/other", Some(&prefs)).status, 404);
+}
+
 macro_rules! on_memory_and_redis {
     ($($case:ident),* $(,)?) => {
         mod memory {
@@ -220,6 +278,7 @@ on_memory_and_redis!(
     a_logins_duration_is_its_idle_timeout,
     flash_messages_are_read_once,
     the_csrf_token_guards_the_transfer,
+    preferences_are_a_second_session_that_a_logout_leaves_alone,
 );
 
 #[test]

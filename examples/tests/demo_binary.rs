@@ -77,7 +77,10 @@ fn a_secure_cookie_over_plain_http_to_a_remote_host_is_warned_about_once() {
         format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").into_bytes()
     };
     // localhost: browsers accept Secure cookies over http there; no warning.
-    assert_eq!(common::request_raw(&addr, &raw("localhost:3000")).status, 200);
+    assert_eq!(
+        common::request_raw(&addr, &raw("localhost:3000")).status,
+        200
+    );
     for _ in 0..3 {
         assert_eq!(common::request_raw(&addr, &raw("shop.example")).status, 200);
     }

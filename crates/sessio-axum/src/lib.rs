@@ -57,6 +57,7 @@ mod login;
 struct ReadmeDoctests;
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -193,6 +194,109 @@ pub struct SessionLayer {
     manager: SessionManager,
     on_error: Option<ErrorMapper>,
     on_login_required: Option<login::OnLoginRequired>,
+    /// Where the request's session goes: as the [`Session`], or as a [`NamedSession`].
+    slot: fn(&mut http::Extensions, sessio::Session),
+}
+
+fn primary_slot(extensions: &mut http::Extensions, session: sessio::Session) {
+    extensions.insert(session);
+}
+
+fn named_slot<N: 'static>(extensions: &mut http::Extensions, session: sessio::Session) {
+    extensions.insert(Tagged::<N>(session, PhantomData));
+}
+
+/// A named session in the request's extensions.
+struct Tagged<N>(sessio::Session, PhantomData<fn() -> N>);
+
+impl<N> Clone for Tagged<N> {
+    fn clone(&self) -> Self {
+        Tagged(self.0.clone(), PhantomData)
+    }
+}
+
+/// One more session per request, beside the [`Session`]: its own cookie, config and store
+/// (sanic_session's `session_name`), made by a [`SessionLayer::named`] layer and reached
+/// by the marker type `N`. Derefs to [`sessio::Session`].
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use sessio_axum::{Config, MemoryStore, NamedSession, Session, SessionError, SessionLayer};
+///
+/// /// Preferences: kept a year, not ended by a logout.
+/// struct Prefs;
+///
+/// async fn theme(prefs: NamedSession<Prefs>, session: Session) -> Result<String, SessionError> {
+///     session.logout().await?; // ends the main session only
+///     Ok(prefs.get::<String>("theme").await?.unwrap_or_else(|| "light".into()))
+/// }
+///
+/// # fn main() -> Result<(), sessio::ConfigError> {
+/// let prefs = Config::default()
+///     .with_cookie_name("prefs")
+///     .with_idle_timeout(std::time::Duration::from_secs(365 * 86_400));
+/// let app: Router = Router::new()
+///     .route("/theme", get(theme))
+///     .layer(SessionLayer::new(MemoryStore::default()))
+///     .layer(SessionLayer::with_config(MemoryStore::default(), prefs)?.named::<Prefs>());
+/// # Ok(()) }
+/// ```
+pub struct NamedSession<N>(pub sessio::Session, PhantomData<fn() -> N>);
+
+impl<N> Clone for NamedSession<N> {
+    fn clone(&self) -> Self {
+        NamedSession(self.0.clone(), PhantomData)
+    }
+}
+
+impl<N> std::fmt::Debug for NamedSession<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("NamedSession")
+            .field(&std::any::type_name::<N>())
+            .finish()
+    }
+}
+
+impl<N> std::ops::Deref for NamedSession<N> {
+    type Target = sessio::Session;
+    fn deref(&self) -> &sessio::Session {
+        &self.0
+    }
+}
+
+/// Rejection of [`NamedSession<N>`] when no layer made with `.named::<N>()` runs on the
+/// route: `500`, naming the type.
+#[derive(Debug, Clone, Copy)]
+pub struct MissingNamedSessionLayer {
+    name: &'static str,
+}
+
+impl IntoResponse for MissingNamedSessionLayer {
+    fn into_response(self) -> Response {
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!(
+                "no {} session on this request: add .layer(SessionLayer::with_config(store, \
+                 config)?.named::<{}>()) to the router",
+                self.name, self.name
+            ),
+        )
+            .into_response()
+    }
+}
+
+impl<N: 'static, S: Send + Sync> FromRequestParts<S> for NamedSession<N> {
+    type Rejection = MissingNamedSessionLayer;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Tagged<N>>()
+            .map(|tagged| NamedSession(tagged.0.clone(), PhantomData))
+            .ok_or(MissingNamedSessionLayer {
+                name: std::any::type_name::<N>(),
+            })
+    }
 }
 
 impl std::fmt::Debug for SessionLayer {
@@ -225,6 +329,7 @@ impl SessionLayer {
             manager,
             on_error: None,
             on_login_required: None,
+            slot: primary_slot,
         }
     }
 
@@ -255,6 +360,15 @@ impl SessionLayer {
         F: Fn(&Parts) -> Response + Send + Sync + 'static,
     {
         self.on_login_required = Some(login::OnLoginRequired(Arc::new(respond)));
+        self
+    }
+
+    /// Makes this layer's session a [`NamedSession<N>`] instead of the request's
+    /// [`Session`]: a second session beside the main one, with this layer's store and
+    /// config. Give it its own cookie name ([`Config::with_cookie_name`]): two sessions
+    /// under one cookie name would overwrite each other's cookie.
+    pub fn named<N: 'static>(mut self) -> Self {
+        self.slot = named_slot::<N>;
         self
     }
 
@@ -304,7 +418,7 @@ where
             .map(|v| v.as_bytes());
         let session = self.layer.manager.session(cookies);
         let plain_http_host = plain_http_remote_host(&request);
-        request.extensions_mut().insert(session.clone());
+        (self.layer.slot)(request.extensions_mut(), session.clone());
         if let Some(respond) = &self.layer.on_login_required {
             request.extensions_mut().insert(respond.clone());
         }
@@ -380,9 +494,10 @@ fn plain_http_remote_host<B>(request: &Request<B>) -> Option<String> {
 }
 
 fn is_secure(cookie: &HeaderValue) -> bool {
-    cookie
-        .to_str()
-        .is_ok_and(|c| c.split(';').any(|a| a.trim().eq_ignore_ascii_case("secure")))
+    cookie.to_str().is_ok_and(|c| {
+        c.split(';')
+            .any(|a| a.trim().eq_ignore_ascii_case("secure"))
+    })
 }
 
 /// Says once per process that `Secure` cookies are going out over plain HTTP.

@@ -104,8 +104,13 @@ impl Drop for Process {
 pub fn wait_for_port(port: u16, timeout: Duration, what: &str) {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
+        // A connect to a free port in the ephemeral range can meet itself (a TCP
+        // simultaneous open: the client is given that very port), which says nothing
+        // about the server; only a peer that is not ourselves counts.
+        if let Ok(stream) = TcpStream::connect(("127.0.0.1", port)) {
+            if stream.local_addr().ok() != stream.peer_addr().ok() {
+                return;
+            }
         }
         std::thread::sleep(Duration::from_millis(20));
     }

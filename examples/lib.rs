@@ -163,6 +163,9 @@ pub fn app(store: Arc<dyn Store>, options: &DemoOptions) -> Result<Router, sessi
         store,
         Config::default()
             .with_cookie_name("prefs")
+            // Its own store keys: a prefs cookie must not open a main session, nor the
+            // main cookie a prefs session.
+            .with_key_prefix("prefs:")
             .with_secure(options.secure)
             .with_idle_timeout(Duration::from_secs(365 * 86_400)),
     )?;
@@ -212,7 +215,7 @@ async fn set_pref(
 
 async fn increment(session: Session) -> Result<String, SessionError> {
     let n = session
-        .update("foo", |n: Option<i64>| n.unwrap_or(0) + 1)
+        .update("foo", |n: Option<i64>| n.unwrap_or(0).saturating_add(1))
         .await?;
     Ok(n.to_string())
 }
@@ -264,16 +267,16 @@ struct Hold {
 
 async fn locked(session: Session, Query(hold): Query<Hold>) -> Result<String, SessionError> {
     let guard = session.lock().await?;
-    let n: i64 = guard.get("locked").await?.unwrap_or(0);
+    let n = guard.get::<i64>("locked").await?.unwrap_or(0).saturating_add(1);
     tokio::time::sleep(Duration::from_millis(hold.hold_ms.min(60_000))).await;
-    guard.insert("locked", &(n + 1)).await?;
+    guard.insert("locked", &n).await?;
     match hold.then.as_deref() {
         Some("rotate") => guard.cycle_id().await?,
         Some("logout") => guard.destroy().await?,
         _ => {}
     }
     guard.unlock().await?;
-    Ok((n + 1).to_string())
+    Ok(n.to_string())
 }
 
 /// The query of `POST /login/{user}`.

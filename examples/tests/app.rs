@@ -250,6 +250,25 @@ fn preferences_are_a_second_session_that_a_logout_leaves_alone(args: &[&str]) {
         r#""dark""#
     );
     assert_eq!(get(&demo.addr, "/prefs/other", Some(&prefs)).status, 404);
+
+    // Neither cookie opens the other session.
+    let value = prefs.split_once('=').unwrap().1;
+    let as_main = format!("id={value}");
+    assert_eq!(get(&demo.addr, "/get/theme", Some(&as_main)).status, 404);
+    let main = post(&demo.addr, "/login/eve", None).cookie().unwrap();
+    let as_prefs = format!("prefs={}", main.split_once('=').unwrap().1);
+    assert_eq!(
+        request(
+            &demo.addr,
+            "PUT",
+            "/prefs/_user",
+            Some(&as_prefs),
+            r#""admin""#
+        )
+        .status,
+        200
+    );
+    assert_eq!(get(&demo.addr, "/me", Some(&main)).body, "eve", "not admin");
 }
 
 macro_rules! on_memory_and_redis {

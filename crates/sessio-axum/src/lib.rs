@@ -234,6 +234,7 @@ impl<N> Clone for Tagged<N> {
 /// # fn main() -> Result<(), sessio::ConfigError> {
 /// let prefs = Config::default()
 ///     .with_cookie_name("prefs")
+///     .with_key_prefix("prefs:") // needed when the store is shared with the main session
 ///     .with_idle_timeout(std::time::Duration::from_secs(365 * 86_400));
 /// let app: Router = Router::new()
 ///     .route("/theme", get(theme))
@@ -366,7 +367,9 @@ impl SessionLayer {
     /// Makes this layer's session a [`NamedSession<N>`] instead of the request's
     /// [`Session`]: a second session beside the main one, with this layer's store and
     /// config. Give it its own cookie name ([`Config::with_cookie_name`]): two sessions
-    /// under one cookie name would overwrite each other's cookie.
+    /// under one cookie name would overwrite each other's cookie. On a store shared with
+    /// another session, give it its own key prefix too ([`Config::with_key_prefix`]):
+    /// otherwise one session's cookie, sent under the other's name, opens that session.
     pub fn named<N: 'static>(mut self) -> Self {
         self.slot = named_slot::<N>;
         self

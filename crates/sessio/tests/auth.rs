@@ -98,6 +98,32 @@ async fn remember_me_chooses_the_cookie_kind_and_it_sticks() {
 }
 
 #[tokio::test]
+async fn a_later_login_does_not_inherit_an_earlier_logins_choices() {
+    let manager = SessionManager::new(MemoryStore::default(), Config::default()).unwrap();
+    let session = manager.session(std::iter::empty());
+    session
+        .login_with(
+            "ada",
+            Login::new().idle(Duration::from_secs(3)).remember(false),
+        )
+        .await
+        .unwrap();
+    let set = session.commit().await.unwrap().unwrap();
+    assert!(!set.contains("Max-Age"), "{set}");
+    let again = manager.session([pair(&set).as_bytes()]);
+    again.login("bob").await.unwrap();
+    let set = again.commit().await.unwrap().unwrap();
+    assert!(
+        set.contains("Max-Age="),
+        "the configured persistent cookie: {set}"
+    );
+    assert!(
+        !set.contains("Max-Age=3;") && !set.ends_with("Max-Age=3"),
+        "{set}"
+    );
+}
+
+#[tokio::test]
 async fn a_logins_idle_timeout_applies_to_that_session() {
     let manager = SessionManager::new(MemoryStore::default(), Config::default()).unwrap();
     let session = manager.session(std::iter::empty());
@@ -213,4 +239,102 @@ async fn a_stored_user_of_another_type_is_an_error_naming_the_key() {
     session.login("ada").await.unwrap();
     let error = session.current_user::<u64>().await.unwrap_err();
     assert!(error.to_string().contains(USER_KEY), "{error}");
+}
+
+/// A store (a real MemoryStore) that runs `hook` once, right after the first
+/// `load_fresh`: the moment between a logout's read of the record and its delete.
+#[derive(Clone)]
+struct AfterFreshRead {
+    store: MemoryStore,
+    hook: std::sync::Arc<std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>>,
+    resume: std::sync::Arc<tokio::sync::Mutex<Option<tokio::sync::oneshot::Receiver<()>>>>,
+}
+
+#[async_trait::async_trait]
+impl sessio::store::Store for AfterFreshRead {
+    async fn load(&self, key: &str) -> sessio::store::StoreResult<Option<sessio::store::Loaded>> {
+        self.store.load(key).await
+    }
+    async fn load_fresh(
+        &self,
+        key: &str,
+    ) -> sessio::store::StoreResult<Option<sessio::store::Loaded>> {
+        let loaded = self.store.load_fresh(key).await;
+        let paused = self.hook.lock().unwrap().take();
+        if let Some(paused) = paused {
+            let _ = paused.send(());
+            if let Some(resume) = self.resume.lock().await.take() {
+                let _ = resume.await;
+            }
+        }
+        loaded
+    }
+    async fn create(
+        &self,
+        key: &str,
+        data: &[u8],
+        ttl: Duration,
+    ) -> sessio::store::StoreResult<sessio::store::Outcome<sessio::store::Version>> {
+        self.store.create(key, data, ttl).await
+    }
+    async fn save(
+        &self,
+        key: &str,
+        expected: &sessio::store::Loaded,
+        data: &[u8],
+        ttl: Duration,
+    ) -> sessio::store::StoreResult<sessio::store::Outcome<sessio::store::Version>> {
+        self.store.save(key, expected, data, ttl).await
+    }
+    async fn delete_if(
+        &self,
+        key: &str,
+        expected: &sessio::store::Loaded,
+    ) -> sessio::store::StoreResult<sessio::store::Outcome<()>> {
+        self.store.delete_if(key, expected).await
+    }
+    async fn delete(&self, key: &str) -> sessio::store::StoreResult<()> {
+        self.store.delete(key).await
+    }
+    async fn touch(&self, key: &str, ttl: Duration) -> sessio::store::StoreResult<bool> {
+        self.store.touch(key, ttl).await
+    }
+}
+
+/// A rotation (or a login) that lands between a logout's read of the record and its
+/// delete: the logout still ends the rotated session (found by a hostile two-process run:
+/// the delete removed only the forward, and the successor stayed logged in).
+#[tokio::test]
+async fn a_rotation_between_a_logouts_read_and_delete_is_ended_too() {
+    let memory = MemoryStore::default();
+    let (paused_tx, paused_rx) = tokio::sync::oneshot::channel();
+    let (resume_tx, resume_rx) = tokio::sync::oneshot::channel();
+    let hooked = AfterFreshRead {
+        store: memory.clone(),
+        hook: std::sync::Arc::new(std::sync::Mutex::new(None)),
+        resume: std::sync::Arc::new(tokio::sync::Mutex::new(Some(resume_rx))),
+    };
+    let one = SessionManager::new(memory.clone(), Config::default()).unwrap();
+    let two = SessionManager::new(hooked.clone(), Config::default()).unwrap();
+    let session = one.session(std::iter::empty());
+    session.login("ada").await.unwrap();
+    let cookie = pair(&session.commit().await.unwrap().unwrap());
+
+    let logout = two.session([cookie.as_bytes()]);
+    logout.logout().await.unwrap();
+    *hooked.hook.lock().unwrap() = Some(paused_tx);
+    let logging_out = tokio::spawn(async move { logout.commit().await });
+    paused_rx.await.unwrap(); // the logout has read the record, not deleted it yet
+    let rotation = one.session([cookie.as_bytes()]);
+    rotation.login("ada").await.unwrap();
+    let rotated = pair(&rotation.commit().await.unwrap().expect("the new id"));
+    resume_tx.send(()).unwrap();
+    logging_out.await.unwrap().unwrap();
+
+    let after = one.session([rotated.as_bytes()]);
+    assert_eq!(
+        after.current_user::<String>().await.unwrap(),
+        None,
+        "the rotated session outlived the logout"
+    );
 }

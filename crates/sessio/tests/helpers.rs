@@ -135,20 +135,48 @@ async fn concurrent_first_uses_agree_on_one_csrf_token() {
 }
 
 #[tokio::test]
-async fn the_csrf_token_survives_a_login_and_ends_with_a_logout() {
+async fn a_login_renews_the_csrf_token_and_a_logout_ends_it() {
     let manager = SessionManager::new(MemoryStore::default(), Config::default()).unwrap();
-    let session = manager.session(std::iter::empty());
-    let token = session.csrf_token().await.unwrap();
-    let cookie = pair(&session.commit().await.unwrap().unwrap());
+    // Whoever plants a session learns its token; the login must make it worthless.
+    let planted = manager.session(std::iter::empty());
+    let known = planted.csrf_token().await.unwrap();
+    let cookie = pair(&planted.commit().await.unwrap().unwrap());
     let login = manager.session([cookie.as_bytes()]);
     login.login("ada").await.unwrap();
     let cookie = pair(&login.commit().await.unwrap().unwrap());
     let after = manager.session([cookie.as_bytes()]);
-    assert!(after.verify_csrf(&token).await.unwrap());
+    assert!(
+        !after.verify_csrf(&known).await.unwrap(),
+        "the pre-login token"
+    );
+    let fresh = after.csrf_token().await.unwrap();
+    assert_ne!(fresh, known);
+    assert!(after.verify_csrf(&fresh).await.unwrap());
     after.logout().await.unwrap();
     after.commit().await.unwrap();
     let gone = manager.session([cookie.as_bytes()]);
-    assert!(!gone.verify_csrf(&token).await.unwrap());
+    assert!(!gone.verify_csrf(&fresh).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_value_that_is_not_a_token_is_never_accepted_and_gets_replaced() {
+    let manager = SessionManager::new(MemoryStore::default(), Config::default()).unwrap();
+    let session = manager.session(std::iter::empty());
+    for planted in [
+        serde_json::json!(""),
+        serde_json::json!("short"),
+        serde_json::json!(5),
+    ] {
+        session
+            .insert(sessio::keys::CSRF_KEY, &planted)
+            .await
+            .unwrap();
+        assert!(!session.verify_csrf("").await.unwrap(), "{planted}");
+        assert!(!session.verify_csrf("short").await.unwrap(), "{planted}");
+        let token = session.csrf_token().await.unwrap();
+        assert_eq!(token.len(), 43, "replaced by a real token: {token}");
+        assert!(session.verify_csrf(&token).await.unwrap());
+    }
 }
 
 const CART: SessionKey<Vec<u32>> = SessionKey::new("cart");

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::state::Phase;
 use super::{deserialize, serialize, Session};
 use crate::auth::Login;
-use crate::keys::{LOGIN_AT_KEY, USER_KEY};
+use crate::keys::{CSRF_KEY, LOGIN_AT_KEY, USER_KEY};
 use crate::Error;
 
 impl Session {
@@ -21,9 +21,11 @@ impl Session {
 
     /// Logs `user` in: the id is rotated when the request commits (an id planted before the
     /// login is worthless after it), the user is stored under [`USER_KEY`] and the login
-    /// time (Unix seconds) under [`LOGIN_AT_KEY`], and `login`'s choices apply: remember-me,
-    /// this login's idle timeout, and whether the anonymous data stays. Logging in again
-    /// (another user, or the same) replaces the user and rotates again.
+    /// time (Unix seconds) under [`LOGIN_AT_KEY`], the CSRF token (if any) is dropped for
+    /// a new one, and `login`'s choices apply: remember-me and this login's idle timeout
+    /// (what it leaves unset is the configured default, never an earlier login's), and
+    /// whether the anonymous data stays. Logging in again (another user, or the same)
+    /// replaces the user and rotates again.
     ///
     /// # Errors
     /// [`Error::Store`] if the store fails; [`Error::Serialize`] if `user` has no JSON form.
@@ -48,12 +50,22 @@ impl Session {
             .map_or(0, |d| d.as_secs());
         st.set(USER_KEY, Some(user));
         st.set(LOGIN_AT_KEY, Some(Value::from(at)));
-        if let Some(remember) = login.remember {
-            st.meta.browser_cookie = !remember;
-            st.edits.meta = true;
+        // A CSRF token known before the login (to whoever planted the session) must not
+        // outlive it.
+        if st.data.contains_key(CSRF_KEY) {
+            st.set(CSRF_KEY, None);
         }
-        if let Some(idle) = login.idle {
-            st.meta.ttl_override = Some(u32::try_from(idle.as_secs().max(1)).unwrap_or(u32::MAX));
+        // This login's choices, or the configured ones: never an earlier login's.
+        let configured = self.engine().new_meta();
+        let browser_cookie = login
+            .remember
+            .map_or(configured.browser_cookie, |remember| !remember);
+        let ttl_override = login
+            .idle
+            .map(|idle| u32::try_from(idle.as_secs().max(1)).unwrap_or(u32::MAX));
+        if (st.meta.browser_cookie, st.meta.ttl_override) != (browser_cookie, ttl_override) {
+            st.meta.browser_cookie = browser_cookie;
+            st.meta.ttl_override = ttl_override;
             st.edits.meta = true;
         }
         Ok(())

@@ -31,14 +31,16 @@ impl Session {
     /// ```
     ///
     /// Made on first use and saved at once, so that concurrent first requests agree on
-    /// one token.
+    /// one token. A [login](Self::login) drops it, so that a token learnt before the login
+    /// (by whoever planted the session) is worthless after it; the next call makes a new
+    /// one.
     ///
     /// # Errors
     /// As [`update`](Self::update); [`Error::Random`] if the OS random generator fails.
     pub async fn csrf_token(&self) -> Result<String, Error> {
         let mut st = self.state().await?;
-        if let Some(Value::String(token)) = st.data.get(CSRF_KEY) {
-            return Ok(token.clone());
+        if let Some(token) = stored_token(&st) {
+            return Ok(token.to_owned());
         }
         let mut raw = [0u8; 32];
         getrandom::fill(&mut raw).map_err(Error::Random)?;
@@ -46,9 +48,9 @@ impl Session {
         let mut token = None;
         let mut make = |st: &mut State| -> Result<(), Error> {
             // After a conflict, a concurrent request may have made one: keep it.
-            match st.data.get(CSRF_KEY) {
-                Some(Value::String(existing)) => token = Some(existing.clone()),
-                _ => {
+            match stored_token(st) {
+                Some(existing) => token = Some(existing.to_owned()),
+                None => {
                     st.set(CSRF_KEY, Some(Value::String(fresh.clone())));
                     token = Some(fresh.clone());
                 }
@@ -62,15 +64,34 @@ impl Session {
     }
 
     /// Whether `presented` is this session's CSRF token, compared in constant time. A
-    /// session without a token accepts nothing.
+    /// session without a token (or with anything else under its key) accepts nothing.
     ///
     /// # Errors
     /// [`Error::Store`] if the store fails.
     pub async fn verify_csrf(&self, presented: &str) -> Result<bool, Error> {
         let st = self.state().await?;
-        Ok(match st.data.get(CSRF_KEY) {
-            Some(Value::String(token)) => bool::from(token.as_bytes().ct_eq(presented.as_bytes())),
-            _ => false,
+        Ok(match stored_token(&st) {
+            Some(token) => bool::from(token.as_bytes().ct_eq(presented.as_bytes())),
+            None => false,
         })
+    }
+}
+
+/// The length of a token: 32 random bytes in base64url without padding.
+const TOKEN_LEN: usize = 43;
+
+/// The session's token, if what is stored under [`CSRF_KEY`] is one this module made (a
+/// value put there some other way is never a token).
+fn stored_token(st: &State) -> Option<&str> {
+    match st.data.get(CSRF_KEY) {
+        Some(Value::String(token))
+            if token.len() == TOKEN_LEN
+                && token
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+        {
+            Some(token)
+        }
+        _ => None,
     }
 }

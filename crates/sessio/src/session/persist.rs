@@ -135,18 +135,32 @@ impl Session {
     async fn destroy_chain(&self, key: &str) -> Result<(), Error> {
         let engine = self.engine();
         let mut key = key.to_owned();
-        for _ in 0..MAX_HOPS {
-            let next = match engine.view(engine.store.load_fresh(&key).await?, engine.now()) {
+        // Each record is deleted only as it was read: a rotation that turns it into a
+        // forward between the read and the delete makes the delete conflict, and the
+        // next read follows the forward to the successor, which goes too.
+        let attempts = MAX_HOPS * 4;
+        for _ in 0..attempts {
+            let Some(loaded) = engine.store.load_fresh(&key).await? else {
+                return Ok(());
+            };
+            let next = match engine.view(Some(loaded.clone()), engine.now()) {
                 View::Moved(successor) => Some(successor),
                 _ => None,
             };
-            engine.store.delete(&key).await?;
-            match next {
-                Some(successor) => key = successor,
-                None => return Ok(()),
+            match engine.store.delete_if(&key, &loaded).await? {
+                Outcome::Done(()) => match next {
+                    Some(successor) => key = successor,
+                    None => return Ok(()),
+                },
+                // Gone meanwhile (another logout, or expiry): nothing left here.
+                Outcome::Missing => return Ok(()),
+                // Changed since it was read: read it again.
+                Outcome::Conflict | Outcome::LeaseLost => {}
             }
         }
-        Ok(())
+        Err(Error::Conflict {
+            attempts: attempts as u32,
+        })
     }
 
     /// Reads the record again after a conflict and re-applies this request's changes,

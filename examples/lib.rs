@@ -267,7 +267,11 @@ struct Hold {
 
 async fn locked(session: Session, Query(hold): Query<Hold>) -> Result<String, SessionError> {
     let guard = session.lock().await?;
-    let n = guard.get::<i64>("locked").await?.unwrap_or(0).saturating_add(1);
+    let n = guard
+        .get::<i64>("locked")
+        .await?
+        .unwrap_or(0)
+        .saturating_add(1);
     tokio::time::sleep(Duration::from_millis(hold.hold_ms.min(60_000))).await;
     guard.insert("locked", &n).await?;
     match hold.then.as_deref() {

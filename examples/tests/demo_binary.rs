@@ -97,3 +97,32 @@ fn a_secure_cookie_over_plain_http_to_a_remote_host_is_warned_about_once() {
     );
     assert!(stderr.contains("shop.example"), "{stderr}");
 }
+
+/// A session error that a handler returns with `?` (here: the counter finds text where it
+/// expects a number) is answered with its status and logged once, with its message.
+#[test]
+fn a_handler_session_error_is_logged_once_with_its_message() {
+    let mut child = Command::new(demo_path())
+        .args(["--addr", "127.0.0.1:0", "--store", "memory"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the demo");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let addr = line.trim().rsplit("http://").next().unwrap().to_owned();
+    let set = request(&addr, "PUT", "/set/foo", None, r#""text""#);
+    let cookie = set.cookie().unwrap();
+    let answer = get(&addr, "/", Some(&cookie));
+    assert_eq!(answer.status, 500, "{answer:?}");
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("foo")).collect();
+    assert_eq!(lines.len(), 1, "logged once, naming the key: {stderr}");
+    assert!(lines[0].contains("WARN"), "{stderr}");
+}

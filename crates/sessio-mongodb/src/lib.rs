@@ -229,6 +229,18 @@ fn store_error(error: MongoError, op: &str) -> StoreError {
     .with_source(error)
 }
 
+/// A first insert that lost the race to create its collection: code 48 (NamespaceExists)
+/// on MongoDB; PoloDB answers code 1, "collection name '…' already exists".
+fn lost_collection_race(error: &MongoError) -> bool {
+    match &*error.kind {
+        ErrorKind::Command(e) => e.code == 48 || e.message.contains("already exists"),
+        ErrorKind::Write(WriteFailure::WriteError(e)) => {
+            e.code == 48 || e.message.contains("already exists")
+        }
+        _ => false,
+    }
+}
+
 /// Duplicate `_id`: code 11000 on MongoDB; wire-compatible servers may only say it in words.
 fn is_duplicate_key(error: &MongoError) -> bool {
     match &*error.kind {
@@ -390,10 +402,17 @@ impl Store for MongoStore {
         let v = new_version();
         let mut fresh = doc! { "_id": key, "s": 1, "data": binary(data), "v": v, "exp": at(ttl) };
         fresh.extend(free_lock());
-        match self
-            .attempt("create", self.sessions.insert_one(fresh))
-            .await?
-        {
+        let mut first = self
+            .attempt("create", self.sessions.insert_one(fresh.clone()))
+            .await?;
+        if first.as_ref().is_err_and(lost_collection_race) {
+            // The collection was being created by a concurrent first insert (servers that
+            // create collections lazily may refuse the loser): it exists now.
+            first = self
+                .attempt("create", self.sessions.insert_one(fresh))
+                .await?;
+        }
+        match first {
             Ok(_) => return Ok(Outcome::Done(Version(v as u64))),
             Err(e) if is_duplicate_key(&e) => {}
             Err(e) => return Err(store_error(e, "create")),

@@ -60,19 +60,7 @@ fn a_bad_redis_database_index_is_named_as_the_cause() {
 /// the browser will drop it, so the server says so (once).
 #[test]
 fn a_secure_cookie_over_plain_http_to_a_remote_host_is_warned_about_once() {
-    let mut child = Command::new(demo_path())
-        .args(["--addr", "127.0.0.1:0", "--store", "memory", "--secure"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start the demo");
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let addr = line.trim().rsplit("http://").next().unwrap().to_owned();
+    let (child, addr) = start_logging(&["--store", "memory", "--secure"]);
     let raw = |host: &str| {
         format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").into_bytes()
     };
@@ -87,9 +75,7 @@ fn a_secure_cookie_over_plain_http_to_a_remote_host_is_warned_about_once() {
     // Behind a TLS proxy that says so: no warning either (checked by the count below).
     let proxied = "GET / HTTP/1.1\r\nHost: shop.example\r\nX-Forwarded-Proto: https\r\nConnection: close\r\n\r\n";
     assert_eq!(common::request_raw(&addr, proxied.as_bytes()).status, 200);
-    let _ = child.kill();
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = stop_logging(child);
     assert_eq!(
         stderr.matches("Secure").count(),
         1,
@@ -102,8 +88,22 @@ fn a_secure_cookie_over_plain_http_to_a_remote_host_is_warned_about_once() {
 /// expects a number) is answered with its status and logged once, with its message.
 #[test]
 fn a_handler_session_error_is_logged_once_with_its_message() {
+    let (child, addr) = start_logging(&["--store", "memory"]);
+    let set = request(&addr, "PUT", "/set/foo", None, r#""text""#);
+    let cookie = set.cookie().unwrap();
+    let answer = get(&addr, "/", Some(&cookie));
+    assert_eq!(answer.status, 500, "{answer:?}");
+    let stderr = stop_logging(child);
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("foo")).collect();
+    assert_eq!(lines.len(), 1, "logged once, naming the key: {stderr}");
+    assert!(lines[0].contains("WARN"), "{stderr}");
+}
+
+/// Starts the demo with its log (stderr) kept: the process and its address.
+fn start_logging(args: &[&str]) -> (std::process::Child, String) {
     let mut child = Command::new(demo_path())
-        .args(["--addr", "127.0.0.1:0", "--store", "memory"])
+        .args(["--addr", "127.0.0.1:0"])
+        .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -115,14 +115,12 @@ fn a_handler_session_error_is_logged_once_with_its_message() {
     )
     .unwrap();
     let addr = line.trim().rsplit("http://").next().unwrap().to_owned();
-    let set = request(&addr, "PUT", "/set/foo", None, r#""text""#);
-    let cookie = set.cookie().unwrap();
-    let answer = get(&addr, "/", Some(&cookie));
-    assert_eq!(answer.status, 500, "{answer:?}");
+    (child, addr)
+}
+
+/// Stops a demo from [`start_logging`] and returns what it logged.
+fn stop_logging(mut child: std::process::Child) -> String {
     let _ = child.kill();
     let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("foo")).collect();
-    assert_eq!(lines.len(), 1, "logged once, naming the key: {stderr}");
-    assert!(lines[0].contains("WARN"), "{stderr}");
+    String::from_utf8_lossy(&output.stderr).into_owned()
 }

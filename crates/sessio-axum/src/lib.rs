@@ -462,38 +462,50 @@ where
     }
 }
 
+/// Whether the plain-HTTP warning was given (then no request is looked at for it again).
+static WARNED_INSECURE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// The host a request was sent to, if nothing says it came over HTTPS (no `https` scheme,
 /// no `X-Forwarded-Proto: https`, no `Forwarded: proto=https`) and the host is not this
-/// machine (browsers accept `Secure` cookies over plain HTTP on `localhost`).
+/// machine (browsers accept `Secure` cookies over plain HTTP on `localhost`). Once the
+/// warning was given, `None` at once: after that, a request costs one atomic load here.
 fn plain_http_remote_host<B>(request: &Request<B>) -> Option<String> {
-    if request.uri().scheme_str() == Some("https") {
+    if WARNED_INSECURE.load(std::sync::atomic::Ordering::Relaxed)
+        || request.uri().scheme_str() == Some("https")
+    {
         return None;
     }
     let headers = request.headers();
-    let says_https = |name: &str, https: &str| {
+    let any_value = |name: &str, says_https: fn(&[u8]) -> bool| {
         headers
             .get_all(name)
             .iter()
-            .filter_map(|v| v.to_str().ok())
-            .any(|v| v.to_ascii_lowercase().contains(https))
+            .any(|v| says_https(v.as_bytes()))
     };
-    if says_https("x-forwarded-proto", "https") || says_https("forwarded", "proto=https") {
+    let forwarded_https = any_value("x-forwarded-proto", |v| {
+        v.split(|&b| b == b',')
+            .any(|p| p.trim_ascii().eq_ignore_ascii_case(b"https"))
+    }) || any_value("forwarded", |v| {
+        v.windows(11)
+            .any(|w| w.eq_ignore_ascii_case(b"proto=https"))
+    });
+    if forwarded_https {
         return None;
     }
     let authority = match request.uri().host() {
-        Some(host) => host.to_owned(),
-        None => headers.get(HOST)?.to_str().ok()?.to_owned(),
+        Some(host) => host,
+        None => headers.get(HOST)?.to_str().ok()?,
     };
     let host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default().to_owned(),
-        None => authority.split(':').next().unwrap_or_default().to_owned(),
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
     };
     let local = host == "localhost"
         || host.ends_with(".localhost")
         || host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback());
-    (!local && !host.is_empty()).then_some(host)
+    (!local && !host.is_empty()).then(|| host.to_owned())
 }
 
 fn is_secure(cookie: &HeaderValue) -> bool {
@@ -505,8 +517,7 @@ fn is_secure(cookie: &HeaderValue) -> bool {
 
 /// Says once per process that `Secure` cookies are going out over plain HTTP.
 fn warn_insecure_once(host: &str) {
-    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-    if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+    if !WARNED_INSECURE.swap(true, std::sync::atomic::Ordering::Relaxed) {
         tracing::warn!(
             host,
             "the session cookie is marked Secure, but this request to {host} came over plain \

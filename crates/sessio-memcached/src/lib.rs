@@ -662,6 +662,12 @@ impl Store for MemcachedStore {
         Err(kept_changing("delete"))
     }
 
+    /// Memcached evicts live items when it needs room, so it cannot hold the sessions
+    /// index.
+    fn keeps_live_records(&self) -> bool {
+        false
+    }
+
     fn locking(&self) -> Option<&dyn LockingStore> {
         Some(self)
     }

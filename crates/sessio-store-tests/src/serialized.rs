@@ -75,6 +75,9 @@ impl<S: LockingStore> Store for Serialized<S> {
         let _turn = self.one_at_a_time.lock().await;
         self.store.delete(key).await
     }
+    fn keeps_live_records(&self) -> bool {
+        self.store.keeps_live_records()
+    }
     fn locking(&self) -> Option<&dyn LockingStore> {
         Some(self)
     }

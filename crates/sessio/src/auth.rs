@@ -45,6 +45,7 @@ pub struct Login {
     pub(crate) remember: Option<bool>,
     pub(crate) idle: Option<Duration>,
     pub(crate) reset: bool,
+    pub(crate) label: Option<String>,
 }
 
 impl Login {
@@ -64,6 +65,14 @@ impl Login {
     /// "remember me" login, 15 minutes for an admin). At least one second.
     pub fn idle(mut self, idle: Duration) -> Self {
         self.idle = Some(idle);
+        self
+    }
+
+    /// A label for this session in the user's sessions index (e.g. the user agent, or
+    /// "Firefox on Linux"), shown by [`Session::sessions`](crate::Session::sessions).
+    /// Kept up to 256 bytes. Ignored when the index is off.
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(crate::index::clip_label(label.into()));
         self
     }
 

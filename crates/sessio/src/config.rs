@@ -5,6 +5,7 @@ use std::time::Duration;
 
 pub use cookie::SameSite;
 
+use crate::index::SessionIndex;
 use crate::policy::{Clock, SharedClock, SystemClock};
 
 /// Everything a [`SessionManager`](crate::SessionManager) can be told, with safe defaults.
@@ -30,6 +31,7 @@ use crate::policy::{Clock, SharedClock, SystemClock};
 /// | [`with_max_retries`](Self::with_max_retries) | 32 | conditional-save attempts under contention before [`Error::Conflict`](crate::Error::Conflict) |
 /// | [`with_rotation_grace`](Self::with_rotation_grace) | 60 s | how long a rotated-away id forwards in-flight writes to its successor |
 /// | [`with_clock`](Self::with_clock) | system clock | where expiry reads the time |
+/// | [`with_session_index`](Self::with_session_index) | off | keep an index of each user's sessions (list, revoke, cap per user) |
 ///
 /// ```
 /// use sessio::{Config, SameSite};
@@ -68,6 +70,7 @@ pub struct Config {
     pub(crate) compat: Option<Compat>,
     pub(crate) clock: SharedClock,
     pub(crate) moved_ttl: Duration,
+    pub(crate) index: Option<SessionIndex>,
 }
 
 /// Compatibility modes, for sharing sessions with another implementation.
@@ -107,6 +110,7 @@ impl Default for Config {
             compat: None,
             clock: Arc::new(SystemClock),
             moved_ttl: Duration::from_secs(60),
+            index: None,
         }
     }
 }
@@ -115,6 +119,12 @@ impl Default for Config {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid session configuration: {0}")]
 pub struct ConfigError(String);
+
+impl ConfigError {
+    pub(crate) fn new(message: &str) -> Self {
+        Self(message.to_owned())
+    }
+}
 
 impl Config {
     /// The configuration of the `sanic_session` compatibility mode (see
@@ -277,6 +287,22 @@ impl Config {
         self
     }
 
+    /// Keeps an index of each user's sessions, so that a user can see their devices and
+    /// end them ([`Session::sessions`](crate::Session::sessions),
+    /// [`Session::revoke`](crate::Session::revoke),
+    /// [`Session::revoke_others`](crate::Session::revoke_others)); see
+    /// [`sessio::index`](crate::index). The store must keep records until they expire
+    /// (not Memcached). Default: off.
+    pub fn with_session_index(mut self, index: SessionIndex) -> Self {
+        self.index = Some(index);
+        self
+    }
+
+    /// The sessions index options, if the index is on.
+    pub fn session_index(&self) -> Option<&SessionIndex> {
+        self.index.as_ref()
+    }
+
     /// The full cookie name, with the `__Host-` prefix if configured.
     pub fn cookie_name(&self) -> String {
         if self.host_prefix {
@@ -346,6 +372,9 @@ impl Config {
         }
         if self.max_retries == 0 {
             return err("max_retries must be at least 1");
+        }
+        if self.index.as_ref().and_then(SessionIndex::max) == Some(0) {
+            return err("SessionIndex::max_per_user must be at least 1");
         }
         if self.max_size < 16 {
             return err("max_size must be at least 16 bytes");

@@ -7,7 +7,8 @@ use std::time::Duration;
 ///
 /// Each error knows the HTTP answer it deserves ([`status`](Self::status)): the store's
 /// trouble and lock contention are `503` (retry later), a session over the size limit is
-/// `413`, a value nested too deeply is `422`, and programming errors are `500`.
+/// `413`, a value nested too deeply is `422`, a feature the store or configuration lacks is
+/// `501`, and programming errors are `500`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -30,6 +31,11 @@ pub enum Error {
     /// The store has no lock ability.
     #[error("this session store does not implement LockingStore, so Session::lock is unavailable; use a store that does (memory, Redis, Memcached, MongoDB)")]
     LockUnsupported,
+
+    /// The user's sessions index is not configured, so sessions cannot be listed or
+    /// revoked.
+    #[error("the user's sessions index is off, so sessions cannot be listed or revoked; turn it on with Config::with_session_index")]
+    NoSessionIndex,
 
     /// `lock()` was called while this request already holds the session lock.
     #[error(
@@ -128,12 +134,14 @@ impl Error {
     }
 
     /// The HTTP status this error deserves: `503` for [`is_unavailable`](Self::is_unavailable),
-    /// `413` for [`Error::TooLarge`], `422` for [`Error::TooDeep`], `500` otherwise.
+    /// `413` for [`Error::TooLarge`], `422` for [`Error::TooDeep`], `501` for
+    /// [`Error::LockUnsupported`] and [`Error::NoSessionIndex`], `500` otherwise.
     pub fn status(&self) -> u16 {
         match self {
             _ if self.is_unavailable() => 503,
             Self::TooLarge { .. } => 413,
             Self::TooDeep { .. } => 422,
+            Self::LockUnsupported | Self::NoSessionIndex => 501,
             _ => 500,
         }
     }
@@ -145,6 +153,7 @@ impl Error {
             _ if self.is_unavailable() => "session busy, please retry\n",
             Self::TooLarge { .. } => "session too large: the data was not saved\n",
             Self::TooDeep { .. } => "value nested too deeply for the session: not saved\n",
+            Self::NoSessionIndex => "the sessions index is not available on this server\n",
             _ => "session error\n",
         }
     }

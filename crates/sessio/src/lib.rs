@@ -65,7 +65,8 @@
 //! ## Layout
 //!
 //! The crate root holds what an application uses. [`auth`] holds the options of a login;
-//! [`keys`] typed session keys and the keys sessio's helpers use; [`store`] the contract a store implements and the types it deals in; [`memory`] the
+//! [`keys`] typed session keys and the keys sessio's helpers use; [`index`] the user's sessions
+//! (devices: list, revoke, a maximum per user); [`store`] the contract a store implements and the types it deals in; [`memory`] the
 //! in-memory store's options.
 #![warn(missing_docs)]
 
@@ -75,6 +76,7 @@ mod cookie;
 mod engine;
 mod error;
 mod id;
+pub mod index;
 pub mod keys;
 mod manager;
 pub mod memory;

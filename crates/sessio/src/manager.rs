@@ -61,6 +61,11 @@ impl SessionManager {
     /// A [`ConfigError`] if the options do not fit together.
     pub fn from_arc(store: Arc<dyn Store>, config: Config) -> Result<Self, ConfigError> {
         config.validate()?;
+        if config.index.is_some() && !store.keeps_live_records() {
+            return Err(ConfigError::new(
+                "the sessions index (Config::with_session_index) needs a store that keeps records until they expire, and this one may evict them (a cache such as Memcached). Use the memory store, Redis (standalone, Cluster or Sentinel), PostgreSQL, MySQL, SQLite or MongoDB, or turn the index off",
+            ));
+        }
         Ok(Self {
             engine: Arc::new(Engine::new(store, config)),
         })

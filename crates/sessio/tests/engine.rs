@@ -58,6 +58,9 @@ impl Store for Counted {
         self.ops.fetch_add(1, Ordering::SeqCst);
         self.store.delete(key).await
     }
+    fn keeps_live_records(&self) -> bool {
+        self.store.keeps_live_records()
+    }
     fn locking(&self) -> Option<&dyn LockingStore> {
         self.store.locking()
     }

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::state::Phase;
 use super::{deserialize, serialize, Session};
 use crate::auth::Login;
-use crate::keys::{CSRF_KEY, LOGIN_AT_KEY, USER_KEY};
+use crate::keys::{CSRF_KEY, HANDLE_KEY, LOGIN_AT_KEY, USER_KEY};
 use crate::Error;
 
 impl Session {
@@ -50,6 +50,11 @@ impl Session {
             .map_or(0, |d| d.as_secs());
         st.set(USER_KEY, Some(user));
         st.set(LOGIN_AT_KEY, Some(Value::from(at)));
+        if self.engine().config.index.is_some() {
+            // A new entry in the user's sessions index, under a new handle.
+            st.set(HANDLE_KEY, Some(Value::from(crate::index::new_handle()?)));
+            st.login = Some(login.label);
+        }
         // A CSRF token known before the login (to whoever planted the session) must not
         // outlive it.
         if st.data.contains_key(CSRF_KEY) {

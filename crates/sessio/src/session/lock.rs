@@ -96,7 +96,7 @@ impl Session {
                         Phase::Stored { origin, .. } => {
                             st.rebase(fetched, key.clone(), origin, None)
                         }
-                        _ => st.adopt(fetched, key.clone(), Origin::Client),
+                        _ => st.adopt(engine, fetched, key.clone(), Origin::Client),
                     }
                     break;
                 }

@@ -2,6 +2,7 @@
 
 mod auth;
 mod csrf;
+mod devices;
 mod flash;
 mod lock;
 mod persist;
@@ -121,7 +122,7 @@ impl Session {
                     // never adopted: the session stays new and gets a fresh id when it is
                     // first saved.
                     if let View::Live(fetched) = view {
-                        st.adopt(fetched, key, Origin::Client);
+                        st.adopt(engine, fetched, key, Origin::Client);
                     }
                 }
             }
@@ -418,8 +419,13 @@ impl Session {
                 if let Phase::Stored { base, .. } = &mut st.phase {
                     base.expires_at = Some(now + ttl);
                 }
+                st.extended = true;
                 renewed = true;
             }
+        }
+        if let Err(error) = self.sync_index(&mut st).await {
+            st.phase = Phase::Failed;
+            return Err(error);
         }
         let persistent = !st.meta.browser_cookie;
         let max_age = |st: &State| {

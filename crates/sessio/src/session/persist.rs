@@ -16,6 +16,7 @@
 use std::time::Duration;
 
 use crate::engine::View;
+use crate::index::Membership;
 use crate::record;
 use crate::session::state::{Held, Origin, Phase, State};
 use crate::session::Session;
@@ -85,7 +86,9 @@ impl Session {
             return Err(Error::Poisoned);
         }
         if let Some(doomed) = st.doomed.take() {
-            self.destroy_chain(&doomed).await?;
+            let ended = self.destroy_chain(&doomed).await?;
+            engine.forget(&ended).await?;
+            st.indexed = None;
             if let Some(held) = st.lock.take_if(|h| h.key == doomed) {
                 self.release_lease(&held).await?;
             }
@@ -132,8 +135,12 @@ impl Session {
     /// logout that raced a rotation ends the rotated session too (one more read per
     /// logout). A stale tab's logout within the rotation grace ends the new session
     /// as well, which is what its user asked for.
-    async fn destroy_chain(&self, key: &str) -> Result<(), Error> {
+    ///
+    /// Returns where the deleted sessions stood in the sessions index, for the caller to
+    /// remove (empty when the index is off).
+    pub(crate) async fn destroy_chain(&self, key: &str) -> Result<Vec<Membership>, Error> {
         let engine = self.engine();
+        let mut ended = Vec::new();
         let mut key = key.to_owned();
         // Each record is deleted only as it was read: a rotation that turns it into a
         // forward between the read and the delete makes the delete conflict, and the
@@ -141,19 +148,23 @@ impl Session {
         let attempts = MAX_HOPS * 4;
         for _ in 0..attempts {
             let Some(loaded) = engine.store.load_fresh(&key).await? else {
-                return Ok(());
+                return Ok(ended);
             };
-            let next = match engine.view(Some(loaded.clone()), engine.now()) {
-                View::Moved(successor) => Some(successor),
-                _ => None,
+            let (next, member) = match engine.view(Some(loaded.clone()), engine.now()) {
+                View::Moved(successor) => (Some(successor), None),
+                View::Live(fetched) => (None, engine.membership(&fetched.data)),
+                View::Gone => (None, None),
             };
             match engine.store.delete_if(&key, &loaded).await? {
-                Outcome::Done(()) => match next {
-                    Some(successor) => key = successor,
-                    None => return Ok(()),
-                },
+                Outcome::Done(()) => {
+                    ended.extend(member);
+                    match next {
+                        Some(successor) => key = successor,
+                        None => return Ok(ended),
+                    }
+                }
                 // Gone meanwhile (another logout, or expiry): nothing left here.
-                Outcome::Missing => return Ok(()),
+                Outcome::Missing => return Ok(ended),
                 // Changed since it was read: read it again.
                 Outcome::Conflict | Outcome::LeaseLost => {}
             }
@@ -440,6 +451,7 @@ fn stored(st: &mut State, key: String, origin: Origin, written: Loaded, then: Af
         base: written,
         origin,
     };
+    st.extended = true;
     st.saved();
 }
 

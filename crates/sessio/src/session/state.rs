@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::cookie::Presented;
 use crate::engine::{Engine, Fetched};
 use crate::id::SessionId;
+use crate::index::Membership;
 use crate::record::{Data, Meta};
 use crate::store::{LeaseToken, Loaded};
 
@@ -86,6 +87,14 @@ pub(crate) struct State {
     pub lock: Option<Held>,
     /// This request deleted its session, or found it gone while writing: its cookie goes.
     pub ended: bool,
+    /// Where the session stood in its user's sessions index when it was read (with the
+    /// index configured and a user logged in).
+    pub indexed: Option<Membership>,
+    /// This request logged a user in: the label for the index entry, if any.
+    pub login: Option<Option<String>>,
+    /// This request extended the record's expiry (a write or a touch): its index entry is
+    /// extended too.
+    pub extended: bool,
     /// The request's clock, read once when the session is first used (and again after
     /// waiting for a lock): expiry needs no finer time, and clock reads are not free.
     pub now: SystemTime,
@@ -102,6 +111,9 @@ impl State {
             doomed: None,
             lock: None,
             ended: false,
+            indexed: None,
+            login: None,
+            extended: false,
             now: SystemTime::UNIX_EPOCH,
         }
     }
@@ -131,7 +143,8 @@ impl State {
     }
 
     /// Takes a freshly read record as the session.
-    pub(crate) fn adopt(&mut self, fetched: Fetched, key: String, origin: Origin) {
+    pub(crate) fn adopt(&mut self, engine: &Engine, fetched: Fetched, key: String, origin: Origin) {
+        self.indexed = engine.membership(&fetched.data);
         self.meta = fetched.meta;
         self.data = fetched.data;
         self.phase = Phase::Stored {

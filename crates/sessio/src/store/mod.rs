@@ -250,6 +250,15 @@ pub trait Store: Send + Sync + 'static {
         false
     }
 
+    /// Whether a live record stays until it expires or is deleted. A cache that may drop
+    /// live records to make room (Memcached) answers `false`, and the user's sessions
+    /// index ([`Config::with_session_index`](crate::Config::with_session_index)) refuses
+    /// it: an index dropped under the sessions it lists would end them all. Default
+    /// `true`; a store that wraps another answers what the inner store answers.
+    fn keeps_live_records(&self) -> bool {
+        true
+    }
+
     /// The store's lock operations, if it has them. Stores that implement
     /// [`LockingStore`] return `Some(self)`.
     fn locking(&self) -> Option<&dyn LockingStore> {

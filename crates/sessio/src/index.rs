@@ -1,0 +1,358 @@
+//! The user's sessions ("your devices"): list the live sessions of the logged-in user,
+//! end one, end all but the current one, and cap how many a user may have.
+//!
+//! Turned on with [`Config::with_session_index`](crate::Config::with_session_index). Each
+//! login then gets a *handle*: 128 random bits in base64url, shown to the user in place of
+//! the session id. A handle names a session in the user's index and nothing else: it is not
+//! a session id (it has the wrong length to be read as one) and reveals nothing about it.
+//!
+//! ```
+//! use sessio::index::SessionIndex;
+//! use sessio::{Config, MemoryStore, SessionManager};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let config = Config::default().with_session_index(SessionIndex::new().max_per_user(5));
+//! let manager = SessionManager::new(MemoryStore::default(), config)?;
+//!
+//! // Ada logs in on a laptop, then on a phone.
+//! let laptop = manager.session(std::iter::empty());
+//! laptop.login(&"ada").await?;
+//! let laptop_cookie = laptop.commit().await?.unwrap();
+//! let phone = manager.session(std::iter::empty());
+//! phone.login(&"ada").await?;
+//! phone.commit().await?;
+//!
+//! // On the phone: two sessions, one of them this one; then "log out other devices".
+//! let devices = phone.sessions().await?;
+//! assert_eq!(devices.len(), 2);
+//! assert_eq!(devices.iter().filter(|s| s.current).count(), 1);
+//! assert_eq!(phone.revoke_others().await?, 1);
+//!
+//! // The laptop's next request finds itself logged out.
+//! let cookie = laptop_cookie.split(';').next().unwrap();
+//! let laptop = manager.session([cookie.as_bytes()]);
+//! assert_eq!(laptop.current_user::<String>().await?, None);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+//!
+//! # How it works, and what it costs
+//!
+//! The index of a user is one record in the session store, beside the sessions, under a key
+//! derived from a hash of the user (the configured key prefix, then `users.`), holding an
+//! entry per session: its store key, when it was created and last seen, its expiry and an
+//! optional label ([`Login::label`](crate::auth::Login::label), e.g. the user agent). It is
+//! written with the store's conditional operations, merging on conflict like a session, so
+//! it holds across processes and under concurrent logins.
+//!
+//! - **It never outlives its sessions.** An entry expires with its session: whenever the
+//!   session's expiry is extended (a save, or a read's throttled touch, see
+//!   [`Config::with_touch_after`](crate::Config::with_touch_after)) its entry is too, and
+//!   the record itself expires with its last entry. A logout, a clear or a revocation
+//!   removes the entry; an entry whose session vanished otherwise is dropped when the list
+//!   is read.
+//! - **It fails closed.** A logged-in session whose entry is missing when its expiry is
+//!   next extended was revoked (or its index lost): it is logged out then, never left
+//!   running unlisted.
+//! - **Costs.** A login writes the index once; each expiry extension of a logged-in
+//!   session reads and writes it once more; listing reads every listed session once.
+//!   Anonymous sessions never touch it. "Last seen" is as precise as the touch throttle.
+//! - **Revocation** deletes the session's record, exactly like its own logout (following
+//!   a rotation that raced it, see invariant I2), so it takes effect on every process at
+//!   that session's next request. A request of the revoked session already in flight
+//!   finishes; whatever it writes afterwards goes into a new, anonymous session.
+//! - **The maximum per user** ([`SessionIndex::max_per_user`]): a login that takes the
+//!   user past it ends the user's least recently active other sessions (oldest "last seen"
+//!   first). Two logins racing on two processes may both end one; neither leaves the user
+//!   above the maximum for longer than the race.
+//!
+//! The store must keep records until they expire: a cache that drops live records to make
+//! room (Memcached) is refused when the index is configured. The memory store evicts only
+//! when it reaches its byte budget; if it evicts an index, that user's sessions end at
+//! their next expiry extension (fail closed), so give it room.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::engine::{Engine, View};
+use crate::keys::{HANDLE_KEY, USER_KEY};
+use crate::record::Data;
+use crate::store::{Loaded, Outcome};
+use crate::Error;
+
+/// The options of the user's sessions index; see the [module docs](self).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[must_use]
+pub struct SessionIndex {
+    pub(crate) max_per_user: Option<usize>,
+}
+
+impl SessionIndex {
+    /// An index without a maximum number of sessions per user.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// At most `max` sessions per user (at least 1): a login past it ends the user's least
+    /// recently active other sessions.
+    pub fn max_per_user(mut self, max: usize) -> Self {
+        self.max_per_user = Some(max);
+        self
+    }
+
+    /// The maximum number of sessions per user, if any.
+    pub fn max(&self) -> Option<usize> {
+        self.max_per_user
+    }
+}
+
+/// One live session of the logged-in user, as [`Session::sessions`](crate::Session::sessions)
+/// lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionInfo {
+    /// The session's public handle: pass it to [`Session::revoke`](crate::Session::revoke).
+    /// Not a session id, and useless as a cookie.
+    pub handle: String,
+    /// Whether this is the session of the request that lists them.
+    pub current: bool,
+    /// When the user logged in on it.
+    pub created: SystemTime,
+    /// When it was last active (to the precision of the touch throttle).
+    pub last_seen: SystemTime,
+    /// The label given at login ([`Login::label`](crate::auth::Login::label)), if any.
+    pub label: Option<String>,
+}
+
+/// The longest label kept, in bytes (longer ones are cut at a character boundary).
+pub(crate) const MAX_LABEL: usize = 256;
+
+/// Where a session stands in the index: its user's index record and its handle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Membership {
+    pub index_key: String,
+    pub handle: String,
+}
+
+/// One session in a user's index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Entry {
+    /// The session's store key as last written.
+    #[serde(rename = "k")]
+    pub key: String,
+    /// Created, last seen and expiry, in Unix milliseconds.
+    #[serde(rename = "c")]
+    pub created: u64,
+    #[serde(rename = "s")]
+    pub seen: u64,
+    #[serde(rename = "e")]
+    pub expires: u64,
+    /// The session's write count when the key was recorded: a later refresh with an
+    /// older count (a request that started before a rotation) does not move the key back.
+    #[serde(rename = "w", default)]
+    pub writes: u32,
+    #[serde(rename = "l", default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+impl Entry {
+    /// Takes what `newer` knows: its key unless it is older than ours, the later of the
+    /// times, its label if it has one. Whether anything changed.
+    pub(crate) fn extend(&mut self, newer: &Entry) -> bool {
+        let before = self.clone();
+        if newer.writes.wrapping_sub(self.writes) as i32 >= 0 {
+            self.key.clone_from(&newer.key);
+            self.writes = newer.writes;
+        }
+        self.seen = self.seen.max(newer.seen);
+        self.expires = self.expires.max(newer.expires);
+        if newer.label.is_some() {
+            self.label.clone_from(&newer.label);
+        }
+        *self != before
+    }
+}
+
+/// A user's index record: handle → entry.
+pub(crate) type Entries = BTreeMap<String, Entry>;
+
+pub(crate) fn millis(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+pub(crate) fn from_millis(ms: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms)
+}
+
+/// A fresh handle: 128 bits from the OS, 22 base64url characters.
+pub(crate) fn new_handle() -> Result<String, Error> {
+    let mut raw = [0u8; 16];
+    getrandom::fill(&mut raw).map_err(Error::Random)?;
+    Ok(URL_SAFE_NO_PAD.encode(raw))
+}
+
+/// `label` cut to at most [`MAX_LABEL`] bytes on a character boundary.
+pub(crate) fn clip_label(mut label: String) -> String {
+    if label.len() > MAX_LABEL {
+        let mut end = MAX_LABEL;
+        while !label.is_char_boundary(end) {
+            end -= 1;
+        }
+        label.truncate(end);
+    }
+    label
+}
+
+impl Engine {
+    /// The store key of `user`'s index: the key prefix, `users.`, and a hash of the user's
+    /// JSON (a session key is base64url alone, so the two never meet).
+    pub(crate) fn index_key(&self, user: &Value) -> String {
+        let digest = Sha256::digest(user.to_string().as_bytes());
+        format!(
+            "{}users.{}",
+            self.config.key_prefix,
+            URL_SAFE_NO_PAD.encode(digest)
+        )
+    }
+
+    /// Where a session holding `data` stands in the index: its user's index and its
+    /// handle. `None` with the index off, or when nobody is logged in on it.
+    pub(crate) fn membership(&self, data: &Data) -> Option<Membership> {
+        self.config.index.as_ref()?;
+        let user = data.get(USER_KEY)?;
+        let handle = data.get(HANDLE_KEY)?.as_str()?;
+        Some(Membership {
+            index_key: self.index_key(user),
+            handle: handle.to_owned(),
+        })
+    }
+
+    /// Removes the entries of sessions that ended.
+    pub(crate) async fn forget(&self, ended: &[Membership]) -> Result<(), Error> {
+        for member in ended {
+            self.change_index(&member.index_key, |entries| {
+                (entries.remove(&member.handle).is_some(), ())
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Reads `user`'s index as it is now; expired entries are left out.
+    pub(crate) async fn read_index(&self, index_key: &str) -> Result<Entries, Error> {
+        let loaded = self.store.load_fresh(index_key).await?;
+        let mut entries = decode(loaded.as_ref());
+        let now = millis(self.now());
+        entries.retain(|_, e| e.expires > now);
+        Ok(entries)
+    }
+
+    /// The entries of the index whose sessions still exist (each is read once, following
+    /// a rotation in flight); entries of vanished sessions are removed on the way.
+    pub(crate) async fn live_entries(&self, index_key: &str) -> Result<Entries, Error> {
+        let mut entries = self.read_index(index_key).await?;
+        let now = self.now();
+        let mut dead = Vec::new();
+        for (handle, entry) in &entries {
+            let loaded = self.store.load_fresh(&entry.key).await?;
+            if let View::Gone = self.view(loaded, now) {
+                dead.push((handle.clone(), entry.key.clone()));
+            }
+        }
+        if !dead.is_empty() {
+            entries.retain(|handle, _| !dead.iter().any(|(h, _)| h == handle));
+            self.change_index(index_key, |entries| {
+                let before = entries.len();
+                // Only as it was checked: an entry refreshed meanwhile stays.
+                entries.retain(|h, e| !dead.iter().any(|(dh, dk)| dh == h && *dk == e.key));
+                (entries.len() != before, ())
+            })
+            .await?;
+        }
+        Ok(entries)
+    }
+
+    /// Changes an index with `change` (which may run more than once, on fresh entries each
+    /// time, and says whether it changed anything) and writes it back conditionally,
+    /// merging with concurrent changes. Returns what the last run of `change` returned.
+    pub(crate) async fn change_index<R>(
+        &self,
+        index_key: &str,
+        mut change: impl FnMut(&mut Entries) -> (bool, R),
+    ) -> Result<R, Error> {
+        let attempts = self.config.max_retries;
+        for _ in 0..attempts {
+            let loaded = self.store.load_fresh(index_key).await?;
+            let mut entries = decode(loaded.as_ref());
+            let now = millis(self.now());
+            let before = entries.len();
+            entries.retain(|_, e| e.expires > now);
+            let (changed, result) = change(&mut entries);
+            if !changed && entries.len() == before {
+                return Ok(result);
+            }
+            let last = entries.values().map(|e| e.expires).max().unwrap_or(0);
+            let ttl = Duration::from_millis(last.saturating_sub(now).max(1000));
+            let bytes = serde_json::to_vec(&entries).expect("index entries always serialize");
+            let outcome = match (&loaded, entries.is_empty()) {
+                (None, true) => return Ok(result),
+                (None, false) => self.store.create(index_key, &bytes, ttl).await?.map(|_| ()),
+                (Some(old), true) => self.store.delete_if(index_key, old).await?,
+                (Some(old), false) => self
+                    .store
+                    .save(index_key, old, &bytes, ttl)
+                    .await?
+                    .map(|_| ()),
+            };
+            match outcome {
+                Outcome::Done(()) => return Ok(result),
+                // Changed or vanished meanwhile: read it again.
+                Outcome::Conflict | Outcome::Missing | Outcome::LeaseLost => {}
+            }
+        }
+        Err(Error::Conflict { attempts })
+    }
+}
+
+/// The entries of an index record; an unreadable one reads as empty (with an error in the
+/// log), which ends its user's sessions at their next extension: fail closed.
+fn decode(loaded: Option<&Loaded>) -> Entries {
+    let Some(loaded) = loaded else {
+        return Entries::new();
+    };
+    match serde_json::from_slice(&loaded.data) {
+        Ok(entries) => entries,
+        Err(error) => {
+            tracing::error!(%error, "a user's sessions index cannot be read; it is rebuilt empty, and the sessions it listed end at their next request that extends them");
+            Entries::new()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_cut_on_a_character_boundary() {
+        let long = "é".repeat(200); // 400 bytes
+        let cut = clip_label(long);
+        assert!(cut.len() <= MAX_LABEL);
+        assert!(cut.chars().all(|c| c == 'é'));
+        assert_eq!(clip_label("short".into()), "short");
+    }
+
+    #[test]
+    fn handles_are_not_session_ids() {
+        let handle = new_handle().unwrap();
+        assert_eq!(handle.len(), 22);
+        assert!(crate::SessionId::parse(&handle, crate::IdFormat::Native).is_none());
+    }
+}

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example demo -- --addr 127.0.0.1:3000 --store memory [--ttl S]
-//!     [--absolute-ttl S] [--compat sanic-session] [--secure]
+//!     [--absolute-ttl S] [--compat sanic-session] [--secure] [--max-sessions-per-user N]
 //! ```
 
 use std::net::SocketAddr;
@@ -48,6 +48,9 @@ struct Args {
     /// Most sessions the in-memory store keeps.
     #[arg(long)]
     max_sessions: Option<usize>,
+    /// Most sessions per user: a login past it ends the user's least recently active one.
+    #[arg(long)]
+    max_sessions_per_user: Option<usize>,
 }
 
 #[tokio::main]
@@ -68,6 +71,7 @@ async fn main() -> ExitCode {
         secure: args.secure,
         lock_wait: args.lock_wait_ms.map(std::time::Duration::from_millis),
         max_sessions: args.max_sessions,
+        max_sessions_per_user: args.max_sessions_per_user,
     };
     let store = match open_store(&args.store, &options).await {
         Ok(store) => store,

@@ -23,7 +23,17 @@
 //!                      `prefs`, persistent, same store) that /logout and /clear leave alone
 //! GET  /csrf           the session's CSRF token;  POST /transfer -> 200 only with header
 //!                      X-CSRF-Token: <token>, 403 otherwise
+//! GET  /sessions       the logged-in user's live sessions: JSON array of {"handle",
+//!                      "current", "created", "last_seen" (Unix seconds), "label" (the
+//!                      login's User-Agent)}; 401 when not logged in; 501 on a store that
+//!                      cannot keep the index (Memcached)
+//! POST /sessions/revoke-others   end every other session of the user (200)
+//! DELETE /sessions/{handle}      end one of the user's sessions: 200, or 404 for a handle
+//!                      that is not one of theirs
 //! ```
+//!
+//! The sessions index is on whenever the store can keep it; `max_sessions_per_user` caps
+//! each user's sessions (a login past it ends the least recently active one).
 #![warn(missing_docs)]
 
 use std::sync::Arc;
@@ -31,12 +41,14 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query};
+use axum::http::header::USER_AGENT;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use sessio::auth::Login;
+use sessio::index::SessionIndex;
 use sessio::{Compat, Config, MemoryStore, Store};
 use sessio_axum::{LoggedIn, NamedSession, Session, SessionError, SessionLayer};
 
@@ -55,6 +67,8 @@ pub struct DemoOptions {
     pub lock_wait: Option<Duration>,
     /// Most sessions the in-memory store keeps (its default if `None`).
     pub max_sessions: Option<usize>,
+    /// Most sessions per user (none if `None`); needs a store that keeps the index.
+    pub max_sessions_per_user: Option<usize>,
 }
 
 impl DemoOptions {
@@ -156,7 +170,17 @@ async fn with_sweeper<D: sessio_sql::Database>(
 /// # Errors
 /// A configuration error from the options.
 pub fn app(store: Arc<dyn Store>, options: &DemoOptions) -> Result<Router, sessio::ConfigError> {
-    let manager = sessio::SessionManager::from_arc(Arc::clone(&store), options.config())?;
+    let mut config = options.config();
+    // The user's sessions: on whenever the store can keep them (a maximum asks for it
+    // explicitly, and is refused on a store that cannot).
+    if store.keeps_live_records() || options.max_sessions_per_user.is_some() {
+        let mut index = SessionIndex::new();
+        if let Some(max) = options.max_sessions_per_user {
+            index = index.max_per_user(max);
+        }
+        config = config.with_session_index(index);
+    }
+    let manager = sessio::SessionManager::from_arc(Arc::clone(&store), config)?;
     // The preferences: a second session on the same store, under its own persistent
     // cookie, which a logout of the main session leaves alone.
     let prefs = sessio::SessionManager::from_arc(
@@ -184,6 +208,9 @@ pub fn app(store: Arc<dyn Store>, options: &DemoOptions) -> Result<Router, sessi
         .route("/csrf", get(csrf_token))
         .route("/transfer", post(transfer))
         .route("/prefs/{key}", get(get_pref).put(set_pref))
+        .route("/sessions", get(list_sessions))
+        .route("/sessions/revoke-others", post(revoke_others))
+        .route("/sessions/{handle}", delete(revoke_session))
         .layer(SessionLayer::from_manager(manager))
         .layer(SessionLayer::from_manager(prefs).named::<Prefs>()))
 }
@@ -296,8 +323,12 @@ async fn login(
     session: Session,
     Path(user): Path<String>,
     Query(query): Query<LoginQuery>,
+    headers: HeaderMap,
 ) -> Result<&'static str, SessionError> {
     let mut login = Login::new();
+    if let Some(agent) = headers.get(USER_AGENT).and_then(|v| v.to_str().ok()) {
+        login = login.label(agent);
+    }
     if let Some(remember) = query.remember {
         login = login.remember(remember != 0);
     }
@@ -339,5 +370,58 @@ async fn transfer(session: Session, headers: HeaderMap) -> Result<Response, Sess
         "ok".into_response()
     } else {
         (StatusCode::FORBIDDEN, "missing or wrong X-CSRF-Token\n").into_response()
+    })
+}
+
+/// One of the user's sessions, as `GET /sessions` shows it.
+#[derive(Debug, serde::Serialize)]
+struct Device {
+    handle: String,
+    current: bool,
+    created: u64,
+    last_seen: u64,
+    label: Option<String>,
+}
+
+fn unix_seconds(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+async fn list_sessions(
+    LoggedIn(_): LoggedIn<String>,
+    session: Session,
+) -> Result<Json<Vec<Device>>, SessionError> {
+    let devices = session
+        .sessions()
+        .await?
+        .into_iter()
+        .map(|s| Device {
+            created: unix_seconds(s.created),
+            last_seen: unix_seconds(s.last_seen),
+            handle: s.handle,
+            current: s.current,
+            label: s.label,
+        })
+        .collect();
+    Ok(Json(devices))
+}
+
+async fn revoke_others(
+    LoggedIn(_): LoggedIn<String>,
+    session: Session,
+) -> Result<String, SessionError> {
+    Ok(format!("{}\n", session.revoke_others().await?))
+}
+
+async fn revoke_session(
+    LoggedIn(_): LoggedIn<String>,
+    session: Session,
+    Path(handle): Path<String>,
+) -> Result<Response, SessionError> {
+    Ok(if session.revoke(&handle).await? {
+        "ok".into_response()
+    } else {
+        (StatusCode::NOT_FOUND, "no such session of yours\n").into_response()
     })
 }

@@ -34,7 +34,7 @@ pub enum Error {
 
     /// The user's sessions index is not configured, so sessions cannot be listed or
     /// revoked.
-    #[error("the user's sessions index is off, so sessions cannot be listed or revoked; turn it on with Config::with_session_index")]
+    #[error("the user's sessions index is off, so sessions cannot be listed or revoked; turn it on with Config::with_session_index, on a store that keeps records until they expire (memory, Redis, SQL, MongoDB; not Memcached)")]
     NoSessionIndex,
 
     /// `lock()` was called while this request already holds the session lock.

@@ -2,7 +2,8 @@
 //!
 //! This page builds a small shop: a cart for anonymous visitors, a login that keeps the
 //! cart, "remember me", pages only for logged-in users, flash messages, a CSRF-checked
-//! form, and what happens when the store fails. Every example compiles (they are tests).
+//! form, the user's devices, and what happens when the store fails. Every example
+//! compiles (they are tests).
 //!
 //! ## 1. The layer and the extractor
 //!
@@ -164,7 +165,71 @@
 //! # let _: axum::Router = axum::Router::new().route("/form", axum::routing::get(form).post(transfer));
 //! ```
 //!
-//! ## 6. When things fail
+//! ## 6. The user's devices
+//!
+//! Turn on the sessions index ([`Config::with_session_index`](sessio::Config::with_session_index))
+//! and each login gets a *handle*, a public name for that session that is not its id. A
+//! user can then list their sessions, end one, or end all but the current one ("log out
+//! other devices", after a password change); a maximum per user ends the least recently
+//! active session at the login past it. Revocation works across processes: the revoked
+//! session is logged out at its next request, wherever it lands. See [`sessio::index`] for
+//! what it stores and costs.
+//!
+//! ```
+//! use axum::extract::Path;
+//! use axum::http::{header::USER_AGENT, HeaderMap, StatusCode};
+//! use axum::routing::{delete, get, post};
+//! use axum::{Json, Router};
+//! use sessio::auth::Login;
+//! use sessio::index::SessionIndex;
+//! use sessio::Config;
+//! use sessio_axum::{LoggedIn, MemoryStore, Session, SessionError, SessionLayer};
+//!
+//! async fn login(session: Session, headers: HeaderMap) -> Result<&'static str, SessionError> {
+//!     let agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("unknown");
+//!     session.login_with(&42_u64, Login::new().label(agent)).await?;
+//!     Ok("welcome")
+//! }
+//!
+//! /// Each device: its handle, whether it is this one, its label.
+//! async fn devices(
+//!     _: LoggedIn<u64>,
+//!     session: Session,
+//! ) -> Result<Json<Vec<(String, bool, Option<String>)>>, SessionError> {
+//!     let list = session.sessions().await?;
+//!     Ok(Json(list.into_iter().map(|s| (s.handle, s.current, s.label)).collect()))
+//! }
+//!
+//! async fn log_out_others(_: LoggedIn<u64>, session: Session) -> Result<String, SessionError> {
+//!     Ok(format!("{} other sessions ended", session.revoke_others().await?))
+//! }
+//!
+//! async fn end_one(
+//!     _: LoggedIn<u64>,
+//!     session: Session,
+//!     Path(handle): Path<String>,
+//! ) -> Result<StatusCode, SessionError> {
+//!     // Only the user's own handles count: anything else is "not found".
+//!     Ok(match session.revoke(&handle).await? {
+//!         true => StatusCode::OK,
+//!         false => StatusCode::NOT_FOUND,
+//!     })
+//! }
+//!
+//! let config = Config::default().with_session_index(SessionIndex::new().max_per_user(10));
+//! let app: Router = Router::new()
+//!     .route("/login", post(login))
+//!     .route("/devices", get(devices))
+//!     .route("/devices/others", delete(log_out_others))
+//!     .route("/devices/{handle}", delete(end_one))
+//!     .layer(SessionLayer::with_config(MemoryStore::default(), config).unwrap());
+//! ```
+//!
+//! The store must keep records until they expire: Memcached, a cache, is refused when the
+//! index is on, and without the index these calls fail with
+//! [`Error::NoSessionIndex`](sessio::Error::NoSessionIndex) (`501`).
+//!
+//! ## 7. When things fail
 //!
 //! Session calls return [`sessio::Error`]; return it from handlers with `?` as a
 //! [`SessionError`](crate::SessionError), and the layer answers with the error's status (a

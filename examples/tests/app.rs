@@ -311,3 +311,45 @@ fn a_login_on_one_redis_process_is_seen_by_another() {
     let redis = RedisServer::start();
     a_login_on_one_process_is_seen_by_another(&["--store", &redis.url()]);
 }
+
+/// The prefs session beside a main session that another request holds locked, on two
+/// processes: prefs writes are not held up by the main lock and land; the locked section
+/// counts as usual; a logout on the other process leaves the prefs session alone.
+#[test]
+fn a_named_session_on_two_redis_processes_is_independent_of_the_main_lock() {
+    let redis = RedisServer::start();
+    let args = ["--store", &redis.url()];
+    let one = Demo::start(&args);
+    let two = Demo::start(&args);
+    let prefs = request(&one.addr, "PUT", "/prefs/theme", None, r#""light""#)
+        .cookie()
+        .unwrap();
+    let main = post(&one.addr, "/login/ada", Some(&prefs))
+        .cookie()
+        .unwrap();
+    let both = format!("{main}; {prefs}");
+    std::thread::scope(|s| {
+        let locked = s.spawn(|| get(&one.addr, "/locked?hold_ms=1500", Some(&both)));
+        // While the main session is locked (the lock is taken within the first few ms),
+        // the prefs session is written from the other process, several times.
+        std::thread::sleep(Duration::from_millis(200));
+        for theme in ["dark", "blue", "green"] {
+            let body = format!("\"{theme}\"");
+            let answer = request(&two.addr, "PUT", "/prefs/theme", Some(&both), &body);
+            assert_eq!(answer.status, 200, "{answer:?}");
+            assert_eq!(get(&one.addr, "/prefs/theme", Some(&both)).body, body);
+        }
+        let locked = locked.join().unwrap();
+        assert_eq!(
+            (locked.status, locked.body.as_str()),
+            (200, "1"),
+            "{locked:?}"
+        );
+    });
+    assert_eq!(post(&two.addr, "/logout", Some(&both)).status, 200);
+    assert_eq!(get(&one.addr, "/me", Some(&both)).status, 401);
+    assert_eq!(
+        get(&one.addr, "/prefs/theme", Some(&prefs)).body,
+        r#""green""#
+    );
+}

@@ -73,6 +73,37 @@ async fn a_flash_while_another_request_holds_the_lock_is_kept() {
     assert_eq!(after.take_flashes::<String>().await.unwrap(), ["hello"]);
 }
 
+/// A CSRF token first issued by a plain request of another process while a lock holder is
+/// inside its section: both land, the token stays the one issued, and a token the holder
+/// asks for inside the section is that same token.
+#[tokio::test]
+async fn a_csrf_token_issued_while_another_request_holds_the_lock_is_kept() {
+    let (one, two) = two_processes();
+    let cookie = started(&one).await;
+    let holder = one.session([cookie.as_bytes()]);
+    let guard = holder.lock().await.unwrap();
+    holder.insert("locked", 1).await.unwrap();
+
+    let issuer = two.session([cookie.as_bytes()]);
+    let token = issuer.csrf_token().await.unwrap();
+    issuer.commit().await.unwrap();
+    guard.unlock().await.unwrap();
+
+    let after = one.session([cookie.as_bytes()]);
+    assert_eq!(after.get::<i64>("locked").await.unwrap(), Some(1));
+    assert!(
+        after.verify_csrf(&token).await.unwrap(),
+        "the token survived the lock"
+    );
+    assert_eq!(after.csrf_token().await.unwrap(), token);
+
+    // Asked for inside a locked section of the same session: the same token.
+    let locked = two.session([cookie.as_bytes()]);
+    let guard = locked.lock().await.unwrap();
+    assert_eq!(locked.csrf_token().await.unwrap(), token);
+    guard.unlock().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_flash_racing_a_rotation_lands_in_the_rotated_session() {
     let (one, two) = two_processes();

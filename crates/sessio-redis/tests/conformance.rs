@@ -30,6 +30,7 @@ mod standalone {
 
     sessio_store_tests::basic_suite!(setup, Timing::FAST);
     sessio_store_tests::locking_suite!(setup, Timing::FAST);
+    sessio_store_tests::index_suite!(setup, Timing::FAST);
 }
 
 mod without_near_cache {
@@ -48,6 +49,7 @@ mod without_near_cache {
 
     sessio_store_tests::basic_suite!(setup, Timing::FAST);
     sessio_store_tests::locking_suite!(setup, Timing::FAST);
+    sessio_store_tests::index_suite!(setup, Timing::FAST);
 }
 
 mod cluster {
@@ -63,6 +65,7 @@ mod cluster {
 
     sessio_store_tests::basic_suite!(setup, Timing::FAST);
     sessio_store_tests::locking_suite!(setup, Timing::FAST);
+    sessio_store_tests::index_suite!(setup, Timing::FAST);
 }
 
 mod sentinel {
@@ -78,6 +81,7 @@ mod sentinel {
 
     sessio_store_tests::basic_suite!(setup, Timing::FAST);
     sessio_store_tests::locking_suite!(setup, Timing::FAST);
+    sessio_store_tests::index_suite!(setup, Timing::FAST);
 }
 
 #[tokio::test]

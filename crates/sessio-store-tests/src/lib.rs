@@ -12,6 +12,7 @@
 //!
 //! sessio_store_tests::basic_suite!(memory, Timing::FAST);
 //! sessio_store_tests::locking_suite!(memory, Timing::FAST);
+//! sessio_store_tests::index_suite!(memory, Timing::FAST);
 //! # fn main() {}
 //! ```
 //!
@@ -19,7 +20,8 @@
 //! (no lost writes, destroyed stays destroyed, no fixation, rotation, stale cookies);
 //! [`locking_suite!`] the [`LockingStore`](sessio::store::LockingStore) contract and the
 //! lock's guarantees (exclusion, fencing, composing with logout, rotation and plain
-//! writes). The setup function runs once per test and returns the store with whatever must
+//! writes); [`index_suite!`] the user's sessions index over the store. The setup function
+//! runs once per test and returns the store with whatever must
 //! live as long as it (a private server, see [`servers`]).
 //!
 //! Each test uses keys under a random prefix, so tests can share one server and run in
@@ -27,6 +29,7 @@
 #![warn(missing_docs)]
 
 pub mod basic;
+pub mod devices;
 pub mod locking;
 pub mod model;
 pub mod serialized;
@@ -134,6 +137,21 @@ macro_rules! locking_suite {
             locking::destroying_inside_the_lock_ends_it,
             locking::a_rotation_by_another_request_ends_the_lock,
             locking::a_lock_holder_never_overwrites_a_concurrent_write_of_its_key,
+        );
+    };
+}
+
+/// Expands to one `#[tokio::test]` per case of the user's sessions index
+/// ([`sessio::index`]) over the store: for stores that keep records until they expire
+/// (not Memcached). `$setup` is an `async fn() -> Fixture<S>`.
+#[macro_export]
+macro_rules! index_suite {
+    ($setup:path, $timing:expr) => {
+        $crate::__cases!($setup, $timing;
+            devices::revoke_others_ends_every_other_session_of_the_user,
+            devices::a_revocation_racing_a_rotation_ends_the_rotated_session,
+            devices::the_maximum_ends_the_least_recently_active,
+            devices::entries_expire_with_their_sessions,
         );
     };
 }

@@ -32,6 +32,7 @@ pub mod basic;
 pub mod devices;
 pub mod locking;
 pub mod model;
+pub mod pause;
 pub mod serialized;
 pub mod servers;
 pub mod sessions;

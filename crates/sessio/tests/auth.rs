@@ -6,6 +6,7 @@ use std::time::Duration;
 use sessio::auth::Login;
 use sessio::keys::{LOGIN_AT_KEY, USER_KEY};
 use sessio::{Config, Error, MemoryStore, SessionManager};
+use sessio_store_tests::pause::PauseAfterFreshRead;
 
 fn pair(set_cookie: &str) -> String {
     set_cookie.split(';').next().unwrap().to_string()
@@ -241,79 +242,14 @@ async fn a_stored_user_of_another_type_is_an_error_naming_the_key() {
     assert!(error.to_string().contains(USER_KEY), "{error}");
 }
 
-/// A store (a real MemoryStore) that runs `hook` once, right after the first
-/// `load_fresh`: the moment between a logout's read of the record and its delete.
-#[derive(Clone)]
-struct AfterFreshRead {
-    store: MemoryStore,
-    hook: std::sync::Arc<std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>>,
-    resume: std::sync::Arc<tokio::sync::Mutex<Option<tokio::sync::oneshot::Receiver<()>>>>,
-}
-
-#[async_trait::async_trait]
-impl sessio::store::Store for AfterFreshRead {
-    async fn load(&self, key: &str) -> sessio::store::StoreResult<Option<sessio::store::Loaded>> {
-        self.store.load(key).await
-    }
-    async fn load_fresh(
-        &self,
-        key: &str,
-    ) -> sessio::store::StoreResult<Option<sessio::store::Loaded>> {
-        let loaded = self.store.load_fresh(key).await;
-        let paused = self.hook.lock().unwrap().take();
-        if let Some(paused) = paused {
-            let _ = paused.send(());
-            if let Some(resume) = self.resume.lock().await.take() {
-                let _ = resume.await;
-            }
-        }
-        loaded
-    }
-    async fn create(
-        &self,
-        key: &str,
-        data: &[u8],
-        ttl: Duration,
-    ) -> sessio::store::StoreResult<sessio::store::Outcome<sessio::store::Version>> {
-        self.store.create(key, data, ttl).await
-    }
-    async fn save(
-        &self,
-        key: &str,
-        expected: &sessio::store::Loaded,
-        data: &[u8],
-        ttl: Duration,
-    ) -> sessio::store::StoreResult<sessio::store::Outcome<sessio::store::Version>> {
-        self.store.save(key, expected, data, ttl).await
-    }
-    async fn delete_if(
-        &self,
-        key: &str,
-        expected: &sessio::store::Loaded,
-    ) -> sessio::store::StoreResult<sessio::store::Outcome<()>> {
-        self.store.delete_if(key, expected).await
-    }
-    async fn delete(&self, key: &str) -> sessio::store::StoreResult<()> {
-        self.store.delete(key).await
-    }
-    async fn touch(&self, key: &str, ttl: Duration) -> sessio::store::StoreResult<bool> {
-        self.store.touch(key, ttl).await
-    }
-}
-
 /// A rotation (or a login) that lands between a logout's read of the record and its
 /// delete: the logout still ends the rotated session (found by a hostile two-process run:
 /// the delete removed only the forward, and the successor stayed logged in).
 #[tokio::test]
 async fn a_rotation_between_a_logouts_read_and_delete_is_ended_too() {
     let memory = MemoryStore::default();
-    let (paused_tx, paused_rx) = tokio::sync::oneshot::channel();
-    let (resume_tx, resume_rx) = tokio::sync::oneshot::channel();
-    let hooked = AfterFreshRead {
-        store: memory.clone(),
-        hook: std::sync::Arc::new(std::sync::Mutex::new(None)),
-        resume: std::sync::Arc::new(tokio::sync::Mutex::new(Some(resume_rx))),
-    };
+    // Stops the logout between its read of the record and its delete.
+    let hooked = PauseAfterFreshRead::new(memory.clone(), |_| true);
     let one = SessionManager::new(memory.clone(), Config::default()).unwrap();
     let two = SessionManager::new(hooked.clone(), Config::default()).unwrap();
     let session = one.session(std::iter::empty());
@@ -322,7 +258,7 @@ async fn a_rotation_between_a_logouts_read_and_delete_is_ended_too() {
 
     let logout = two.session([cookie.as_bytes()]);
     logout.logout().await.unwrap();
-    *hooked.hook.lock().unwrap() = Some(paused_tx);
+    let (paused_rx, resume_tx) = hooked.arm();
     let logging_out = tokio::spawn(async move { logout.commit().await });
     paused_rx.await.unwrap(); // the logout has read the record, not deleted it yet
     let rotation = one.session([cookie.as_bytes()]);

@@ -7,8 +7,9 @@ use std::time::{Duration, SystemTime};
 
 use sessio::auth::Login;
 use sessio::index::SessionIndex;
-use sessio::store::{Loaded, Outcome, Store, StoreResult, Version};
+use sessio::store::Store;
 use sessio::{Config, Error, MemoryStore, Session, SessionManager};
+use sessio_store_tests::pause::PauseAfterFreshRead;
 
 fn pair(set_cookie: &str) -> String {
     set_cookie.split(';').next().unwrap().to_string()
@@ -409,70 +410,14 @@ async fn a_maximum_of_zero_is_refused() {
     assert!(error.to_string().contains("max_per_user"), "{error}");
 }
 
-/// A real MemoryStore that, once armed, pauses the first read of a sessions index until
-/// told to go on: the moment between a login's session write and its index write.
-#[derive(Clone)]
-struct PauseIndexRead {
-    store: MemoryStore,
-    armed: Arc<Mutex<Option<tokio::sync::oneshot::Sender<()>>>>,
-    resume: Arc<tokio::sync::Mutex<Option<tokio::sync::oneshot::Receiver<()>>>>,
-}
-
-#[async_trait::async_trait]
-impl Store for PauseIndexRead {
-    async fn load(&self, key: &str) -> StoreResult<Option<Loaded>> {
-        self.store.load(key).await
-    }
-    async fn load_fresh(&self, key: &str) -> StoreResult<Option<Loaded>> {
-        let loaded = self.store.load_fresh(key).await;
-        let paused = match key.contains("users.") {
-            true => self.armed.lock().unwrap().take(),
-            false => None,
-        };
-        if let Some(paused) = paused {
-            let _ = paused.send(());
-            if let Some(resume) = self.resume.lock().await.take() {
-                let _ = resume.await;
-            }
-        }
-        loaded
-    }
-    async fn create(&self, key: &str, data: &[u8], ttl: Duration) -> StoreResult<Outcome<Version>> {
-        self.store.create(key, data, ttl).await
-    }
-    async fn save(
-        &self,
-        key: &str,
-        expected: &Loaded,
-        data: &[u8],
-        ttl: Duration,
-    ) -> StoreResult<Outcome<Version>> {
-        self.store.save(key, expected, data, ttl).await
-    }
-    async fn delete_if(&self, key: &str, expected: &Loaded) -> StoreResult<Outcome<()>> {
-        self.store.delete_if(key, expected).await
-    }
-    async fn delete(&self, key: &str) -> StoreResult<()> {
-        self.store.delete(key).await
-    }
-    async fn touch(&self, key: &str, ttl: Duration) -> StoreResult<bool> {
-        self.store.touch(key, ttl).await
-    }
-}
-
 /// A write of the same session lands after another process's re-login wrote the session
 /// but before it wrote the index: the write must not take the missing entry for a
 /// revocation and end the new login.
 #[tokio::test]
 async fn a_write_between_a_relogins_session_write_and_index_write_keeps_the_login() {
     let memory = MemoryStore::default();
-    let (paused_tx, paused_rx) = tokio::sync::oneshot::channel();
-    let (resume_tx, resume_rx) = tokio::sync::oneshot::channel();
-    let hooked = PauseIndexRead {
-        store: memory.clone(),
-        armed: Arc::new(Mutex::new(None)),
-        resume: Arc::new(tokio::sync::Mutex::new(Some(resume_rx))),
-    };
+    // Stops a commit between its session write and its index write.
+    let hooked = PauseAfterFreshRead::new(memory.clone(), |key| key.contains("users."));
     let config = indexed().with_touch_after(Duration::ZERO);
     let one = SessionManager::new(memory.clone(), config.clone()).unwrap();
     let two = SessionManager::new(hooked.clone(), config).unwrap();
@@ -482,7 +427,7 @@ async fn a_write_between_a_relogins_session_write_and_index_write_keeps_the_logi
 
     let relogin = open(&two, &cookie);
     relogin.login("ada").await.unwrap();
-    *hooked.armed.lock().unwrap() = Some(paused_tx);
+    let (paused_rx, resume_tx) = hooked.arm();
     let logging_in = tokio::spawn(async move { relogin.commit().await });
     paused_rx.await.unwrap(); // the session is rotated; its index entry not written yet
 

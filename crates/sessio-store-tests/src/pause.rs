@@ -31,8 +31,11 @@ use tokio::sync::oneshot;
 pub struct PauseAfterFreshRead<S> {
     store: S,
     filter: fn(&str) -> bool,
-    armed: Arc<Mutex<Option<(oneshot::Sender<()>, oneshot::Receiver<()>)>>>,
+    armed: Arc<Mutex<Option<Pause>>>,
 }
+
+/// An armed pause: tell the test the read paused, then wait for its go.
+type Pause = (oneshot::Sender<()>, oneshot::Receiver<()>);
 
 impl<S> PauseAfterFreshRead<S> {
     /// Wraps `store`; only reads of keys for which `filter` is true may pause.

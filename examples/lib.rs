@@ -326,8 +326,9 @@ async fn login(
     headers: HeaderMap,
 ) -> Result<&'static str, SessionError> {
     let mut login = Login::new();
-    if let Some(agent) = headers.get(USER_AGENT).and_then(|v| v.to_str().ok()) {
-        login = login.label(agent);
+    if let Some(agent) = headers.get(USER_AGENT) {
+        // Not every User-Agent is ASCII; keep what it says.
+        login = login.label(String::from_utf8_lossy(agent.as_bytes()));
     }
     if let Some(remember) = query.remember {
         login = login.remember(remember != 0);

@@ -69,14 +69,14 @@ fn now_secs() -> u64 {
 
 fn the_list_shows_each_session_of_the_user_once(one: &str, two: &str) {
     let laptop = login(one, "ada", "laptop");
-    let phone = login(two, "ada", "phone");
+    let phone = login(two, "ada", "phone ☎");
     let bob = login(one, "bob", "bob's");
 
     let list = sessions(one, &phone);
     assert_eq!(list.len(), 2, "ada's two, not bob's: {list:?}");
     let mut labels: Vec<_> = list.iter().map(|s| s["label"].as_str().unwrap()).collect();
     labels.sort();
-    assert_eq!(labels, ["laptop", "phone"]);
+    assert_eq!(labels, ["laptop", "phone ☎"], "a UTF-8 User-Agent is kept");
     let now = now_secs();
     for s in &list {
         let handle = s["handle"].as_str().expect("a handle");
@@ -87,7 +87,7 @@ fn the_list_shows_each_session_of_the_user_once(one: &str, two: &str) {
     }
     let current: Vec<_> = list.iter().filter(|s| s["current"] == true).collect();
     assert_eq!(current.len(), 1);
-    assert_eq!(current[0]["label"], "phone");
+    assert_eq!(current[0]["label"], "phone ☎");
     assert_eq!(sessions(two, &bob).len(), 1);
 
     assert_eq!(get(one, "/sessions", None).status, 401, "not logged in");

@@ -165,3 +165,33 @@ pub async fn entries_expire_with_their_sessions<S: Store + Clone>(store: &S, tim
     assert_eq!(list.len(), 1, "the expired one is not listed: {list:?}");
     assert!(list[0].current);
 }
+
+/// Six concurrent logins of one user on two processes, with a maximum of 3, ten times:
+/// exactly 3 sessions are left each time. Concurrent logins never end one that another
+/// counts on (found by a hostile run: two new logins ended each other).
+pub async fn concurrent_logins_past_the_maximum_leave_exactly_the_maximum<S: Store + Clone>(
+    store: &S,
+    _: Timing,
+) {
+    for round in 0..10 {
+        let (one, two) = pair_of_managers(store, "max-race", SessionIndex::new().max_per_user(3));
+        let tasks: Vec<_> = (0..6)
+            .map(|i| {
+                let manager = if i % 2 == 0 { one.clone() } else { two.clone() };
+                tokio::spawn(async move { login(&manager, "ada", Login::new()).await })
+            })
+            .collect();
+        let mut cookies = Vec::new();
+        for task in tasks {
+            cookies.push(task.await.expect("a login panicked"));
+        }
+        let mut alive = 0;
+        for cookie in &cookies {
+            alive += usize::from(user_of(&one, cookie).await.is_some());
+        }
+        assert_eq!(
+            alive, 3,
+            "round {round}: {alive} sessions left of 6 logins, max 3"
+        );
+    }
+}

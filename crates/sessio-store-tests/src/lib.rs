@@ -152,6 +152,7 @@ macro_rules! index_suite {
             devices::revoke_others_ends_every_other_session_of_the_user,
             devices::a_revocation_racing_a_rotation_ends_the_rotated_session,
             devices::the_maximum_ends_the_least_recently_active,
+            devices::concurrent_logins_past_the_maximum_leave_exactly_the_maximum,
             devices::entries_expire_with_their_sessions,
         );
     };

@@ -34,8 +34,9 @@ pub struct PauseAfterFreshRead<S> {
     armed: Arc<Mutex<Option<Pause>>>,
 }
 
-/// An armed pause: tell the test the read paused, then wait for its go.
-type Pause = (oneshot::Sender<()>, oneshot::Receiver<()>);
+/// An armed pause: how many matching reads still go through first, then the signal that
+/// the read paused and the wait for its go.
+type Pause = (usize, oneshot::Sender<()>, oneshot::Receiver<()>);
 
 impl<S> PauseAfterFreshRead<S> {
     /// Wraps `store`; only reads of keys for which `filter` is true may pause.
@@ -50,9 +51,15 @@ impl<S> PauseAfterFreshRead<S> {
     /// Arms the pause: the returned receiver fires when a read has paused, and sending on
     /// the returned sender lets it go on.
     pub fn arm(&self) -> (oneshot::Receiver<()>, oneshot::Sender<()>) {
+        self.arm_after(0)
+    }
+
+    /// Like [`arm`](Self::arm), but the first `skip` matching reads go through and the
+    /// next one pauses.
+    pub fn arm_after(&self, skip: usize) -> (oneshot::Receiver<()>, oneshot::Sender<()>) {
         let (paused_tx, paused_rx) = oneshot::channel();
         let (resume_tx, resume_rx) = oneshot::channel();
-        *self.armed.lock().expect("not poisoned") = Some((paused_tx, resume_rx));
+        *self.armed.lock().expect("not poisoned") = Some((skip, paused_tx, resume_rx));
         (paused_rx, resume_tx)
     }
 }
@@ -65,10 +72,19 @@ impl<S: Store> Store for PauseAfterFreshRead<S> {
     async fn load_fresh(&self, key: &str) -> StoreResult<Option<Loaded>> {
         let loaded = self.store.load_fresh(key).await;
         let armed = match (self.filter)(key) {
-            true => self.armed.lock().expect("not poisoned").take(),
+            true => {
+                let mut armed = self.armed.lock().expect("not poisoned");
+                match armed.as_mut() {
+                    Some((skip, _, _)) if *skip > 0 => {
+                        *skip -= 1;
+                        None
+                    }
+                    _ => armed.take(),
+                }
+            }
             false => None,
         };
-        if let Some((paused, resume)) = armed {
+        if let Some((_, paused, resume)) = armed {
             let _ = paused.send(());
             let _ = resume.await;
         }

@@ -61,10 +61,18 @@
 //!   a rotation that raced it, see invariant I2), so it takes effect on every process at
 //!   that session's next request. A request of the revoked session already in flight
 //!   finishes; whatever it writes afterwards goes into a new, anonymous session.
+//!   The entries leave the index first, in one conditional write that also checks that
+//!   the revoking session is still listed: of two devices revoking each other at once, one
+//!   wins and the other ends nothing. A login that races the revocation of the same
+//!   session is a new login: like any write racing a logout, it lands in a new session as
+//!   if it came after the revocation.
 //! - **The maximum per user** ([`SessionIndex::max_per_user`]): a login that takes the
-//!   user past it ends the user's least recently active other sessions (oldest "last seen"
-//!   first). Two logins racing on two processes may both end one; neither leaves the user
-//!   above the maximum for longer than the race.
+//!   user past it ends the user's least recently active sessions among those logged in
+//!   before it (oldest "last seen" first). Each login has a place in the user's index, and
+//!   concurrent logins on any process count only up to their own place, so together they
+//!   end exactly enough, never one another.
+//! - **A re-login** (a new login on a logged-in session) replaces its entry in the same
+//!   write that adds the new one: the session is listed throughout.
 //!
 //! The store must keep records until they expire: a cache that drops live records to make
 //! room (Memcached) is refused when the index is configured. The memory store evicts only
@@ -153,6 +161,10 @@ pub(crate) struct Entry {
     pub seen: u64,
     #[serde(rename = "e")]
     pub expires: u64,
+    /// The login's place in the user's logins (one more than the highest live entry's when
+    /// it was added): the order in which concurrent logins enforce the maximum.
+    #[serde(rename = "n", default)]
+    pub seq: u64,
     /// The session's write count when the key was recorded: a later refresh with an
     /// older count (a request that started before a rotation) does not move the key back.
     #[serde(rename = "w", default)]
@@ -288,7 +300,8 @@ impl Engine {
         mut change: impl FnMut(&mut Entries) -> (bool, R),
     ) -> Result<R, Error> {
         let attempts = self.config.max_retries;
-        for _ in 0..attempts {
+        for attempt in 1..=attempts {
+            crate::session::backoff(attempt).await;
             let loaded = self.store.load_fresh(index_key).await?;
             let mut entries = decode(loaded.as_ref());
             let now = millis(self.now());

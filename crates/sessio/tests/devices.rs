@@ -451,3 +451,82 @@ async fn a_write_between_a_relogins_session_write_and_index_write_keeps_the_logi
     assert_eq!(list.len(), 1, "{list:?}");
     assert!(list[0].current);
 }
+
+/// Two devices each "log out other devices" at once: one wins, the other finds itself
+/// revoked and ends nothing (found by a hostile run: both ended everything, themselves
+/// included).
+#[tokio::test]
+async fn of_two_devices_revoking_each_other_at_once_one_stays() {
+    let memory = MemoryStore::default();
+    let hooked = PauseAfterFreshRead::new(memory.clone(), |key| key.contains("users."));
+    let one = SessionManager::new(memory.clone(), indexed()).unwrap();
+    let two = SessionManager::new(hooked.clone(), indexed()).unwrap();
+    let d1 = login(&one, "ada", "d1").await;
+    let d2 = login(&one, "ada", "d2").await;
+    let d3 = login(&one, "ada", "d3").await;
+
+    // d2's revoke has read the index and waits; d1's revoke runs whole meanwhile.
+    let (paused, resume) = hooked.arm();
+    let second = open(&two, &d2);
+    let racing = tokio::spawn(async move {
+        let ended = second.revoke_others().await.unwrap();
+        second.commit().await.unwrap();
+        ended
+    });
+    paused.await.unwrap();
+    let first = open(&one, &d1);
+    assert_eq!(first.revoke_others().await.unwrap(), 2);
+    first.commit().await.unwrap();
+    resume.send(()).unwrap();
+    assert_eq!(
+        racing.await.unwrap(),
+        0,
+        "d2 was revoked before it could revoke"
+    );
+
+    assert_eq!(
+        user_of(&one, &d1).await.as_deref(),
+        Some("ada"),
+        "the winner stays"
+    );
+    assert_eq!(user_of(&one, &d2).await, None);
+    assert_eq!(user_of(&one, &d3).await, None);
+    assert_eq!(open(&one, &d1).sessions().await.unwrap().len(), 1);
+}
+
+/// A session that logs in again is listed throughout: never missing from its user's list
+/// between the new login's session write and its index write (found by a hostile run: a
+/// revoke-others landing in that gap missed the session, which stayed logged in).
+#[tokio::test]
+async fn a_relogin_is_listed_throughout() {
+    let memory = MemoryStore::default();
+    let hooked = PauseAfterFreshRead::new(memory.clone(), |key| key.contains("users."));
+    let one = SessionManager::new(memory.clone(), indexed()).unwrap();
+    let two = SessionManager::new(hooked.clone(), indexed()).unwrap();
+    let observer = login(&one, "ada", "observer").await;
+    let device = login(&one, "ada", "device").await;
+
+    // Pause the re-login's second read of the index, if it makes one.
+    let (paused, resume) = hooked.arm_after(1);
+    let relogin = open(&two, &device);
+    relogin.login("ada").await.unwrap();
+    let mut committing = tokio::spawn(async move { relogin.commit().await });
+    let finished = tokio::select! {
+        _ = paused => None,
+        done = &mut committing => Some(done),
+    };
+    let list = open(&one, &observer).sessions().await.unwrap();
+    assert_eq!(list.len(), 2, "the re-logging device is listed: {list:?}");
+    let new = match finished {
+        Some(done) => done,
+        None => {
+            resume.send(()).unwrap();
+            committing.await
+        }
+    };
+    let new = pair(&new.unwrap().unwrap().expect("a new id"));
+    assert_eq!(open(&one, &observer).sessions().await.unwrap().len(), 2);
+    let revoker = open(&one, &observer);
+    assert_eq!(revoker.revoke_others().await.unwrap(), 1);
+    assert_eq!(user_of(&one, &new).await, None);
+}

@@ -19,8 +19,7 @@ impl Session {
     /// # Errors
     /// [`Error::NoSessionIndex`] if the index is off; [`Error::Store`] if the store fails.
     pub async fn sessions(&self) -> Result<Vec<SessionInfo>, Error> {
-        let me = self.member().await?;
-        let Some(me) = me else {
+        let Some((me, _)) = self.member().await? else {
             return Ok(Vec::new());
         };
         let mut live: Vec<SessionInfo> = self
@@ -53,65 +52,99 @@ impl Session {
 
     /// Ends the logged-in user's session with `handle`: `true` if it was one of theirs
     /// (it is logged out on every process at its next request), `false` for any other
-    /// handle (another user's, an unknown one) or when nobody is logged in. Revoking the
-    /// current session's own handle is a [`logout`](Self::logout).
+    /// handle (another user's, an unknown one, one already ended) or when nobody is logged
+    /// in. Revoking the current session's own handle is a [`logout`](Self::logout).
+    ///
+    /// The entry leaves the index first, in one conditional write that also checks that
+    /// this session is still listed: of two sessions revoking each other at once, one wins
+    /// and the other finds itself revoked (`false`).
     ///
     /// # Errors
     /// [`Error::NoSessionIndex`] if the index is off; [`Error::Store`] if the store fails.
     pub async fn revoke(&self, handle: &str) -> Result<bool, Error> {
-        let Some(me) = self.member().await? else {
+        let Some((me, listed)) = self.member().await? else {
             return Ok(false);
         };
         if handle == me.handle {
             self.logout().await?;
             return Ok(true);
         }
-        let entries = self.engine().read_index(&me.index_key).await?;
-        let Some(entry) = entries.get(handle) else {
-            return Ok(false);
-        };
-        self.end(&me.index_key, handle, entry).await?;
-        Ok(true)
+        let taken = self.take_entries(&me, listed, |h| h == handle).await?;
+        let found = !taken.is_empty();
+        self.end(&me.index_key, taken).await?;
+        Ok(found)
     }
 
     /// Ends every session of the logged-in user but this one ("log out other devices",
     /// e.g. after a password change), on every process at their next request. Returns how
-    /// many it ended; `0` when nobody is logged in.
+    /// many it ended; `0` when nobody is logged in, or when this session was itself revoked
+    /// meanwhile (by another session's `revoke_others`, say: of two at once, one wins).
     ///
     /// # Errors
     /// [`Error::NoSessionIndex`] if the index is off; [`Error::Store`] if the store fails.
     pub async fn revoke_others(&self) -> Result<usize, Error> {
-        let Some(me) = self.member().await? else {
+        let Some((me, listed)) = self.member().await? else {
             return Ok(0);
         };
-        let entries = self.engine().read_index(&me.index_key).await?;
-        let mut ended = 0;
-        for (handle, entry) in entries.iter().filter(|(h, _)| **h != me.handle) {
-            self.end(&me.index_key, handle, entry).await?;
-            ended += 1;
-        }
+        let taken = self.take_entries(&me, listed, |h| h != me.handle).await?;
+        let ended = taken.len();
+        self.end(&me.index_key, taken).await?;
         Ok(ended)
     }
 
-    /// This session's place in the index; [`Error::NoSessionIndex`] with the index off.
-    async fn member(&self) -> Result<Option<Membership>, Error> {
+    /// This session's place in the index, and whether it is already listed there (it is
+    /// not yet when this request logged in); [`Error::NoSessionIndex`] with the index off.
+    async fn member(&self) -> Result<Option<(Membership, bool)>, Error> {
         let engine = self.engine();
         if engine.config.index.is_none() {
             return Err(Error::NoSessionIndex);
         }
         let st = self.state().await?;
-        Ok(engine.membership(&st.data))
+        Ok(engine
+            .membership(&st.data)
+            .map(|me| (me, st.login.is_none())))
     }
 
-    /// Ends another session of the index: its record (and any rotation that raced it)
-    /// goes, then its entry.
-    async fn end(&self, index_key: &str, handle: &str, entry: &Entry) -> Result<(), Error> {
-        let engine = self.engine();
-        let ended = self.destroy_chain(&entry.key).await?;
-        engine.forget(&ended).await?;
-        engine
-            .change_index(index_key, |entries| (entries.remove(handle).is_some(), ()))
+    /// Removes the entries whose handle `pick` accepts from `me`'s index, in one
+    /// conditional write, and returns them; nothing if `me` is expected there (`listed`)
+    /// and is not (it was revoked meanwhile).
+    async fn take_entries(
+        &self,
+        me: &Membership,
+        listed: bool,
+        pick: impl Fn(&str) -> bool,
+    ) -> Result<Vec<(String, Entry)>, Error> {
+        self.engine()
+            .change_index(&me.index_key, |entries| {
+                if listed && !entries.contains_key(&me.handle) {
+                    return (false, Vec::new());
+                }
+                let taken: Vec<_> = entries
+                    .iter()
+                    .filter(|(h, _)| pick(h))
+                    .map(|(h, e)| (h.clone(), e.clone()))
+                    .collect();
+                for (handle, _) in &taken {
+                    entries.remove(handle);
+                }
+                (!taken.is_empty(), taken)
+            })
             .await
+    }
+
+    /// Ends the sessions of entries already taken out of the index: each record (and any
+    /// rotation that raced it) goes, and any other entry those records held.
+    async fn end(&self, index_key: &str, taken: Vec<(String, Entry)>) -> Result<(), Error> {
+        let engine = self.engine();
+        for (_, entry) in &taken {
+            let ended = self.destroy_chain(&entry.key).await?;
+            let others: Vec<_> = ended
+                .into_iter()
+                .filter(|m| m.index_key != index_key || !taken.iter().any(|(h, _)| *h == m.handle))
+                .collect();
+            engine.forget(&others).await?;
+        }
+        Ok(())
     }
 
     /// Brings the index in step with what this request did to the session: a login adds
@@ -130,40 +163,63 @@ impl Session {
             _ => None,
         };
         let before = st.indexed.take();
-        if let Some(before) = before.as_ref().filter(|b| Some(*b) != after.as_ref()) {
-            engine.forget(std::slice::from_ref(before)).await?;
-        }
-        let (Some(after), Phase::Stored { key, base, .. }) = (after, &st.phase) else {
+        // The entry a login replaces leaves in the same write that adds the new one (same
+        // user), or after it: the session is never missing from its user's list.
+        let replaced = before.as_ref().filter(|b| Some(*b) != after.as_ref());
+        let Some(after) = after else {
+            if let Some(replaced) = replaced {
+                engine.forget(std::slice::from_ref(replaced)).await?;
+            }
+            return Ok(());
+        };
+        let Phase::Stored { key, base, .. } = &st.phase else {
             return Ok(());
         };
         let now = millis(st.now);
         let expires = base.expires_at.map_or(now, millis);
         let writes = st.meta.writes;
-        if let Some(label) = login.filter(|_| before.as_ref() != Some(&after)) {
-            let entry = Entry {
+        if let Some(label) = login {
+            let mut entry = Entry {
                 key: key.clone(),
                 created: now,
                 seen: now,
                 expires,
+                seq: 0,
                 writes,
                 label,
             };
-            engine
+            let seq = engine
                 .change_index(&after.index_key, |entries| {
-                    let changed = match entries.get_mut(&after.handle) {
-                        Some(existing) => existing.extend(&entry),
-                        None => entries
-                            .insert(after.handle.clone(), entry.clone())
-                            .is_none(),
+                    let mut changed = false;
+                    if let Some(old) = replaced.filter(|r| r.index_key == after.index_key) {
+                        changed |= entries.remove(&old.handle).is_some();
+                    }
+                    let seq = match entries.get_mut(&after.handle) {
+                        Some(existing) => {
+                            changed |= existing.extend(&entry);
+                            existing.seq
+                        }
+                        None => {
+                            entry.seq = entries.values().map(|e| e.seq).max().unwrap_or(0) + 1;
+                            entries.insert(after.handle.clone(), entry.clone());
+                            changed = true;
+                            entry.seq
+                        }
                     };
-                    (changed, ())
+                    (changed, seq)
                 })
                 .await?;
+            if let Some(old) = replaced.filter(|r| r.index_key != after.index_key) {
+                engine.forget(std::slice::from_ref(old)).await?;
+            }
             st.indexed = Some(after.clone());
             if let Some(max) = options.max_per_user {
-                self.enforce_max(&after, max).await?;
+                self.enforce_max(&after, seq, max).await?;
             }
             return Ok(());
+        }
+        if let Some(replaced) = replaced {
+            engine.forget(std::slice::from_ref(replaced)).await?;
         }
         if !extended || before.as_ref() != Some(&after) {
             // Not extended; or another request's login that this one's write merged with
@@ -176,6 +232,7 @@ impl Session {
             created: now,
             seen: now,
             expires,
+            seq: 0,
             writes,
             label: None,
         };
@@ -215,17 +272,29 @@ impl Session {
         Ok(())
     }
 
-    /// Past `max` live sessions for the user, ends the least recently active others.
-    async fn enforce_max(&self, me: &Membership, max: usize) -> Result<(), Error> {
+    /// Past `max` live sessions for the user, ends the least recently active of those
+    /// logged in before this one. Concurrent logins agree: each counts only the logins up
+    /// to its own place (`seq`), so none ends one that a later login counts on, and each
+    /// victim is taken out of the index once.
+    async fn enforce_max(&self, me: &Membership, seq: u64, max: usize) -> Result<(), Error> {
         let live = self.engine().live_entries(&me.index_key).await?;
-        if live.len() <= max {
+        let mut earlier: Vec<_> = live
+            .iter()
+            .filter(|(h, e)| e.seq < seq && **h != me.handle)
+            .collect();
+        let counted = earlier.len() + 1;
+        if counted <= max {
             return Ok(());
         }
-        let mut others: Vec<_> = live.iter().filter(|(h, _)| **h != me.handle).collect();
-        others.sort_by_key(|(_, e)| (e.seen, e.created));
-        for (handle, entry) in others.into_iter().take(live.len() - max) {
-            self.end(&me.index_key, handle, entry).await?;
-        }
-        Ok(())
+        earlier.sort_by_key(|(_, e)| (e.seen, e.seq));
+        let victims: Vec<String> = earlier
+            .into_iter()
+            .take(counted - max)
+            .map(|(h, _)| h.clone())
+            .collect();
+        let taken = self
+            .take_entries(me, false, |h| victims.iter().any(|v| v == h))
+            .await?;
+        self.end(&me.index_key, taken).await
     }
 }

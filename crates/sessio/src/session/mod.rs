@@ -17,6 +17,7 @@ use serde_json::Value;
 use tokio::sync::{Mutex, MutexGuard};
 
 pub use lock::SessionLock;
+pub(crate) use persist::backoff;
 
 use crate::cookie::Presented;
 use crate::engine::{Engine, View};

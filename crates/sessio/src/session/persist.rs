@@ -458,7 +458,7 @@ fn stored(st: &mut State, key: String, origin: Origin, written: Loaded, then: Af
 /// Waits a little after a lost conditional save, so that many requests racing on one
 /// session spread out instead of colliding again: a random pause of up to `attempt` ms
 /// (at most 20 ms) after the second loss.
-async fn backoff(attempt: u32) {
+pub(crate) async fn backoff(attempt: u32) {
     if attempt < 2 {
         return;
     }

@@ -57,8 +57,8 @@
 //! - **Costs.** A login writes the index once; each expiry extension of a logged-in
 //!   session reads and writes it once more; listing reads every listed session once.
 //!   Anonymous sessions never touch it. "Last seen" is as precise as the touch throttle.
-//!   The record grows by about 150 bytes per session of the user and is rewritten whole,
-//!   so a user with very many sessions (API clients, say) wants a
+//!   The record grows by about 150 bytes (plus the label) per session of the user and is
+//!   rewritten whole, so a user with very many sessions (API clients, say) wants a
 //!   [maximum](SessionIndex::max_per_user).
 //! - **Revocation** deletes the session's record, exactly like its own logout (following
 //!   a rotation that raced it, see invariant I2), so it takes effect on every process at

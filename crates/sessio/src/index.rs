@@ -74,8 +74,10 @@
 //!   before it (oldest "last seen" first). Each login has a place in the user's index, and
 //!   concurrent logins on any process count only up to their own place, so together they
 //!   end exactly enough, never one another.
-//! - **A re-login** (a new login on a logged-in session) replaces its entry in the same
-//!   write that adds the new one: the session is listed throughout.
+//! - **A re-login**: the same user logging in again on a session keeps its entry and
+//!   handle (the same device); another user logging in on it gets a new entry in their
+//!   index, written before the old one leaves the first user's. The session is listed
+//!   throughout, and a revocation by the first user never ends the second user's login.
 //!
 //! The store must keep records until they expire: a cache that drops live records to make
 //! room (Memcached) is refused when the index is configured. The memory store evicts only

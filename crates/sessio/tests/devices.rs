@@ -410,9 +410,9 @@ async fn a_maximum_of_zero_is_refused() {
     assert!(error.to_string().contains("max_per_user"), "{error}");
 }
 
-/// A write of the same session lands after another process's re-login wrote the session
-/// but before it wrote the index: the write must not take the missing entry for a
-/// revocation and end the new login.
+/// A write of the same session lands after another process's login as another user wrote
+/// the session but before it wrote the index: the write must not take the missing entry
+/// for a revocation and end the new login.
 #[tokio::test]
 async fn a_write_between_a_relogins_session_write_and_index_write_keeps_the_login() {
     let memory = MemoryStore::default();
@@ -426,7 +426,7 @@ async fn a_write_between_a_relogins_session_write_and_index_write_keeps_the_logi
     racing.get::<i32>("x").await.unwrap();
 
     let relogin = open(&two, &cookie);
-    relogin.login("ada").await.unwrap();
+    relogin.login("bob").await.unwrap();
     let (paused_rx, resume_tx) = hooked.arm();
     let logging_in = tokio::spawn(async move { relogin.commit().await });
     paused_rx.await.unwrap(); // the session is rotated; its index entry not written yet
@@ -439,7 +439,7 @@ async fn a_write_between_a_relogins_session_write_and_index_write_keeps_the_logi
     let session = open(&one, &new);
     assert_eq!(
         session.current_user::<String>().await.unwrap().as_deref(),
-        Some("ada"),
+        Some("bob"),
         "the new login stands"
     );
     assert_eq!(
@@ -470,18 +470,18 @@ async fn of_two_devices_revoking_each_other_at_once_one_stays() {
     let second = open(&two, &d2);
     let racing = tokio::spawn(async move {
         let ended = second.revoke_others().await.unwrap();
-        second.commit().await.unwrap();
-        ended
+        (ended, second.commit().await.unwrap())
     });
     paused.await.unwrap();
     let first = open(&one, &d1);
     assert_eq!(first.revoke_others().await.unwrap(), 2);
     first.commit().await.unwrap();
     resume.send(()).unwrap();
-    assert_eq!(
-        racing.await.unwrap(),
-        0,
-        "d2 was revoked before it could revoke"
+    let (ended, set_cookie) = racing.await.unwrap();
+    assert_eq!(ended, 0, "d2 was revoked before it could revoke");
+    assert!(
+        set_cookie.is_some_and(|c| c.contains("Max-Age=0")),
+        "and learns it: its cookie is removed"
     );
 
     assert_eq!(
@@ -529,4 +529,70 @@ async fn a_relogin_is_listed_throughout() {
     let revoker = open(&one, &observer);
     assert_eq!(revoker.revoke_others().await.unwrap(), 1);
     assert_eq!(user_of(&one, &new).await, None);
+}
+
+/// A user's revocation of a browser's session races another user's login on that browser:
+/// the revocation ends what was the first user's, never the second user's fresh login
+/// (found by a hostile run: the revocation followed the login's rotation into it).
+#[tokio::test]
+async fn a_revocation_never_ends_another_users_login_on_the_same_browser() {
+    let memory = MemoryStore::default();
+    let hooked = PauseAfterFreshRead::new(memory.clone(), |key| key.contains("users."));
+    let one = SessionManager::new(memory.clone(), indexed()).unwrap();
+    let two = SessionManager::new(hooked.clone(), indexed()).unwrap();
+    let browser = login(&one, "ada", "shared browser").await;
+    let phone = login(&one, "ada", "phone").await;
+
+    // Bob logs in on the shared browser; his login has rotated the session and waits
+    // before its index writes. Ada's phone ends her other sessions meanwhile.
+    let switching = open(&two, &browser);
+    switching.login("bob").await.unwrap();
+    let (paused, resume) = hooked.arm();
+    let committing = tokio::spawn(async move { switching.commit().await });
+    paused.await.unwrap();
+    let revoker = open(&one, &phone);
+    assert_eq!(
+        revoker.revoke_others().await.unwrap(),
+        1,
+        "ada's entry for the browser"
+    );
+    revoker.commit().await.unwrap();
+    resume.send(()).unwrap();
+    let bob = pair(&committing.await.unwrap().unwrap().expect("bob's cookie"));
+
+    assert_eq!(
+        user_of(&one, &bob).await.as_deref(),
+        Some("bob"),
+        "bob's login stands"
+    );
+    assert_eq!(user_of(&one, &browser).await, None);
+    assert_eq!(open(&one, &bob).sessions().await.unwrap().len(), 1);
+    assert_eq!(open(&one, &phone).sessions().await.unwrap().len(), 1);
+}
+
+/// The same user logging in again on a session keeps its handle (the same device, so a
+/// handle shown before stays good); another user gets a new one.
+#[tokio::test]
+async fn a_relogin_of_the_same_user_keeps_the_handle() {
+    let manager = SessionManager::new(MemoryStore::default(), indexed()).unwrap();
+    let cookie = login(&manager, "ada", "laptop").await;
+    let before = open(&manager, &cookie).handle().await.unwrap().unwrap();
+    let session = open(&manager, &cookie);
+    session.login("ada").await.unwrap();
+    let again = pair(&session.commit().await.unwrap().expect("a new id"));
+    let session = open(&manager, &again);
+    assert_eq!(
+        session.handle().await.unwrap().as_deref(),
+        Some(before.as_str())
+    );
+    let list = session.sessions().await.unwrap();
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0].label.as_deref(), Some("laptop"));
+
+    session.login("bob").await.unwrap();
+    let bob = pair(&session.commit().await.unwrap().expect("a new id"));
+    assert_ne!(
+        open(&manager, &bob).handle().await.unwrap().as_deref(),
+        Some(before.as_str())
+    );
 }

@@ -27,6 +27,10 @@ impl Session {
     /// whether the anonymous data stays. Logging in again (another user, or the same)
     /// replaces the user and rotates again.
     ///
+    /// With the [sessions index](crate::index) on, the session gets an entry in the user's
+    /// index (kept when the same user logs in again on it), labelled by
+    /// [`Login::label`].
+    ///
     /// # Errors
     /// [`Error::Store`] if the store fails; [`Error::Serialize`] if `user` has no JSON form.
     pub async fn login_with<U: Serialize + ?Sized>(
@@ -48,13 +52,18 @@ impl Session {
             .now
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        st.set(USER_KEY, Some(user));
-        st.set(LOGIN_AT_KEY, Some(Value::from(at)));
         if self.engine().config.index.is_some() {
-            // A new entry in the user's sessions index, under a new handle.
-            st.set(HANDLE_KEY, Some(Value::from(crate::index::new_handle()?)));
+            // The user's sessions index: the same user logging in again on this session
+            // keeps its entry (the same device); anyone else gets a new one.
+            let same = st.data.get(USER_KEY) == Some(&user)
+                && st.data.get(HANDLE_KEY).is_some_and(Value::is_string);
+            if !same {
+                st.set(HANDLE_KEY, Some(Value::from(crate::index::new_handle()?)));
+            }
             st.login = Some(login.label);
         }
+        st.set(USER_KEY, Some(user));
+        st.set(LOGIN_AT_KEY, Some(Value::from(at)));
         // A CSRF token known before the login (to whoever planted the session) must not
         // outlive it.
         if st.data.contains_key(CSRF_KEY) {

@@ -78,7 +78,8 @@ impl Session {
     /// Ends every session of the logged-in user but this one ("log out other devices",
     /// e.g. after a password change), on every process at their next request. Returns how
     /// many it ended; `0` when nobody is logged in, or when this session was itself revoked
-    /// meanwhile (by another session's `revoke_others`, say: of two at once, one wins).
+    /// meanwhile (by another session's `revoke_others`, say: of two at once, one wins),
+    /// in which case this session is logged out too.
     ///
     /// # Errors
     /// [`Error::NoSessionIndex`] if the index is off; [`Error::Store`] if the store fails.
@@ -107,17 +108,18 @@ impl Session {
 
     /// Removes the entries whose handle `pick` accepts from `me`'s index, in one
     /// conditional write, and returns them; nothing if `me` is expected there (`listed`)
-    /// and is not (it was revoked meanwhile).
+    /// and is not: it was revoked meanwhile, and this session is logged out.
     async fn take_entries(
         &self,
         me: &Membership,
         listed: bool,
         pick: impl Fn(&str) -> bool,
     ) -> Result<Vec<(String, Entry)>, Error> {
-        self.engine()
+        let taken = self
+            .engine()
             .change_index(&me.index_key, |entries| {
                 if listed && !entries.contains_key(&me.handle) {
-                    return (false, Vec::new());
+                    return (false, None);
                 }
                 let taken: Vec<_> = entries
                     .iter()
@@ -127,9 +129,18 @@ impl Session {
                 for (handle, _) in &taken {
                     entries.remove(handle);
                 }
-                (!taken.is_empty(), taken)
+                (!taken.is_empty(), Some(taken))
             })
-            .await
+            .await?;
+        match taken {
+            Some(taken) => Ok(taken),
+            None => {
+                // Revoked meanwhile (by another of the user's sessions): this request ends
+                // it here too, so that its answer removes the cookie.
+                self.logout().await?;
+                Ok(Vec::new())
+            }
+        }
     }
 
     /// Ends the sessions of entries already taken out of the index: each record (and any
@@ -137,7 +148,7 @@ impl Session {
     async fn end(&self, index_key: &str, taken: Vec<(String, Entry)>) -> Result<(), Error> {
         let engine = self.engine();
         for (_, entry) in &taken {
-            let ended = self.destroy_chain(&entry.key).await?;
+            let ended = self.destroy_chain(&entry.key, Some(index_key)).await?;
             let others: Vec<_> = ended
                 .into_iter()
                 .filter(|m| m.index_key != index_key || !taken.iter().any(|(h, _)| *h == m.handle))

@@ -86,7 +86,7 @@ impl Session {
             return Err(Error::Poisoned);
         }
         if let Some(doomed) = st.doomed.take() {
-            let ended = self.destroy_chain(&doomed).await?;
+            let ended = self.destroy_chain(&doomed, None).await?;
             engine.forget(&ended).await?;
             st.indexed = None;
             if let Some(held) = st.lock.take_if(|h| h.key == doomed) {
@@ -136,9 +136,17 @@ impl Session {
     /// logout). A stale tab's logout within the rotation grace ends the new session
     /// as well, which is what its user asked for.
     ///
+    /// With `owner` (a revocation through a user's sessions index), a live record that is
+    /// not that user's login (another user logged in on the same browser meanwhile) stops
+    /// the chain and stays: a user's revocation never ends another user's login.
+    ///
     /// Returns where the deleted sessions stood in the sessions index, for the caller to
     /// remove (empty when the index is off).
-    pub(crate) async fn destroy_chain(&self, key: &str) -> Result<Vec<Membership>, Error> {
+    pub(crate) async fn destroy_chain(
+        &self,
+        key: &str,
+        owner: Option<&str>,
+    ) -> Result<Vec<Membership>, Error> {
         let engine = self.engine();
         let mut ended = Vec::new();
         let mut key = key.to_owned();
@@ -155,6 +163,11 @@ impl Session {
                 View::Live(fetched) => (None, engine.membership(&fetched.data)),
                 View::Gone => (None, None),
             };
+            if let Some(owner) = owner {
+                if next.is_none() && member.as_ref().is_none_or(|m| m.index_key != owner) {
+                    return Ok(ended);
+                }
+            }
             match engine.store.delete_if(&key, &loaded).await? {
                 Outcome::Done(()) => {
                     ended.extend(member);

@@ -3,19 +3,28 @@
 //! ```text
 //! cargo run --release --example demo -- --addr 127.0.0.1:3000 --store memory [--ttl S]
 //!     [--absolute-ttl S] [--compat sanic-session] [--secure] [--max-sessions-per-user N]
+//!     [--codec json|msgpack]
 //! ```
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
-use sessio::Compat;
+use sessio::{Codec, Compat};
 use sessio_examples::{app, open_store, DemoOptions};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum CompatArg {
     /// Share sessions with Python's sanic_session.
     SanicSession,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum CodecArg {
+    /// JSON.
+    Json,
+    /// MessagePack.
+    Msgpack,
 }
 
 /// sessio demo server.
@@ -39,6 +48,9 @@ struct Args {
     /// Compatibility mode.
     #[arg(long, value_enum)]
     compat: Option<CompatArg>,
+    /// How session data is written in the store.
+    #[arg(long, value_enum, default_value = "json")]
+    codec: CodecArg,
     /// Mark the cookie Secure.
     #[arg(long)]
     secure: bool,
@@ -72,6 +84,10 @@ async fn main() -> ExitCode {
         lock_wait: args.lock_wait_ms.map(std::time::Duration::from_millis),
         max_sessions: args.max_sessions,
         max_sessions_per_user: args.max_sessions_per_user,
+        codec: match args.codec {
+            CodecArg::Json => Codec::Json,
+            CodecArg::Msgpack => Codec::MessagePack,
+        },
     };
     let store = match open_store(&args.store, &options).await {
         Ok(store) => store,

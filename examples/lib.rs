@@ -49,7 +49,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use sessio::auth::Login;
 use sessio::index::SessionIndex;
-use sessio::{Compat, Config, MemoryStore, Store};
+use sessio::{Codec, Compat, Config, MemoryStore, Store};
 use sessio_axum::{LoggedIn, NamedSession, Session, SessionError, SessionLayer};
 
 /// Options of the demo server that shape its sessions.
@@ -69,12 +69,15 @@ pub struct DemoOptions {
     pub max_sessions: Option<usize>,
     /// Most sessions per user (none if `None`); needs a store that keeps the index.
     pub max_sessions_per_user: Option<usize>,
+    /// How session data is written in the store.
+    pub codec: Codec,
 }
 
 impl DemoOptions {
     /// The session configuration these options describe.
     pub fn config(&self) -> Config {
         let mut config = Config::default()
+            .with_codec(self.codec)
             .with_compat(self.compat)
             .with_secure(self.secure)
             .with_absolute_timeout(self.absolute_ttl.map(Duration::from_secs));

@@ -68,3 +68,28 @@ fn redis_outage_answers_503_quickly_and_service_resumes() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A demo writing MessagePack and one writing JSON on one Redis continue each other's
+/// sessions: records say their codec, so a codec can change while sessions live.
+#[test]
+fn messagepack_and_json_processes_share_sessions() {
+    let redis = RedisServer::start();
+    let msgpack = Demo::start(&["--store", &redis.url(), "--codec", "msgpack"]);
+    let json = Demo::start(&["--store", &redis.url()]);
+    let cookie = get(&msgpack.addr, "/", None).cookie().expect("a cookie");
+    for (i, demo) in [&json, &msgpack, &json].into_iter().enumerate() {
+        assert_eq!(
+            get(&demo.addr, "/", Some(&cookie)).body,
+            (i + 2).to_string()
+        );
+    }
+    let value = r#"{"a":[1,2.5,"é",null,true],"b":{"c":-7}}"#;
+    let set = common::request(&msgpack.addr, "PUT", "/set/x", Some(&cookie), value);
+    assert_eq!(set.status, 200, "{set:?}");
+    let read = get(&json.addr, "/get/x", Some(&cookie));
+    let read: serde_json::Value = serde_json::from_str(&read.body).unwrap();
+    assert_eq!(
+        read,
+        serde_json::from_str::<serde_json::Value>(value).unwrap()
+    );
+}

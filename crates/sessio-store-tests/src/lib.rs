@@ -114,6 +114,7 @@ macro_rules! basic_suite {
             sessions::writes_racing_a_rotation_are_kept,
             sessions::stale_cookies_never_touch_the_browser_cookie,
             sessions::a_logout_racing_a_rotation_ends_the_successor,
+            sessions::messagepack_sessions_merge_rotate_and_read_back,
         );
     };
 }

@@ -4,6 +4,7 @@
 use sessio::Store;
 
 use crate::{concurrently, cookie_pair, manager, new_session, request, Timing};
+use sessio::SessionManager;
 
 /// 40 concurrent `update`s of one key on one session: the count ends at exactly 40.
 pub async fn concurrent_updates_lose_nothing<S: Store + Clone>(store: &S, _: Timing) {
@@ -323,4 +324,51 @@ pub async fn a_logout_racing_a_rotation_ends_the_successor<S: Store + Clone>(sto
         request(&manager, &new).is_empty().await.unwrap(),
         "the rotated session outlived a logout that raced it"
     );
+}
+
+/// Sessions written in MessagePack: 20 concurrent updates merge, a rotation keeps the
+/// data, a manager configured for JSON reads them (records say their codec), and a
+/// logout ends them.
+pub async fn messagepack_sessions_merge_rotate_and_read_back<S: Store + Clone>(
+    store: &S,
+    _: Timing,
+) {
+    use sessio::Codec;
+    let json = crate::manager(store, "msgpack");
+    let config = json.config().clone().with_codec(Codec::MessagePack);
+    let msgpack =
+        SessionManager::from_arc(std::sync::Arc::new(store.clone()), config).expect("valid config");
+    let first = msgpack.session(std::iter::empty());
+    first
+        .insert(
+            "nested",
+            serde_json::json!({"a": [1, 2.5, "é", null, true]}),
+        )
+        .await
+        .unwrap();
+    let cookie = cookie_pair(&first.commit().await.unwrap().expect("a cookie"));
+    concurrently(&msgpack, &cookie, 20, |_, session| async move {
+        session
+            .update("n", |n: Option<u32>| n.unwrap_or(0) + 1)
+            .await
+            .unwrap();
+        session.commit().await.unwrap();
+    })
+    .await;
+    let rotating = request(&msgpack, &cookie);
+    rotating.cycle_id().await.unwrap();
+    let rotated = cookie_pair(&rotating.commit().await.unwrap().expect("a new id"));
+    let read = request(&json, &rotated);
+    assert_eq!(read.get::<u32>("n").await.unwrap(), Some(20));
+    assert_eq!(
+        read.get_value("nested").await.unwrap(),
+        Some(serde_json::json!({"a": [1, 2.5, "é", null, true]}))
+    );
+    read.insert("by_json", 1).await.unwrap();
+    read.commit().await.unwrap();
+    let back = request(&msgpack, &rotated);
+    assert_eq!(back.get::<i32>("by_json").await.unwrap(), Some(1));
+    back.logout().await.unwrap();
+    back.commit().await.unwrap();
+    assert!(request(&msgpack, &rotated).is_empty().await.unwrap());
 }

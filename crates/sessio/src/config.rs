@@ -7,6 +7,7 @@ pub use cookie::SameSite;
 
 use crate::index::SessionIndex;
 use crate::policy::{Clock, SharedClock, SystemClock};
+use crate::record::Codec;
 
 /// Everything a [`SessionManager`](crate::SessionManager) can be told, with safe defaults.
 ///
@@ -32,6 +33,7 @@ use crate::policy::{Clock, SharedClock, SystemClock};
 /// | [`with_rotation_grace`](Self::with_rotation_grace) | 60 s | how long a rotated-away id forwards in-flight writes to its successor |
 /// | [`with_clock`](Self::with_clock) | system clock | where expiry reads the time |
 /// | [`with_session_index`](Self::with_session_index) | off | keep an index of each user's sessions (list, revoke, cap per user) |
+/// | [`with_codec`](Self::with_codec) | JSON | how the session's data is written in the store (MessagePack with the `msgpack` feature) |
 ///
 /// ```
 /// use sessio::{Config, SameSite};
@@ -71,6 +73,7 @@ pub struct Config {
     pub(crate) clock: SharedClock,
     pub(crate) moved_ttl: Duration,
     pub(crate) index: Option<SessionIndex>,
+    pub(crate) codec: Codec,
 }
 
 /// Compatibility modes, for sharing sessions with another implementation.
@@ -111,6 +114,7 @@ impl Default for Config {
             clock: Arc::new(SystemClock),
             moved_ttl: Duration::from_secs(60),
             index: None,
+            codec: Codec::Json,
         }
     }
 }
@@ -298,6 +302,30 @@ impl Config {
         self
     }
 
+    /// How the session's data is written in the store: JSON (the default) or, with the
+    /// `msgpack` feature, MessagePack. Records are read in whichever codec wrote them, so
+    /// the codec can change while sessions live. The `sanic_session` compatibility mode
+    /// writes JSON only.
+    ///
+    /// ```
+    /// # #[cfg(feature = "msgpack")] {
+    /// use sessio::{Codec, Config};
+    ///
+    /// assert!(Config::default().with_codec(Codec::MessagePack).validate().is_ok());
+    /// let compat = Config::sanic_session().with_codec(Codec::MessagePack);
+    /// assert!(compat.validate().unwrap_err().to_string().contains("with_codec"));
+    /// # }
+    /// ```
+    pub fn with_codec(mut self, codec: Codec) -> Self {
+        self.codec = codec;
+        self
+    }
+
+    /// The codec records are written in.
+    pub fn codec(&self) -> Codec {
+        self.codec
+    }
+
     /// The sessions index options, if the index is on.
     pub fn session_index(&self) -> Option<&SessionIndex> {
         self.index.as_ref()
@@ -372,6 +400,9 @@ impl Config {
         }
         if self.max_retries == 0 {
             return err("max_retries must be at least 1");
+        }
+        if self.compat.is_some() && self.codec != Codec::Json {
+            return err("the sanic_session compatibility mode stores JSON, which the Python app reads; remove with_codec");
         }
         if self.index.as_ref().and_then(SessionIndex::max) == Some(0) {
             return err("SessionIndex::max_per_user must be at least 1");

@@ -103,7 +103,7 @@ impl Engine {
     }
 
     pub(crate) fn encode(&self, meta: &Meta, data: &Data) -> Result<Vec<u8>, Error> {
-        let bytes = record::encode(self.format, meta, data);
+        let bytes = record::encode(self.format, self.config.codec, meta, data);
         if bytes.len() > self.config.max_size {
             return Err(Error::TooLarge {
                 size: bytes.len(),

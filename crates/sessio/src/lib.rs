@@ -91,5 +91,6 @@ pub use id::{IdFormat, SessionId};
 pub use manager::SessionManager;
 pub use memory::MemoryStore;
 pub use policy::{Clock, SystemClock};
+pub use record::Codec;
 pub use session::{Session, SessionLock};
 pub use store::Store;

@@ -17,6 +17,8 @@ const TAG: u8 = 0xA3;
 const FLAG_TTL: u8 = 1;
 const FLAG_BROWSER_COOKIE: u8 = 2;
 const FLAG_MOVED: u8 = 4;
+/// The body is MessagePack, not JSON.
+const FLAG_MSGPACK: u8 = 8;
 /// The deepest nesting of a value inside the session object that can be read back
 /// (serde_json refuses to read past 128 levels; the object itself is one).
 pub(crate) const MAX_DEPTH: usize = 100;
@@ -34,6 +36,20 @@ pub(crate) struct Meta {
     pub ttl_override: Option<u32>,
     /// The session asked for a cookie that dies with the browser ("remember me" off).
     pub browser_cookie: bool,
+}
+
+/// How the session's data is written after the header (native format only; records of
+/// either codec are read whatever the configuration says).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Codec {
+    /// JSON (the default): readable with any tool, and what the compatibility mode writes.
+    #[default]
+    Json,
+    /// MessagePack (`rmp-serde`): smaller and faster to read and write; needs sessio's
+    /// `msgpack` feature.
+    #[cfg(feature = "msgpack")]
+    MessagePack,
 }
 
 /// Which byte format a manager reads and writes.
@@ -59,12 +75,22 @@ pub(crate) enum DecodeError {
     Header,
     #[error("record data is not a JSON object: {0}")]
     Json(#[from] serde_json::Error),
+    #[cfg(feature = "msgpack")]
+    #[error("record data is not a MessagePack map: {0}")]
+    MessagePack(#[from] rmp_serde::decode::Error),
+    #[cfg(not(feature = "msgpack"))]
+    #[error("record data is MessagePack; build sessio with its `msgpack` feature to read it")]
+    NoMessagePack,
 }
 
-pub(crate) fn encode(format: Format, meta: &Meta, data: &Data) -> Vec<u8> {
+pub(crate) fn encode(format: Format, codec: Codec, meta: &Meta, data: &Data) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
     if format == Format::Native {
         let mut flags = 0;
+        #[cfg(feature = "msgpack")]
+        if codec == Codec::MessagePack {
+            flags |= FLAG_MSGPACK;
+        }
         if meta.ttl_override.is_some() {
             flags |= FLAG_TTL;
         }
@@ -78,6 +104,16 @@ pub(crate) fn encode(format: Format, meta: &Meta, data: &Data) -> Vec<u8> {
         if let Some(ttl) = meta.ttl_override {
             out.extend_from_slice(&ttl.to_le_bytes());
         }
+    }
+    match codec {
+        Codec::Json => {}
+        #[cfg(feature = "msgpack")]
+        Codec::MessagePack if format == Format::Native => {
+            rmp_serde::encode::write(&mut out, data).expect("a JSON map always serializes");
+            return out;
+        }
+        #[cfg(feature = "msgpack")]
+        Codec::MessagePack => {}
     }
     serde_json::to_writer(&mut out, data).expect("a JSON map always serializes");
     out
@@ -130,6 +166,7 @@ pub(crate) fn depth(value: &Value) -> usize {
 pub(crate) fn decode(format: Format, bytes: &[u8]) -> Result<(Meta, Data), DecodeError> {
     let mut meta = Meta::default();
     let mut body = bytes;
+    let mut msgpack = false;
     if format == Format::Native {
         if bytes.len() < HEADER || bytes[0] != TAG || bytes[1] & FLAG_MOVED != 0 {
             return Err(DecodeError::Header);
@@ -138,6 +175,7 @@ pub(crate) fn decode(format: Format, bytes: &[u8]) -> Result<(Meta, Data), Decod
         meta.created = u64::from_le_bytes(bytes[2..10].try_into().expect("8 bytes"));
         meta.writes = u32::from_le_bytes(bytes[10..HEADER].try_into().expect("4 bytes"));
         meta.browser_cookie = flags & FLAG_BROWSER_COOKIE != 0;
+        msgpack = flags & FLAG_MSGPACK != 0;
         body = &bytes[HEADER..];
         if flags & FLAG_TTL != 0 {
             let raw = body.get(..4).ok_or(DecodeError::Header)?;
@@ -145,7 +183,13 @@ pub(crate) fn decode(format: Format, bytes: &[u8]) -> Result<(Meta, Data), Decod
             body = &body[4..];
         }
     }
-    let data: Data = serde_json::from_slice(body)?;
+    let data: Data = match msgpack {
+        false => serde_json::from_slice(body)?,
+        #[cfg(feature = "msgpack")]
+        true => rmp_serde::from_slice(body)?,
+        #[cfg(not(feature = "msgpack"))]
+        true => return Err(DecodeError::NoMessagePack),
+    };
     Ok((meta, data))
 }
 
@@ -193,7 +237,16 @@ mod tests {
     proptest! {
         #[test]
         fn native_round_trips(m in meta(), d in data()) {
-            let bytes = encode(Format::Native, &m, &d);
+            let bytes = encode(Format::Native, Codec::Json, &m, &d);
+            let (m2, d2) = decode(Format::Native, &bytes).unwrap();
+            prop_assert_eq!(m2, m);
+            prop_assert_eq!(d2, d);
+        }
+
+        #[cfg(feature = "msgpack")]
+        #[test]
+        fn msgpack_round_trips_and_is_read_without_being_asked(m in meta(), d in data()) {
+            let bytes = encode(Format::Native, Codec::MessagePack, &m, &d);
             let (m2, d2) = decode(Format::Native, &bytes).unwrap();
             prop_assert_eq!(m2, m);
             prop_assert_eq!(d2, d);
@@ -201,7 +254,7 @@ mod tests {
 
         #[test]
         fn json_only_is_exactly_the_object(d in data()) {
-            let bytes = encode(Format::JsonOnly, &Meta::default(), &d);
+            let bytes = encode(Format::JsonOnly, Codec::Json, &Meta::default(), &d);
             prop_assert_eq!(&bytes, &serde_json::to_vec(&d).unwrap());
             let (_, d2) = decode(Format::JsonOnly, &bytes).unwrap();
             prop_assert_eq!(d2, d);
@@ -222,7 +275,7 @@ mod tests {
             Record::Moved("session:abc".into())
         );
         assert!(decode(Format::Native, &bytes).is_err());
-        let live = encode(Format::Native, &Meta::default(), &Data::new());
+        let live = encode(Format::Native, Codec::Json, &Meta::default(), &Data::new());
         assert!(matches!(
             decode_record(Format::Native, &live),
             Ok(Record::Live(..))

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 pub use cookie::SameSite;
 
+use crate::id::{check_generator, IdGenerator};
 use crate::index::SessionIndex;
 use crate::policy::{Clock, SharedClock, SystemClock};
 use crate::record::Codec;
@@ -33,6 +34,7 @@ use crate::record::Codec;
 /// | [`with_rotation_grace`](Self::with_rotation_grace) | 60 s | how long a rotated-away id forwards in-flight writes to its successor |
 /// | [`with_clock`](Self::with_clock) | system clock | where expiry reads the time |
 /// | [`with_session_index`](Self::with_session_index) | off | keep an index of each user's sessions (list, revoke, cap per user) |
+/// | [`with_id_generator`](Self::with_id_generator) | 256 random bits, base64url | a custom id format, checked to carry at least 128 random bits |
 /// | [`with_codec`](Self::with_codec) | JSON | how the session's data is written in the store (MessagePack with the `msgpack` feature) |
 ///
 /// ```
@@ -74,6 +76,7 @@ pub struct Config {
     pub(crate) moved_ttl: Duration,
     pub(crate) index: Option<SessionIndex>,
     pub(crate) codec: Codec,
+    pub(crate) id_generator: Option<Arc<dyn IdGenerator>>,
 }
 
 /// Compatibility modes, for sharing sessions with another implementation.
@@ -115,6 +118,7 @@ impl Default for Config {
             moved_ttl: Duration::from_secs(60),
             index: None,
             codec: Codec::Json,
+            id_generator: None,
         }
     }
 }
@@ -321,6 +325,16 @@ impl Config {
         self
     }
 
+    /// Makes session ids in a format of the app's own (see [`IdGenerator`]); sessio still
+    /// draws their randomness from the OS and checks every cookie against the format
+    /// before any store lookup. Refused by [`validate`](Self::validate) if the generator
+    /// cannot show that its ids keep at least 128 random bits, and in the `sanic_session`
+    /// compatibility mode (whose ids are the Python app's).
+    pub fn with_id_generator(mut self, generator: impl IdGenerator) -> Self {
+        self.id_generator = Some(Arc::new(generator));
+        self
+    }
+
     /// The codec records are written in.
     pub fn codec(&self) -> Codec {
         self.codec
@@ -400,6 +414,14 @@ impl Config {
         }
         if self.max_retries == 0 {
             return err("max_retries must be at least 1");
+        }
+        if let Some(generator) = &self.id_generator {
+            if self.compat.is_some() {
+                return err("the sanic_session compatibility mode uses the Python app's ids (uuid4 hex); remove with_id_generator");
+            }
+            if let Some(why) = check_generator(generator.as_ref()) {
+                return Err(ConfigError(why));
+            }
         }
         if self.compat.is_some() && self.codec != Codec::Json {
             return err("the sanic_session compatibility mode stores JSON, which the Python app reads; remove with_codec");

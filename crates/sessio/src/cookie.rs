@@ -5,7 +5,7 @@ use std::time::Duration;
 use cookie::Cookie;
 
 use crate::config::Config;
-use crate::id::{IdFormat, SessionId};
+use crate::id::{Ids, SessionId};
 
 /// What the client sent under the session cookie's name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,7 +46,7 @@ impl Presented {
 pub(crate) fn find<'a>(
     headers: impl IntoIterator<Item = &'a [u8]>,
     name: &str,
-    format: IdFormat,
+    ids: &Ids,
 ) -> Presented {
     let mut presented = Presented::Absent;
     for header in headers {
@@ -59,7 +59,7 @@ pub(crate) fn find<'a>(
             }
             // A quoted value is not an id we issued (we never quote): it is refused.
             let value = pair[eq + 1..].trim_ascii();
-            match parse(value, format) {
+            match parse(value, ids) {
                 Some((id, writes)) => return Presented::Id(id, writes),
                 None => presented = Presented::Invalid,
             }
@@ -69,7 +69,7 @@ pub(crate) fn find<'a>(
 }
 
 /// A cookie value: `<id>` or `<id>.<write count>`.
-fn parse(value: &[u8], format: IdFormat) -> Option<(SessionId, Option<u32>)> {
+fn parse(value: &[u8], ids: &Ids) -> Option<(SessionId, Option<u32>)> {
     let value = std::str::from_utf8(value).ok()?;
     let (id, writes) = match value.split_once('.') {
         Some((id, writes)) if !writes.is_empty() && writes.bytes().all(|b| b.is_ascii_digit()) => {
@@ -78,7 +78,7 @@ fn parse(value: &[u8], format: IdFormat) -> Option<(SessionId, Option<u32>)> {
         Some(_) => return None,
         None => (value, None),
     };
-    Some((SessionId::parse(id, format)?, writes))
+    Some((ids.parse(id)?, writes))
 }
 
 /// Makes the `Set-Cookie` values of one configuration.
@@ -151,6 +151,7 @@ impl CookieJar {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::id::IdFormat;
 
     fn id() -> SessionId {
         SessionId::generate().unwrap()
@@ -165,30 +166,38 @@ mod tests {
         ]
         .concat();
         assert_eq!(
-            find([header.as_slice()], "id", IdFormat::Native),
+            find([header.as_slice()], "id", &Ids::Builtin(IdFormat::Native)),
             Presented::Id(id.clone(), None)
         );
         let quoted = format!("x=1;id=\"{}\"", id.as_str());
         assert_eq!(
-            find([quoted.as_bytes()], "id", IdFormat::Native),
+            find([quoted.as_bytes()], "id", &Ids::Builtin(IdFormat::Native)),
             Presented::Invalid
         );
         assert_eq!(
-            find([b"x=1".as_slice()], "id", IdFormat::Native),
+            find([b"x=1".as_slice()], "id", &Ids::Builtin(IdFormat::Native)),
             Presented::Absent
         );
         assert_eq!(
-            find([b"id=garbage".as_slice()], "id", IdFormat::Native),
+            find(
+                [b"id=garbage".as_slice()],
+                "id",
+                &Ids::Builtin(IdFormat::Native)
+            ),
             Presented::Invalid
         );
         assert_eq!(
-            find([b"id=\xff".as_slice()], "id", IdFormat::Native),
+            find(
+                [b"id=\xff".as_slice()],
+                "id",
+                &Ids::Builtin(IdFormat::Native)
+            ),
             Presented::Invalid
         );
         // A bad copy before a good one does not hide it, in one header or across two.
         let two = format!("id=bad; id={}", id.as_str());
         assert_eq!(
-            find([two.as_bytes()], "id", IdFormat::Native),
+            find([two.as_bytes()], "id", &Ids::Builtin(IdFormat::Native)),
             Presented::Id(id.clone(), None)
         );
         let second = format!("id={}", id.as_str());
@@ -196,27 +205,27 @@ mod tests {
             find(
                 [b"id=bad".as_slice(), second.as_bytes()],
                 "id",
-                IdFormat::Native
+                &Ids::Builtin(IdFormat::Native)
             ),
             Presented::Id(id.clone(), None)
         );
         // The write count after a dot; anything else after one is not ours.
         let counted = format!("id={}.42", id.as_str());
         assert_eq!(
-            find([counted.as_bytes()], "id", IdFormat::Native),
+            find([counted.as_bytes()], "id", &Ids::Builtin(IdFormat::Native)),
             Presented::Id(id.clone(), Some(42))
         );
         for bad in [".", ".x", ".-1", ".99999999999"] {
             let value = format!("id={}{bad}", id.as_str());
             assert_eq!(
-                find([value.as_bytes()], "id", IdFormat::Native),
+                find([value.as_bytes()], "id", &Ids::Builtin(IdFormat::Native)),
                 Presented::Invalid,
                 "{bad}"
             );
         }
         // Names are compared exactly: `xid` is not `id`.
         assert_eq!(
-            find([b"xid=1".as_slice()], "id", IdFormat::Native),
+            find([b"xid=1".as_slice()], "id", &Ids::Builtin(IdFormat::Native)),
             Presented::Absent
         );
     }

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use crate::config::{Compat, Config};
 use crate::cookie::CookieJar;
-use crate::id::{IdFormat, SessionId};
+use crate::id::{IdFormat, Ids, SessionId};
 use crate::policy::Policy;
 use crate::record::{self, Data, Format, Meta, Record};
 use crate::store::{Loaded, Store};
@@ -18,7 +18,7 @@ pub(crate) struct Engine {
     pub policy: Policy,
     pub jar: CookieJar,
     pub format: Format,
-    pub id_format: IdFormat,
+    pub ids: Ids,
     /// The store serves reads from a cache in this process, so the cookie carries the
     /// record's write count and a newer one in the cookie forces a fresh read
     /// (read-your-writes across processes). Not in the compat format (no room for it).
@@ -61,10 +61,10 @@ impl Engine {
             },
             jar: CookieJar::new(&config),
             format,
-            id_format: if compat {
-                IdFormat::NativeOrUuidHex
-            } else {
-                IdFormat::Native
+            ids: match (&config.id_generator, compat) {
+                (Some(generator), false) => Ids::Custom(generator.clone()),
+                (_, true) => Ids::Builtin(IdFormat::NativeOrUuidHex),
+                (None, false) => Ids::Builtin(IdFormat::Native),
             },
             config,
         }
@@ -81,7 +81,7 @@ impl Engine {
 
     /// A fresh id and its store key.
     pub(crate) fn fresh(&self) -> Result<(SessionId, String), Error> {
-        let id = SessionId::generate()?;
+        let id = self.ids.generate()?;
         let key = self.key(&id);
         Ok((id, key))
     }

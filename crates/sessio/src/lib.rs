@@ -87,7 +87,7 @@ pub mod store;
 
 pub use config::{Compat, Config, ConfigError, SameSite};
 pub use error::Error;
-pub use id::{IdFormat, SessionId};
+pub use id::{IdFormat, IdGenerator, SessionId};
 pub use manager::SessionManager;
 pub use memory::MemoryStore;
 pub use policy::{Clock, SystemClock};

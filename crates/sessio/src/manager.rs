@@ -88,7 +88,7 @@ impl SessionManager {
     /// ignored and the request gets a fresh session; other cookies in the headers, whatever
     /// they hold, do not matter. This never fails.
     pub fn session<'a>(&self, cookie_headers: impl IntoIterator<Item = &'a [u8]>) -> Session {
-        let presented = cookie::find(cookie_headers, &self.engine.jar.name, self.engine.id_format);
+        let presented = cookie::find(cookie_headers, &self.engine.jar.name, &self.engine.ids);
         Session::new(self.engine.clone(), presented)
     }
 }

@@ -3,13 +3,14 @@
 //! ```text
 //! cargo run --release --example demo -- --addr 127.0.0.1:3000 --store memory [--ttl S]
 //!     [--absolute-ttl S] [--compat sanic-session] [--secure] [--max-sessions-per-user N]
-//!     [--codec json|msgpack]
+//!     [--codec json|msgpack] [--secondary STORE ...] [--secondary-required]
 //! ```
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
+use sessio::store::WriteThrough;
 use sessio::{Codec, Compat};
 use sessio_examples::{app, open_store, DemoOptions};
 
@@ -63,6 +64,13 @@ struct Args {
     /// Most sessions per user: a login past it ends the user's least recently active one.
     #[arg(long)]
     max_sessions_per_user: Option<usize>,
+    /// A write-only secondary store (any --store value) that receives every save, touch
+    /// and delete; repeatable.
+    #[arg(long)]
+    secondary: Vec<String>,
+    /// A failing secondary fails the request (503) instead of being logged only.
+    #[arg(long)]
+    secondary_required: bool,
 }
 
 #[tokio::main]
@@ -89,13 +97,26 @@ async fn main() -> ExitCode {
             CodecArg::Msgpack => Codec::MessagePack,
         },
     };
-    let store = match open_store(&args.store, &options).await {
+    let mut store = match open_store(&args.store, &options).await {
         Ok(store) => store,
         Err(error) => {
             eprintln!("demo: {error}");
             return ExitCode::from(2);
         }
     };
+    if !args.secondary.is_empty() {
+        let mut through = WriteThrough::from_arc(store).required(args.secondary_required);
+        for spec in &args.secondary {
+            match open_store(spec, &options).await {
+                Ok(secondary) => through = through.with_secondary_arc(secondary),
+                Err(error) => {
+                    eprintln!("demo: secondary {spec}: {error}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        store = std::sync::Arc::new(through);
+    }
     let router = match app(store, &options) {
         Ok(router) => router,
         Err(error) => {

@@ -93,3 +93,67 @@ fn messagepack_and_json_processes_share_sessions() {
         serde_json::from_str::<serde_json::Value>(value).unwrap()
     );
 }
+
+/// The store key under which the session of `cookie` (`id=...`) lives.
+fn store_key(cookie: &str) -> String {
+    let id = cookie.trim_start_matches("id=").split('.').next().unwrap();
+    sessio::SessionId::parse(id, sessio::IdFormat::Native)
+        .expect("a native id")
+        .store_key("session:", true)
+}
+
+/// Memory primary, Redis secondary: Redis receives every save and the logout; with Redis
+/// killed, requests go on (200) unless the secondary is required (503).
+#[test]
+fn a_redis_secondary_gets_every_write_and_its_outage_fails_only_required_requests() {
+    use sessio::store::Store;
+    let mut redis = RedisServer::start();
+    let url = redis.url();
+    let lenient = Demo::start(&["--store", "memory", "--secondary", &url]);
+    let required = Demo::start(&[
+        "--store",
+        "memory",
+        "--secondary",
+        &url,
+        "--secondary-required",
+    ]);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let secondary = runtime
+        .block_on(
+            sessio_redis::RedisStore::builder()
+                .near_cache(0)
+                .connect(&url),
+        )
+        .unwrap();
+    let in_redis = |cookie: &str| {
+        runtime
+            .block_on(secondary.load(&store_key(cookie)))
+            .unwrap()
+            .map(|l| l.data)
+    };
+
+    let cookie = get(&lenient.addr, "/", None).cookie().unwrap();
+    let first = in_redis(&cookie).expect("the create reached Redis");
+    assert_eq!(get(&lenient.addr, "/", Some(&cookie)).body, "2");
+    assert_ne!(in_redis(&cookie), Some(first), "the save reached Redis");
+    assert_eq!(
+        common::request(&lenient.addr, "POST", "/logout", Some(&cookie), "").status,
+        200
+    );
+    assert_eq!(in_redis(&cookie), None, "the logout reached Redis");
+
+    let kept = get(&lenient.addr, "/", None).cookie().unwrap();
+    let strict = get(&required.addr, "/", None).cookie().unwrap();
+    redis.kill();
+    let answer = get(&lenient.addr, "/", Some(&kept));
+    assert_eq!(
+        (answer.status, answer.body.as_str()),
+        (200, "2"),
+        "{answer:?}"
+    );
+    let answer = get(&required.addr, "/", Some(&strict));
+    assert_eq!(answer.status, 503, "{answer:?}");
+}

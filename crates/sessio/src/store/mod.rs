@@ -118,6 +118,9 @@
 //! ```
 
 pub mod support;
+mod write_through;
+
+pub use write_through::WriteThrough;
 
 use std::fmt;
 use std::time::{Duration, SystemTime};

@@ -39,6 +39,7 @@
 //! | lock wait timeout, lease lost, too much contention | `503` with `Retry-After: 1` |
 //! | a session over the size limit ([`sessio::Error::TooLarge`]) | `413` `session too large` |
 //! | a value nested too deeply to read back ([`sessio::Error::TooDeep`]) | `422` |
+//! | a feature the store or configuration lacks ([`sessio::Error::LockUnsupported`], [`sessio::Error::NoSessionIndex`]) | `501` |
 //! | a value that does not (de)serialize | `500` |
 //! | garbage, oversized, forged or unknown cookie | not an error: a fresh session |
 //!

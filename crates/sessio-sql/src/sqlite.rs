@@ -91,9 +91,25 @@ impl SqlitePool {
             let connection = Connection::open_with_flags(uri, flags)?;
             connection.busy_timeout(busy)?;
             connection.set_prepared_statement_cache_capacity(32);
-            // Persistent in the file; a read-only connection keeps the file's mode.
-            let _mode: String =
-                connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+            // Persistent in the file; a read-only connection keeps the file's mode. SQLite
+            // does not always call the busy handler for this pragma (another process
+            // opening or migrating the file at the same moment answers "database is locked"
+            // at once), so it is retried within the busy timeout.
+            let started = std::time::Instant::now();
+            loop {
+                match connection.query_row("PRAGMA journal_mode = WAL", [], |row| {
+                    row.get::<_, String>(0)
+                }) {
+                    Ok(_) => break,
+                    Err(rusqlite::Error::SqliteFailure(e, _))
+                        if e.code == rusqlite::ErrorCode::DatabaseBusy
+                            && started.elapsed() < busy =>
+                    {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    Err(error) => return Err(error.into()),
+                }
+            }
             connection.pragma_update(None, "synchronous", "NORMAL")?;
             Ok(connection)
         };

@@ -91,6 +91,16 @@ pub enum Compat {
     /// the per-session expiry override and the per-session "remember me" choice are not
     /// kept across requests; the idle timeout is the store's TTL.
     SanicSession,
+    /// Share sessions with Python's sanic-cookies (0.4) `InCookieEncrypted` interface, on
+    /// the encrypted cookie store built with
+    /// [`CookieStore::fernet`](crate::cookie_store::CookieStore::fernet) (feature
+    /// `cookie-store`): cookie `session`, whose value is a Fernet token of exactly the
+    /// session's JSON object; the token's age is checked against the idle timeout (set it
+    /// to the Python app's `expiry`).
+    ///
+    /// As with `SanicSession`, the absolute timeout, the per-session expiry override and
+    /// the per-session "remember me" choice are not kept across requests.
+    SanicCookies,
 }
 
 impl Default for Config {
@@ -129,8 +139,8 @@ impl Default for Config {
 pub struct ConfigError(String);
 
 impl ConfigError {
-    pub(crate) fn new(message: &str) -> Self {
-        Self(message.to_owned())
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
     }
 }
 
@@ -143,13 +153,18 @@ impl Config {
     }
 
     /// Sets a compatibility mode; `Compat::SanicSession` also sets the cookie name to
-    /// `session`, the key prefix to `session:` and turns key hashing off.
+    /// `session`, the key prefix to `session:` and turns key hashing off;
+    /// `Compat::SanicCookies` sets the cookie name to `session`.
     pub fn with_compat(mut self, compat: Option<Compat>) -> Self {
         self.compat = compat;
-        if compat == Some(Compat::SanicSession) {
-            self.cookie_name = "session".into();
-            self.key_prefix = "session:".into();
-            self.hashed_keys = false;
+        match compat {
+            Some(Compat::SanicSession) => {
+                self.cookie_name = "session".into();
+                self.key_prefix = "session:".into();
+                self.hashed_keys = false;
+            }
+            Some(Compat::SanicCookies) => self.cookie_name = "session".into(),
+            None => {}
         }
         self
     }
@@ -417,14 +432,16 @@ impl Config {
         }
         if let Some(generator) = &self.id_generator {
             if self.compat.is_some() {
-                return err("the sanic_session compatibility mode uses the Python app's ids (uuid4 hex); remove with_id_generator");
+                return err("the compatibility modes use the Python app's ids (uuid4 hex) or none (the cookie store); remove with_id_generator");
             }
             if let Some(why) = check_generator(generator.as_ref()) {
                 return Err(ConfigError(why));
             }
         }
         if self.compat.is_some() && self.codec != Codec::Json {
-            return err("the sanic_session compatibility mode stores JSON, which the Python app reads; remove with_codec");
+            return err(
+                "the compatibility modes store JSON, which the Python app reads; remove with_codec",
+            );
         }
         if self.index.as_ref().and_then(SessionIndex::max) == Some(0) {
             return err("SessionIndex::max_per_user must be at least 1");

@@ -104,8 +104,8 @@ impl CookieJar {
         }
     }
 
-    fn base<'c>(&self, value: &'c str) -> cookie::CookieBuilder<'c> {
-        let mut builder = Cookie::build((self.name.clone(), value))
+    fn base<'c>(&self, name: &str, value: &'c str) -> cookie::CookieBuilder<'c> {
+        let mut builder = Cookie::build((name.to_owned(), value))
             .path(self.path.clone())
             .http_only(self.http_only)
             .secure(self.secure)
@@ -129,7 +129,13 @@ impl CookieJar {
             Some(n) => format!("{}.{n}", id.as_str()),
             None => id.as_str().to_owned(),
         };
-        let mut builder = self.base(&value);
+        self.issue_value(&self.name, &value, max_age)
+    }
+
+    /// The `Set-Cookie` value of cookie `name` (the session cookie, or one of the cookie
+    /// store's chunks) holding `value`, with this configuration's attributes.
+    pub(crate) fn issue_value(&self, name: &str, value: &str, max_age: Option<Duration>) -> String {
+        let mut builder = self.base(name, value);
         if let Some(age) = max_age {
             let age = time::Duration::seconds(age.as_secs().try_into().unwrap_or(i64::MAX));
             builder = builder
@@ -142,7 +148,12 @@ impl CookieJar {
     /// The `Set-Cookie` value that deletes the cookie, repeating every attribute so that
     /// the browser matches it to the one it holds.
     pub(crate) fn removal(&self) -> String {
-        let mut cookie = self.base("").build();
+        self.removal_named(&self.name)
+    }
+
+    /// The removal of cookie `name`, with this configuration's attributes.
+    pub(crate) fn removal_named(&self, name: &str) -> String {
+        let mut cookie = self.base(name, "").build();
         cookie.make_removal();
         cookie.to_string()
     }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::carried::Sealing;
 use crate::config::{Compat, Config};
 use crate::cookie::CookieJar;
 use crate::id::{IdFormat, Ids, SessionId};
@@ -23,6 +24,12 @@ pub(crate) struct Engine {
     /// record's write count and a newer one in the cookie forces a fresh read
     /// (read-your-writes across processes). Not in the compat format (no room for it).
     pub stamps: bool,
+    /// The cookie store's keys: the sessions travel in the cookies, each request keeping
+    /// its own in a store of its own (see `carried`).
+    pub cookies: Option<Arc<Sealing>>,
+    /// With the cookie store: the id (and its store key) that every request's carried
+    /// session is read under in its request-local store.
+    pub carried_key: Option<(SessionId, String)>,
 }
 
 /// A record read from the store, as the engine sees it.
@@ -43,14 +50,18 @@ pub(crate) struct Fetched {
 }
 
 impl Engine {
-    pub(crate) fn new(store: Arc<dyn Store>, config: Config) -> Self {
-        let compat = config.compat == Some(Compat::SanicSession);
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        config: Config,
+        cookies: Option<Arc<Sealing>>,
+    ) -> Result<Self, Error> {
+        let compat = config.compat.is_some();
         let format = if compat {
             Format::JsonOnly
         } else {
             Format::Native
         };
-        Self {
+        Ok(Self {
             stamps: !compat && store.serves_from_cache(),
             store,
             policy: Policy {
@@ -61,13 +72,22 @@ impl Engine {
             },
             jar: CookieJar::new(&config),
             format,
-            ids: match (&config.id_generator, compat) {
-                (Some(generator), false) => Ids::Custom(generator.clone()),
-                (_, true) => Ids::Builtin(IdFormat::NativeOrUuidHex),
-                (None, false) => Ids::Builtin(IdFormat::Native),
+            ids: match (&config.id_generator, config.compat) {
+                (Some(generator), None) => Ids::Custom(generator.clone()),
+                (_, Some(Compat::SanicSession)) => Ids::Builtin(IdFormat::NativeOrUuidHex),
+                _ => Ids::Builtin(IdFormat::Native),
             },
+            carried_key: match cookies {
+                Some(_) => {
+                    let id = SessionId::generate()?;
+                    let key = id.store_key(&config.key_prefix, config.hashed_keys);
+                    Some((id, key))
+                }
+                None => None,
+            },
+            cookies,
             config,
-        }
+        })
     }
 
     pub(crate) fn now(&self) -> SystemTime {

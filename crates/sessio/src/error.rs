@@ -29,7 +29,7 @@ pub enum Error {
     LockLost,
 
     /// The store has no lock ability.
-    #[error("this session store does not implement LockingStore, so Session::lock is unavailable; use a store that does (memory, Redis, Memcached, MongoDB)")]
+    #[error("this session store does not implement LockingStore, so Session::lock is unavailable; use a store that does (memory, Redis, Memcached, MongoDB; the cookie store cannot lock, its sessions live in the browser)")]
     LockUnsupported,
 
     /// The user's sessions index is not configured, so sessions cannot be listed or
@@ -90,6 +90,22 @@ pub enum Error {
         max: usize,
     },
 
+    /// The sealed session needs more cookies than the cookie store may use; it was not
+    /// saved, and the browser keeps its previous cookies.
+    #[error("the sealed session is {size} bytes, over the {max} bytes that the cookie store's chunks hold; store less in it or raise CookieStore::with_max_chunks")]
+    CookieTooLarge {
+        /// Sealed size, in bytes of cookie value.
+        size: usize,
+        /// What the configured chunks hold.
+        max: usize,
+    },
+
+    /// [`Session::commit`](crate::Session::commit) was called on a session whose response
+    /// needs several `Set-Cookie` headers (the cookie store's chunks); the integration
+    /// must call [`Session::commit_cookies`](crate::Session::commit_cookies).
+    #[error("this session's response needs several Set-Cookie headers (the cookie store splits large sessions); call Session::commit_cookies instead of Session::commit")]
+    SeveralCookies,
+
     /// Another request changed a key that this request changed under the lock; the
     /// holder's save would have overwritten it, so nothing was written.
     #[error("another request changed session key {key:?} while this request held the session lock and changed it too; nothing was written. Retry the request")]
@@ -134,12 +150,12 @@ impl Error {
     }
 
     /// The HTTP status this error deserves: `503` for [`is_unavailable`](Self::is_unavailable),
-    /// `413` for [`Error::TooLarge`], `422` for [`Error::TooDeep`], `501` for
+    /// `413` for [`Error::TooLarge`] and [`Error::CookieTooLarge`], `422` for [`Error::TooDeep`], `501` for
     /// [`Error::LockUnsupported`] and [`Error::NoSessionIndex`], `500` otherwise.
     pub fn status(&self) -> u16 {
         match self {
             _ if self.is_unavailable() => 503,
-            Self::TooLarge { .. } => 413,
+            Self::TooLarge { .. } | Self::CookieTooLarge { .. } => 413,
             Self::TooDeep { .. } => 422,
             Self::LockUnsupported | Self::NoSessionIndex => 501,
             _ => 500,
@@ -151,7 +167,9 @@ impl Error {
         match self {
             Self::Store(_) | Self::Poisoned => "session store unavailable, please retry\n",
             _ if self.is_unavailable() => "session busy, please retry\n",
-            Self::TooLarge { .. } => "session too large: the data was not saved\n",
+            Self::TooLarge { .. } | Self::CookieTooLarge { .. } => {
+                "session too large: the data was not saved\n"
+            }
             Self::TooDeep { .. } => "value nested too deeply for the session: not saved\n",
             Self::NoSessionIndex => "the sessions index is not available on this server\n",
             _ => "session error\n",

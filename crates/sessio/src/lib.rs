@@ -71,8 +71,11 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+mod carried;
 mod config;
 mod cookie;
+#[cfg(feature = "cookie-store")]
+pub mod cookie_store;
 mod engine;
 mod error;
 mod id;
@@ -82,6 +85,7 @@ mod manager;
 pub mod memory;
 mod policy;
 mod record;
+mod seal;
 mod session;
 pub mod store;
 

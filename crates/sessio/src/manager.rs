@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
-use crate::config::{Config, ConfigError};
-use crate::cookie;
+use crate::carried::{Carried, Sealing};
+use crate::config::{Compat, Config, ConfigError};
+use crate::cookie::{self, Presented};
 use crate::engine::Engine;
 use crate::session::Session;
 use crate::store::Store;
@@ -66,8 +67,67 @@ impl SessionManager {
                 "the sessions index (Config::with_session_index) needs a store that keeps records until they expire, and this one may evict them (a cache such as Memcached). Use the memory store, Redis (standalone, Cluster or Sentinel), PostgreSQL, MySQL, SQLite or MongoDB, or turn the index off",
             ));
         }
+        if config.compat == Some(Compat::SanicCookies) {
+            return Err(ConfigError::new(
+                "Compat::SanicCookies is the format of the encrypted cookie store: use SessionManager::with_cookie_store with CookieStore::fernet (feature cookie-store)",
+            ));
+        }
+        Self::build(store, config, None)
+    }
+
+    /// A manager whose sessions travel sealed in the browser's cookies (see
+    /// [`cookie_store`](crate::cookie_store)); nothing is kept on the server. Integrations
+    /// must send every value of [`Session::commit_cookies`].
+    ///
+    /// # Errors
+    /// A [`ConfigError`] if the options do not fit together, or do not fit a cookie store:
+    /// the sessions index needs server state; `Compat::SanicSession` is a server-side
+    /// format; a Fernet store ([`CookieStore::fernet`](crate::cookie_store::CookieStore::fernet))
+    /// goes with `Compat::SanicCookies` and only with it.
+    #[cfg(feature = "cookie-store")]
+    pub fn with_cookie_store(
+        store: crate::cookie_store::CookieStore,
+        config: Config,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        if config.index.is_some() {
+            return Err(ConfigError::new(
+                "the sessions index needs a server-side store: with the cookie store nothing on the server lists a user's sessions; turn the index off or use a server-side store",
+            ));
+        }
+        match (config.compat, store.is_fernet()) {
+            (Some(Compat::SanicSession), _) => {
+                return Err(ConfigError::new(
+                    "Compat::SanicSession shares a server-side store (Redis, Memcached) with the Python app; for sanic-cookies' InCookieEncrypted use Compat::SanicCookies",
+                ))
+            }
+            (Some(Compat::SanicCookies), false) => {
+                return Err(ConfigError::new(
+                    "Compat::SanicCookies reads Fernet tokens: build the store with CookieStore::fernet and the Python app's key",
+                ))
+            }
+            (None, true) => {
+                return Err(ConfigError::new(
+                    "a Fernet cookie store is the sanic-cookies format: add Config::with_compat(Some(Compat::SanicCookies)), or use CookieStore::new for the native format",
+                ))
+            }
+            _ => {}
+        }
+        let sealing = Arc::new(store.into_sealing()?);
+        let nothing = Carried::empty(sealing.clone(), &config);
+        Self::build(Arc::new(nothing), config, Some(sealing))
+    }
+
+    fn build(
+        store: Arc<dyn Store>,
+        config: Config,
+        cookies: Option<Arc<Sealing>>,
+    ) -> Result<Self, ConfigError> {
+        let engine = Engine::new(store, config, cookies).map_err(|error| {
+            ConfigError::new(format!("could not set the session engine up: {error}"))
+        })?;
         Ok(Self {
-            engine: Arc::new(Engine::new(store, config)),
+            engine: Arc::new(engine),
         })
     }
 
@@ -76,7 +136,8 @@ impl SessionManager {
         &self.engine.config
     }
 
-    /// The store.
+    /// The store. With the cookie store it holds nothing: each request's session lives in
+    /// its own cookies.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.engine.store
     }
@@ -88,7 +149,28 @@ impl SessionManager {
     /// ignored and the request gets a fresh session; other cookies in the headers, whatever
     /// they hold, do not matter. This never fails.
     pub fn session<'a>(&self, cookie_headers: impl IntoIterator<Item = &'a [u8]>) -> Session {
-        let presented = cookie::find(cookie_headers, &self.engine.jar.name, &self.engine.ids);
-        Session::new(self.engine.clone(), presented)
+        let engine = &self.engine;
+        match (&engine.cookies, &engine.carried_key) {
+            (Some(sealing), Some((id, key))) => {
+                let (carried, sent) = Carried::from_headers(
+                    cookie_headers,
+                    &engine.jar.name,
+                    key.clone(),
+                    sealing.clone(),
+                    engine.config.clock.clone(),
+                    engine.config.idle_timeout,
+                );
+                let presented = if sent {
+                    Presented::Id(id.clone(), None)
+                } else {
+                    Presented::Absent
+                };
+                Session::new(engine.clone(), presented, Some(Arc::new(carried)))
+            }
+            _ => {
+                let presented = cookie::find(cookie_headers, &engine.jar.name, &engine.ids);
+                Session::new(engine.clone(), presented, None)
+            }
+        }
     }
 }

@@ -271,10 +271,10 @@ impl Session {
         let Phase::Stored { key, .. } = &st.phase else {
             return Ok(());
         };
-        let loaded = engine.store.load_fresh(key).await?;
+        let loaded = self.store().load_fresh(key).await?;
         if let View::Live(fetched) = engine.view(loaded, st.now) {
             if engine.membership(&fetched.data).as_ref() == Some(me)
-                && engine.store.delete_if(key, &fetched.loaded).await? == Outcome::Done(())
+                && self.store().delete_if(key, &fetched.loaded).await? == Outcome::Done(())
             {
                 tracing::info!("a session missing from its user's sessions index was revoked; it is logged out");
                 st.gone(engine);

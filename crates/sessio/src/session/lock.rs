@@ -48,7 +48,7 @@ impl Session {
     /// [`Error::Store`].
     pub async fn lock(&self) -> Result<SessionLock, Error> {
         let engine = self.engine();
-        let locking = engine.store.locking().ok_or(Error::LockUnsupported)?;
+        let locking = self.store().locking().ok_or(Error::LockUnsupported)?;
         let mut st = self.inner.state.lock().await;
         if st.lock.is_some() {
             return Err(Error::AlreadyLocked);
@@ -146,8 +146,9 @@ impl Session {
     /// that is sure or the lease would have lapsed anyway.
     fn release_in_background(&self, key: String, token: LeaseToken) {
         let engine = self.inner.engine.clone();
+        let store = self.inner.store.clone();
         tokio::spawn(async move {
-            let Some(locking) = engine.store.locking() else {
+            let Some(locking) = store.locking() else {
                 return;
             };
             let until = Instant::now() + engine.config.lock_lease;

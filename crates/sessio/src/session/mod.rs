@@ -19,12 +19,13 @@ use tokio::sync::{Mutex, MutexGuard};
 pub use lock::SessionLock;
 pub(crate) use persist::backoff;
 
+use crate::carried::Carried;
 use crate::cookie::Presented;
 use crate::engine::{Engine, View};
 use crate::keys::Key;
 use crate::policy::Policy;
 use crate::record::{self, MAX_DEPTH};
-use crate::store::AfterWrite;
+use crate::store::{AfterWrite, Store};
 use crate::Error;
 use state::{Origin, Phase, State};
 
@@ -69,15 +70,30 @@ impl std::fmt::Debug for Session {
 
 struct Inner {
     engine: Arc<Engine>,
+    /// Where this session's records are: the manager's store, or (the cookie store) the
+    /// request's own.
+    store: Arc<dyn Store>,
+    /// With the cookie store: the session the browser carried.
+    carried: Option<Arc<Carried>>,
     state: Mutex<State>,
 }
 
 impl Session {
-    pub(crate) fn new(engine: Arc<Engine>, presented: Presented) -> Self {
+    pub(crate) fn new(
+        engine: Arc<Engine>,
+        presented: Presented,
+        carried: Option<Arc<Carried>>,
+    ) -> Self {
         let meta = engine.new_meta();
+        let store = match &carried {
+            Some(carried) => carried.clone() as Arc<dyn Store>,
+            None => engine.store.clone(),
+        };
         Self {
             inner: Arc::new(Inner {
                 engine,
+                store,
+                carried,
                 state: Mutex::new(State::new(presented, meta)),
             }),
         }
@@ -85,6 +101,11 @@ impl Session {
 
     pub(crate) fn engine(&self) -> &Engine {
         &self.inner.engine
+    }
+
+    /// The store this session's records are in.
+    pub(crate) fn store(&self) -> &dyn Store {
+        self.inner.store.as_ref()
     }
 
     /// Locks the state and loads the record on first use.
@@ -97,7 +118,7 @@ impl Session {
                 st.phase = Phase::New;
                 if let Some(id) = st.presented.id() {
                     let key = engine.key(id);
-                    let loaded = match engine.store.load(&key).await {
+                    let loaded = match self.store().load(&key).await {
                         Ok(loaded) => loaded,
                         Err(error) => {
                             st.phase = Phase::Failed;
@@ -109,7 +130,7 @@ impl Session {
                         if engine.stamps && newer(seen, fetched.meta.writes) {
                             // The client saw a write this (cached) copy lacks: ask the
                             // authoritative copy.
-                            let fresh = match engine.store.load_fresh(&key).await {
+                            let fresh = match self.store().load_fresh(&key).await {
                                 Ok(fresh) => fresh,
                                 Err(error) => {
                                     st.phase = Phase::Failed;
@@ -374,16 +395,49 @@ impl Session {
     /// If an earlier store error left the session's state unknown, nothing is written and
     /// `Ok(None)` is returned: the error was already reported to the handler.
     ///
+    /// With the [cookie store](crate::cookie_store) a response may need several
+    /// `Set-Cookie` headers (a large session's chunks, the removal of chunks no longer
+    /// used): integrations call [`commit_cookies`](Self::commit_cookies), which returns
+    /// them all; `commit` fails with [`Error::SeveralCookies`] then.
+    ///
     /// # Errors
     /// The store's error, or [`Error::Conflict`], [`Error::TooLarge`], [`Error::LockLost`]:
     /// the data was not saved, and the response must say so.
     pub async fn commit(&self) -> Result<Option<String>, Error> {
+        let mut cookies = self.commit_cookies().await?;
+        match cookies.len() {
+            0 | 1 => Ok(cookies.pop()),
+            _ => Err(Error::SeveralCookies),
+        }
+    }
+
+    /// Like [`commit`](Self::commit), returning every `Set-Cookie` value the response
+    /// needs, in order: none, the session cookie, or (with the
+    /// [cookie store](crate::cookie_store)) the session's cookies and the removal of
+    /// chunks it no longer uses. Integrations call this one.
+    ///
+    /// ```
+    /// # use sessio::{Config, MemoryStore, SessionManager};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let manager = SessionManager::new(MemoryStore::default(), Config::default())?;
+    /// let session = manager.session(std::iter::empty());
+    /// session.insert("n", 1).await?;
+    /// let set_cookies = session.commit_cookies().await?;
+    /// assert_eq!(set_cookies.len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// As [`commit`](Self::commit), and [`Error::CookieTooLarge`] when a session sealed in
+    /// cookies needs more of them than the cookie store may use.
+    pub async fn commit_cookies(&self) -> Result<Vec<String>, Error> {
         let engine = self.engine();
         let mut st = self.inner.state.lock().await;
         if matches!(st.phase, Phase::Failed)
             || (matches!(st.phase, Phase::Unloaded) && st.doomed.is_none())
         {
-            return Ok(None);
+            return Ok(Vec::new());
         }
         let cookie_changed = st.edits.meta;
         let ttl = engine.policy.ttl(&st.meta, st.now);
@@ -408,7 +462,7 @@ impl Session {
         ) = (&st.phase, ttl, due)
         {
             let key = key.clone();
-            let touched = match engine.store.touch(&key, ttl).await {
+            let touched = match self.store().touch(&key, ttl).await {
                 Ok(touched) => touched,
                 Err(error) => {
                     st.phase = Phase::Failed;
@@ -435,6 +489,13 @@ impl Session {
                 .flatten()
                 .map(Policy::max_age)
         };
+        if let Some(carried) = &self.inner.carried {
+            let live = match &st.phase {
+                Phase::Stored { key, .. } => Some(key.as_str()),
+                _ => None,
+            };
+            return carried.cookies(&engine.jar, live, max_age(&st));
+        }
         // With a caching store the cookie carries the record's write count (see
         // `Engine::stamps`); a cookie behind it is renewed.
         let stamp = engine.stamps.then_some(st.meta.writes);
@@ -467,7 +528,7 @@ impl Session {
             }
             _ => None,
         };
-        Ok(cookie)
+        Ok(cookie.into_iter().collect())
     }
 }
 

@@ -66,11 +66,7 @@ impl Session {
     }
 
     pub(crate) async fn release_lease(&self, held: &Held) -> Result<(), Error> {
-        let locking = self
-            .engine()
-            .store
-            .locking()
-            .ok_or(Error::LockUnsupported)?;
+        let locking = self.store().locking().ok_or(Error::LockUnsupported)?;
         locking.release(&held.key, &held.token).await?;
         Ok(())
     }
@@ -155,7 +151,7 @@ impl Session {
         // next read follows the forward to the successor, which goes too.
         let attempts = MAX_HOPS * 4;
         for _ in 0..attempts {
-            let Some(loaded) = engine.store.load_fresh(&key).await? else {
+            let Some(loaded) = self.store().load_fresh(&key).await? else {
                 return Ok(ended);
             };
             let (next, member) = match engine.view(Some(loaded.clone()), engine.now()) {
@@ -168,7 +164,7 @@ impl Session {
                     return Ok(ended);
                 }
             }
-            match engine.store.delete_if(&key, &loaded).await? {
+            match self.store().delete_if(&key, &loaded).await? {
                 Outcome::Done(()) => {
                     ended.extend(member);
                     match next {
@@ -199,7 +195,7 @@ impl Session {
             _ => return Ok(Step::Retry),
         };
         for _ in 0..MAX_HOPS {
-            let loaded = engine.store.load_fresh(&key).await?;
+            let loaded = self.store().load_fresh(&key).await?;
             match engine.view(loaded, st.now) {
                 View::Live(fetched) => {
                     if let Some(key) = st.overwritten(&fetched) {
@@ -257,7 +253,7 @@ impl Session {
     }
 
     fn locking(&self) -> Result<&dyn LockingStore, Error> {
-        self.engine().store.locking().ok_or(Error::LockUnsupported)
+        self.store().locking().ok_or(Error::LockUnsupported)
     }
 
     /// A session with no record yet: create it under a fresh id (or the id the lock was
@@ -284,7 +280,7 @@ impl Session {
             }
             None => {
                 let (id, key) = engine.fresh()?;
-                let outcome = engine.store.create(&key, &bytes, ttl).await?;
+                let outcome = self.store().create(&key, &bytes, ttl).await?;
                 (id, key, outcome)
             }
         };
@@ -327,14 +323,14 @@ impl Session {
                 .await?
                 .map(Some),
             (Some((bytes, ttl)), None) => {
-                engine.store.save(key, base, bytes, *ttl).await?.map(Some)
+                self.store().save(key, base, bytes, *ttl).await?.map(Some)
             }
             (None, Some(token)) => self
                 .locking()?
                 .delete_locked(key, &token, base, then)
                 .await?
                 .map(|()| None),
-            (None, None) => engine.store.delete_if(key, base).await?.map(|()| None),
+            (None, None) => self.store().delete_if(key, base).await?.map(|()| None),
         };
         match (outcome, keep) {
             (Outcome::Done(Some(version)), Some((bytes, ttl))) => {
@@ -389,7 +385,7 @@ impl Session {
                     .save_locked(&key, &token, None, &bytes, ttl, AfterWrite::KeepLease)
                     .await?
             }
-            None => engine.store.create(&key, &bytes, ttl).await?,
+            None => self.store().create(&key, &bytes, ttl).await?,
         };
         let version = match created {
             Outcome::Done(version) => version,
@@ -403,8 +399,8 @@ impl Session {
                 .save_locked(old, &token, Some(base), forward, grace, AfterWrite::Release)
                 .await
                 .map(|o| o.map(|_| ())),
-            (Some(forward), None) => engine
-                .store
+            (Some(forward), None) => self
+                .store()
                 .save(old, base, forward, grace)
                 .await
                 .map(|o| o.map(|_| ())),
@@ -413,7 +409,7 @@ impl Session {
                     .delete_locked(old, &token, base, AfterWrite::Release)
                     .await
             }
-            (None, None) => engine.store.delete_if(old, base).await,
+            (None, None) => self.store().delete_if(old, base).await,
         };
         let step = match retired {
             Ok(Outcome::Done(())) => {
@@ -432,7 +428,7 @@ impl Session {
         // The successor was never announced: take it back (whatever happened to the old
         // record, the successor must not outlive it).
         let undone = async {
-            engine.store.delete(&key).await?;
+            self.store().delete(&key).await?;
             if let Some((token, locking)) = lease {
                 locking.release(&key, &token).await?;
             }

@@ -1,0 +1,168 @@
+//! Sealing a session record into a cookie value, and opening one again.
+//!
+//! Two formats (the crate's `cookie-store` feature brings both; without it there is no
+//! sealer, and this type has no value):
+//!
+//! - **Native**: `base64url(0x01 ‖ nonce[24] ‖ XChaCha20-Poly1305(expiry ‖ record))`, with
+//!   the cookie's name as associated data, so a value sealed for one cookie does not open
+//!   under another. The expiry (Unix milliseconds, big-endian) travels inside the seal:
+//!   the browser's `Max-Age` is never trusted.
+//! - **Fernet** (the sanic-cookies compatibility mode): the record is the bare JSON object
+//!   and the token's own timestamp plus the idle timeout is its expiry, as Python's
+//!   `Fernet.decrypt(token, ttl)` checks it.
+
+use std::time::{Duration, SystemTime};
+
+use crate::Error;
+
+/// The keys that seal and open cookies: the first seals, every one opens.
+pub(crate) enum Sealer {
+    /// XChaCha20-Poly1305 keys.
+    #[cfg(feature = "cookie-store")]
+    Aead(Vec<chacha20poly1305::XChaCha20Poly1305>),
+    /// Fernet keys.
+    #[cfg(feature = "cookie-store")]
+    Fernet(Vec<fernet::Fernet>),
+}
+
+/// A cookie value that opened.
+#[derive(Debug)]
+pub(crate) struct Opened {
+    /// The record's expiry, from inside the seal.
+    pub expires_at: SystemTime,
+    /// The record's bytes.
+    pub record: Vec<u8>,
+}
+
+#[cfg(feature = "cookie-store")]
+const VERSION: u8 = 1;
+#[cfg(feature = "cookie-store")]
+const NONCE: usize = 24;
+
+impl Sealer {
+    /// Whether this is the Fernet format.
+    #[cfg(feature = "cookie-store")]
+    pub(crate) fn is_fernet(&self) -> bool {
+        match *self {
+            #[cfg(feature = "cookie-store")]
+            Self::Fernet(_) => true,
+            #[cfg(feature = "cookie-store")]
+            Self::Aead(_) => false,
+        }
+    }
+
+    /// Seals `record` (expiring at `expires_at`) for the cookie `name`, with the first key.
+    #[allow(unused_variables)]
+    pub(crate) fn seal(
+        &self,
+        name: &str,
+        record: &[u8],
+        expires_at: SystemTime,
+        now: SystemTime,
+    ) -> Result<String, Error> {
+        match *self {
+            #[cfg(feature = "cookie-store")]
+            Self::Aead(ref keys) => {
+                use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+                use base64::Engine as _;
+                use chacha20poly1305::aead::{Aead, Payload};
+                let mut nonce = [0u8; NONCE];
+                getrandom::fill(&mut nonce).map_err(Error::Random)?;
+                let mut plain = Vec::with_capacity(8 + record.len());
+                plain.extend_from_slice(&crate::policy::unix_millis(expires_at).to_be_bytes());
+                plain.extend_from_slice(record);
+                let sealed = keys[0]
+                    .encrypt(
+                        chacha20poly1305::XNonce::from_slice(&nonce),
+                        Payload {
+                            msg: &plain,
+                            aad: name.as_bytes(),
+                        },
+                    )
+                    .map_err(|_| Error::Poisoned)?;
+                let mut out = Vec::with_capacity(1 + NONCE + sealed.len());
+                out.push(VERSION);
+                out.extend_from_slice(&nonce);
+                out.extend_from_slice(&sealed);
+                Ok(URL_SAFE_NO_PAD.encode(out))
+            }
+            #[cfg(feature = "cookie-store")]
+            Self::Fernet(ref keys) => Ok(keys[0].encrypt_at_time(record, unix_secs(now))),
+        }
+    }
+
+    /// Opens a cookie value sealed for the cookie `name` with any of the keys; `None` for
+    /// anything that does not open (tampered, truncated, foreign, another key, another
+    /// cookie's) or that expired by `now`. `ttl` is the idle timeout (the Fernet token's
+    /// lifetime).
+    #[allow(unused_variables)]
+    pub(crate) fn open(
+        &self,
+        name: &str,
+        value: &str,
+        now: SystemTime,
+        ttl: Duration,
+    ) -> Option<Opened> {
+        match *self {
+            #[cfg(feature = "cookie-store")]
+            Self::Aead(ref keys) => {
+                use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+                use base64::Engine as _;
+                use chacha20poly1305::aead::{Aead, Payload};
+                let raw = URL_SAFE_NO_PAD.decode(value).ok()?;
+                if raw.len() < 1 + NONCE + 16 + 8 || raw[0] != VERSION {
+                    return None;
+                }
+                let nonce = chacha20poly1305::XNonce::from_slice(&raw[1..1 + NONCE]);
+                let sealed = &raw[1 + NONCE..];
+                let plain = keys.iter().find_map(|key| {
+                    key.decrypt(
+                        nonce,
+                        Payload {
+                            msg: sealed,
+                            aad: name.as_bytes(),
+                        },
+                    )
+                    .ok()
+                })?;
+                let (expiry, record) = plain.split_at_checked(8)?;
+                let expires_at = SystemTime::UNIX_EPOCH
+                    + Duration::from_millis(u64::from_be_bytes(expiry.try_into().ok()?));
+                (expires_at > now).then(|| Opened {
+                    expires_at,
+                    record: record.to_vec(),
+                })
+            }
+            #[cfg(feature = "cookie-store")]
+            Self::Fernet(ref keys) => {
+                let now_secs = unix_secs(now);
+                let record = keys.iter().find_map(|key| {
+                    key.decrypt_at_time(value, Some(ttl.as_secs()), now_secs)
+                        .ok()
+                })?;
+                // Verified above: the timestamp is bytes 1..9 of the decoded token.
+                let stamp = fernet_timestamp(value)?;
+                let expires_at = SystemTime::UNIX_EPOCH + Duration::from_secs(stamp) + ttl;
+                (expires_at > now).then_some(Opened { expires_at, record })
+            }
+        }
+    }
+}
+
+#[cfg(feature = "cookie-store")]
+fn unix_secs(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The creation time of a Fernet token (seconds), which the token's HMAC covers.
+#[cfg(feature = "cookie-store")]
+fn fernet_timestamp(token: &str) -> Option<u64> {
+    use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
+    use base64::Engine as _;
+    let raw = URL_SAFE
+        .decode(token)
+        .or_else(|_| URL_SAFE_NO_PAD.decode(token.trim_end_matches('=')))
+        .ok()?;
+    Some(u64::from_be_bytes(raw.get(1..9)?.try_into().ok()?))
+}

@@ -4,20 +4,26 @@
 //! cargo run --release --example demo -- --addr 127.0.0.1:3000 --store memory [--ttl S]
 //!     [--absolute-ttl S] [--compat sanic-session] [--secure] [--max-sessions-per-user N]
 //!     [--codec json|msgpack] [--secondary STORE ...] [--secondary-required]
+//! cargo run --release --example demo -- --store cookie --cookie-key KEY [--cookie-key OLDER ...]
+//!     [--cookie-max-chunks N]
+//! cargo run --release --example demo -- --store cookie --compat sanic-cookies --fernet-key KEY
 //! ```
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
+use sessio::cookie_store::CookieStore;
 use sessio::store::WriteThrough;
 use sessio::{Codec, Compat};
-use sessio_examples::{app, open_store, DemoOptions};
+use sessio_examples::{app, cookie_app, open_store, DemoOptions};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum CompatArg {
     /// Share sessions with Python's sanic_session.
     SanicSession,
+    /// Share cookies with Python's sanic-cookies InCookieEncrypted (with --store cookie).
+    SanicCookies,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -37,9 +43,20 @@ struct Args {
     /// Session store: memory | redis://HOST:PORT | redis+cluster://H1:P1,H2:P2 |
     /// redis+sentinel://H1:P1/MASTER | memcached://HOST:PORT[,HOST:PORT...] |
     /// mongodb://HOST:PORT/DB | postgres://USER@HOST:PORT/DB | sqlite://PATH |
-    /// mysql://USER@HOST:PORT/DB (SQL stores: the table is migrated at start).
+    /// mysql://USER@HOST:PORT/DB (SQL stores: the table is migrated at start) |
+    /// cookie (the session sealed in the browser's cookies; needs --cookie-key).
     #[arg(long, default_value = "memory")]
     store: String,
+    /// A key of the cookie store: 32 bytes in base64url. The first seals; later ones (older
+    /// keys) only open. Repeatable.
+    #[arg(long)]
+    cookie_key: Vec<String>,
+    /// A Fernet key (url-safe base64) for --compat sanic-cookies. Repeatable.
+    #[arg(long)]
+    fernet_key: Vec<String>,
+    /// Most cookies one session may be split over (cookie store).
+    #[arg(long)]
+    cookie_max_chunks: Option<usize>,
     /// Idle timeout in seconds.
     #[arg(long)]
     ttl: Option<u64>,
@@ -85,9 +102,10 @@ async fn main() -> ExitCode {
     let options = DemoOptions {
         ttl: args.ttl,
         absolute_ttl: args.absolute_ttl,
-        compat: args
-            .compat
-            .map(|CompatArg::SanicSession| Compat::SanicSession),
+        compat: args.compat.map(|compat| match compat {
+            CompatArg::SanicSession => Compat::SanicSession,
+            CompatArg::SanicCookies => Compat::SanicCookies,
+        }),
         secure: args.secure,
         lock_wait: args.lock_wait_ms.map(std::time::Duration::from_millis),
         max_sessions: args.max_sessions,
@@ -97,30 +115,35 @@ async fn main() -> ExitCode {
             CodecArg::Msgpack => Codec::MessagePack,
         },
     };
-    let mut store = match open_store(&args.store, &options).await {
-        Ok(store) => store,
-        Err(error) => {
-            eprintln!("demo: {error}");
+    let router = if args.store == "cookie" {
+        if !args.secondary.is_empty() {
+            eprintln!("demo: the cookie store keeps nothing on the server, so it has no secondaries; remove --secondary");
             return ExitCode::from(2);
         }
-    };
-    if !args.secondary.is_empty() {
-        let mut through = WriteThrough::from_arc(store).required(args.secondary_required);
-        for spec in &args.secondary {
-            match open_store(spec, &options).await {
-                Ok(secondary) => through = through.with_secondary_arc(secondary),
-                Err(error) => {
-                    eprintln!("demo: secondary {spec}: {error}");
-                    return ExitCode::from(2);
-                }
+        let store = if args.fernet_key.is_empty() {
+            CookieStore::from_base64_keys(&args.cookie_key)
+        } else {
+            CookieStore::fernet(&args.fernet_key)
+        };
+        let store = match store {
+            Ok(store) => store,
+            Err(error) => {
+                eprintln!("demo: --store cookie needs --cookie-key KEY (or --fernet-key with --compat sanic-cookies): {error}");
+                return ExitCode::from(2);
             }
-        }
-        store = std::sync::Arc::new(through);
-    }
-    let router = match app(store, &options) {
+        };
+        let store = match args.cookie_max_chunks {
+            Some(max) => store.with_max_chunks(max),
+            None => store,
+        };
+        cookie_app(store, &options).map_err(|e| e.to_string())
+    } else {
+        server_app(&args, &options).await
+    };
+    let router = match router {
         Ok(router) => router,
-        Err(error) => {
-            eprintln!("demo: {error}");
+        Err(message) => {
+            eprintln!("demo: {message}");
             return ExitCode::from(2);
         }
     };
@@ -139,4 +162,25 @@ async fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+/// The demo on a server-side store (with its secondaries, if any).
+async fn server_app(args: &Args, options: &DemoOptions) -> Result<axum::Router, String> {
+    if !args.cookie_key.is_empty() || !args.fernet_key.is_empty() {
+        return Err("--cookie-key and --fernet-key go with --store cookie".into());
+    }
+    let mut store = open_store(&args.store, options)
+        .await
+        .map_err(|e| e.to_string())?;
+    if !args.secondary.is_empty() {
+        let mut through = WriteThrough::from_arc(store).required(args.secondary_required);
+        for spec in &args.secondary {
+            let secondary = open_store(spec, options)
+                .await
+                .map_err(|e| format!("secondary {spec}: {e}"))?;
+            through = through.with_secondary_arc(secondary);
+        }
+        store = std::sync::Arc::new(through);
+    }
+    app(store, options).map_err(|e| e.to_string())
 }

@@ -48,6 +48,7 @@ use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use sessio::auth::Login;
+use sessio::cookie_store::CookieStore;
 use sessio::index::SessionIndex;
 use sessio::{Codec, Compat, Config, MemoryStore, Store};
 use sessio_axum::{LoggedIn, NamedSession, Session, SessionError, SessionLayer};
@@ -186,17 +187,45 @@ pub fn app(store: Arc<dyn Store>, options: &DemoOptions) -> Result<Router, sessi
     let manager = sessio::SessionManager::from_arc(Arc::clone(&store), config)?;
     // The preferences: a second session on the same store, under its own persistent
     // cookie, which a logout of the main session leaves alone.
-    let prefs = sessio::SessionManager::from_arc(
-        store,
-        Config::default()
-            .with_cookie_name("prefs")
-            // Its own store keys: a prefs cookie must not open a main session, nor the
-            // main cookie a prefs session.
-            .with_key_prefix("prefs:")
-            .with_secure(options.secure)
-            .with_idle_timeout(Duration::from_secs(365 * 86_400)),
-    )?;
-    Ok(Router::new()
+    let prefs = sessio::SessionManager::from_arc(store, prefs_config(options))?;
+    Ok(routes(manager, prefs))
+}
+
+/// The demo on the encrypted cookie store (`--store cookie`): every route, with the
+/// session (and the preferences, under their own cookie) sealed in the browser's
+/// cookies. `/locked` and the sessions index answer `501`.
+///
+/// # Errors
+/// A [`sessio::ConfigError`] if the options do not fit a cookie store.
+pub fn cookie_app(
+    store: CookieStore,
+    options: &DemoOptions,
+) -> Result<Router, sessio::ConfigError> {
+    let mut prefs = prefs_config(options);
+    if store.is_fernet() {
+        // The Fernet format goes with its compatibility mode (JSON only): the
+        // preferences are a token of their JSON object too, under their own cookie.
+        prefs = prefs
+            .with_compat(Some(Compat::SanicCookies))
+            .with_cookie_name("prefs");
+    }
+    let manager = sessio::SessionManager::with_cookie_store(store.clone(), options.config())?;
+    let prefs = sessio::SessionManager::with_cookie_store(store, prefs)?;
+    Ok(routes(manager, prefs))
+}
+
+fn prefs_config(options: &DemoOptions) -> Config {
+    Config::default()
+        .with_cookie_name("prefs")
+        // Its own store keys: a prefs cookie must not open a main session, nor the
+        // main cookie a prefs session.
+        .with_key_prefix("prefs:")
+        .with_secure(options.secure)
+        .with_idle_timeout(Duration::from_secs(365 * 86_400))
+}
+
+fn routes(manager: sessio::SessionManager, prefs: sessio::SessionManager) -> Router {
+    Router::new()
         .route("/", get(increment))
         .route("/get/{key}", get(get_key))
         .route("/set/{key}", put(set_key))
@@ -215,7 +244,7 @@ pub fn app(store: Arc<dyn Store>, options: &DemoOptions) -> Result<Router, sessi
         .route("/sessions/revoke-others", post(revoke_others))
         .route("/sessions/{handle}", delete(revoke_session))
         .layer(SessionLayer::from_manager(manager))
-        .layer(SessionLayer::from_manager(prefs).named::<Prefs>()))
+        .layer(SessionLayer::from_manager(prefs).named::<Prefs>())
 }
 
 /// The marker of the demo's second session, the preferences.

@@ -438,18 +438,24 @@ where
                     response = map(&error);
                 }
             }
-            match session.commit().await {
-                Ok(Some(cookie)) => match HeaderValue::try_from(cookie) {
-                    Ok(value) if plain_http_host.is_some() && is_secure(&value) => {
-                        warn_insecure_once(plain_http_host.as_deref().unwrap_or_default());
-                        response.headers_mut().append(SET_COOKIE, value);
+            match session.commit_cookies().await {
+                Ok(cookies) => {
+                    for cookie in cookies {
+                        match HeaderValue::try_from(cookie) {
+                            Ok(value) => {
+                                if plain_http_host.is_some() && is_secure(&value) {
+                                    warn_insecure_once(
+                                        plain_http_host.as_deref().unwrap_or_default(),
+                                    );
+                                }
+                                response.headers_mut().append(SET_COOKIE, value);
+                            }
+                            Err(error) => {
+                                tracing::error!(%error, "session cookie is not a valid header")
+                            }
+                        }
                     }
-                    Ok(value) => {
-                        response.headers_mut().append(SET_COOKIE, value);
-                    }
-                    Err(error) => tracing::error!(%error, "session cookie is not a valid header"),
-                },
-                Ok(None) => {}
+                }
                 Err(error) => {
                     tracing::error!(%error, "session not saved; answering with an error");
                     response = match &on_error {

@@ -84,6 +84,8 @@ use crate::ConfigError;
 /// The encrypted cookie store's keys and limits; see the [module docs](self).
 ///
 /// Give it to [`SessionManager::with_cookie_store`](crate::SessionManager::with_cookie_store).
+/// Cloning is cheap enough for a few managers (each named session gets its own).
+#[derive(Clone)]
 pub struct CookieStore {
     sealer: Sealer,
     max_chunks: usize,

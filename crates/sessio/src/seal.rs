@@ -16,6 +16,7 @@ use std::time::{Duration, SystemTime};
 use crate::Error;
 
 /// The keys that seal and open cookies: the first seals, every one opens.
+#[derive(Clone)]
 pub(crate) enum Sealer {
     /// XChaCha20-Poly1305 keys.
     #[cfg(feature = "cookie-store")]

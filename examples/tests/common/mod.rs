@@ -112,6 +112,65 @@ impl Answer {
     }
 }
 
+impl Answer {
+    /// Every `Set-Cookie` header value, in order.
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .lines()
+            .filter_map(|h| {
+                let (name, value) = h.split_once(':')?;
+                name.eq_ignore_ascii_case("set-cookie")
+                    .then(|| value.trim().to_string())
+            })
+            .collect()
+    }
+}
+
+/// A browser's cookie jar for one site: takes `Set-Cookie` headers (a `Max-Age=0` one
+/// removes its cookie) and sends what it holds.
+#[derive(Debug, Default, Clone)]
+pub struct Jar(pub std::collections::BTreeMap<String, String>);
+
+impl Jar {
+    /// Applies the answer's `Set-Cookie` headers.
+    pub fn take(&mut self, answer: &Answer) {
+        for set in answer.set_cookies() {
+            let pair = set.split(';').next().unwrap_or_default();
+            let Some((name, value)) = pair.split_once('=') else {
+                continue;
+            };
+            if set.contains("Max-Age=0") {
+                self.0.remove(name);
+            } else {
+                self.0.insert(name.to_string(), value.to_string());
+            }
+        }
+    }
+
+    /// The `Cookie` header value, if the jar holds anything.
+    pub fn header(&self) -> Option<String> {
+        (!self.0.is_empty()).then(|| {
+            self.0
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    }
+
+    /// One request with the jar's cookies; the answer's cookies go into the jar.
+    pub fn request(&mut self, addr: &str, method: &str, path: &str, body: &str) -> Answer {
+        let answer = request(addr, method, path, self.header().as_deref(), body);
+        self.take(&answer);
+        answer
+    }
+
+    /// The cookie names held, sorted.
+    pub fn names(&self) -> Vec<String> {
+        self.0.keys().cloned().collect()
+    }
+}
+
 /// One HTTP/1.1 request on a fresh connection (blocking), with a read timeout.
 pub fn request(addr: &str, method: &str, path: &str, cookie: Option<&str>, body: &str) -> Answer {
     let cookie = cookie

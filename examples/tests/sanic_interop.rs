@@ -7,9 +7,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::Mutex;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use common::get;
@@ -60,47 +58,13 @@ const PACKAGES: [&str; 4] = [
     "aiomcache",
 ];
 
-/// The virtualenv's python, with the packages installed (once per target directory; the
-/// tests of this file share it, so they build it one at a time).
+/// The virtualenv's python, with the packages installed.
 fn venv() -> PathBuf {
-    static BUILD: Mutex<()> = Mutex::new(());
-    let _one_at_a_time = BUILD.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sanic-venv");
-    let python = dir.join("bin").join("python");
-    let ready = || {
-        Command::new(&python)
-            .args([
-                "-c",
-                "import sanic, sanic_session, redis.asyncio, aiomcache",
-            ])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if ready() {
-        return python;
-    }
-    let status = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&dir)
-        .status()
-        .expect("python3 is needed for the interop test: apt-get install -y python3 python3-venv");
-    assert!(
-        status.success(),
-        "python3 -m venv failed: apt-get install -y python3-venv"
-    );
-    let output = Command::new(dir.join("bin").join("pip"))
-        .args(["install", "-q"])
-        .args(PACKAGES)
-        .output()
-        .expect("run pip");
-    assert!(
-        output.status.success(),
-        "pip install {} failed:\n{}",
-        PACKAGES.join(" "),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(ready(), "the virtualenv still cannot import {PACKAGES:?}");
-    python
+    common::python::venv(
+        "sanic-venv",
+        &[&PACKAGES],
+        "import sanic, sanic_session, redis.asyncio, aiomcache",
+    )
 }
 
 /// Python, Rust, Python, Rust on one cookie, over the store `rust_store` (a `--store` URL)

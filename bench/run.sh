@@ -8,7 +8,9 @@
 # sessio on a private memcached and on a private PoloDB server (MongoDB wire protocol);
 # on a private PostgreSQL cluster (initdb in a temporary directory, pinned to CPU 1) and on
 # a SQLite file: sessio-sql vs tower-sessions 0.14 + tower-sessions-sqlx-store 0.15, with
-# the PostgreSQL statements per request counted from pg_stat_database.
+# the PostgreSQL statements per request counted from pg_stat_database; and the encrypted
+# cookie store: sessio's (the demo with --store cookie) vs actix-web 4 + actix-session 0.11
+# CookieSessionStore (private, AES-256-GCM), nothing on the server.
 # Each under a keep-cookie load (256 live sessions, round-robin) and a no-cookie load
 # (every request a new session). Server pinned to CPU 0 with one tokio worker, wrk to CPU 1.
 # Reports requests/s, p99 latency, server CPU µs per request (from /proc/PID/stat), Redis
@@ -20,7 +22,7 @@
 # tables show each column's median.
 #
 # usage: bash bench/run.sh            (DUR=10 FLOOD=30 CONNS=32 SESSIONS=256 REPEAT=3 to change;
-#        ONLY="redis" or ONLY="memory flood" runs some of: memory redis others sql flood)
+#        ONLY="redis" or ONLY="memory flood" runs some of: memory redis others sql cookie flood)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${DUR:-10}
@@ -29,7 +31,7 @@ FLOOD=${FLOOD:-30}
 CONNS=${CONNS:-32}
 SESSIONS=${SESSIONS:-256}
 MAX_SESSIONS=${MAX_SESSIONS:-100000}
-ONLY=${ONLY:-memory redis others sql flood}
+ONLY=${ONLY:-memory redis others sql cookie flood}
 want() { [[ " $ONLY " == *" $1 "* ]]; }
 OUT=bench/results
 mkdir -p "$OUT"
@@ -260,6 +262,17 @@ sql_rows() {
   done
 }
 
+# --- The encrypted cookie store: no server state, the session sealed in the cookie ---
+COOKIE_KEY=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+cookie_rows() {
+  for mode in keep none; do
+    start sessio-cookie 3120 "$DEMO" --addr 127.0.0.1:3120 --store cookie --cookie-key "$COOKIE_KEY"
+    load sessio-cookie 3120 "$mode"; stop
+    start actix-cookie 3121 "$PEERS/actix_cookie_server" 127.0.0.1:3121
+    load actix-cookie 3121 "$mode"; stop
+  done
+}
+
 : > "$OUT/rows"
 : > "$OUT/trips"
 : > "$OUT/drivers"
@@ -269,6 +282,7 @@ for REP in $(seq "$REPEAT"); do
   want redis && redis_rows
   want others && other_rows
   want sql && sql_rows
+  want cookie && cookie_rows
 done
 
 # The median of a[1..m], for the awk programs below (sorts a in place).
@@ -339,6 +353,10 @@ fi
       for (m = 1; m <= 2 && rps["tower-sqlite,keep"] > 0; m++) {
         mode = m == 1 ? "keep" : "none"
         printf "- SQLite %s-cookie: sessio-sqlite/tower-sessions-sqlx-store requests/s = %.2f (target >= 1.5 on keep-cookie); server CPU µs/req %.1f vs %.1f\n", mode, rps["sessio-sqlite," mode] / rps["tower-sqlite," mode], cpu["sessio-sqlite," mode], cpu["tower-sqlite," mode]
+      }
+      for (m = 1; m <= 2 && rps["actix-cookie,keep"] > 0; m++) {
+        mode = m == 1 ? "keep" : "none"
+        printf "- Cookie store %s-cookie: sessio-cookie/actix-session CookieSessionStore requests/s = %.2f (target >= 1.0); server CPU µs/req %.1f vs %.1f\n", mode, rps["sessio-cookie," mode] / rps["actix-cookie," mode], cpu["sessio-cookie," mode], cpu["actix-cookie," mode]
       }
       if (sb > 0) printf "- heap bytes per stored session ({\"foo\":1}, 200k sessions): sessio %d, tower-sessions %d (target <= 200)\n", sb, tb
     }' "$OUT/median"

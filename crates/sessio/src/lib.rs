@@ -65,9 +65,12 @@
 //! ## Layout
 //!
 //! The crate root holds what an application uses. [`auth`] holds the options of a login;
-//! [`keys`] typed session keys and the keys sessio's helpers use; [`index`] the user's sessions
-//! (devices: list, revoke, a maximum per user); [`store`] the contract a store implements and the types it deals in; [`memory`] the
-//! in-memory store's options.
+//! [`keys`] typed session keys and the keys sessio's helpers use; [`index`] the user's
+//! sessions (devices: list, revoke, a maximum per user); [`store`] the contract a store
+//! implements and the types it deals in; [`memory`] the in-memory store's options;
+//! `cookie_store` (feature `cookie-store`) the encrypted cookie store, where the session
+//! travels sealed in the browser's cookies and these guarantees narrow to one request (its
+//! docs say which hold).
 #![warn(missing_docs)]
 
 pub mod auth;

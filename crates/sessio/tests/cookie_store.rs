@@ -425,3 +425,60 @@ async fn fernet_tokens_hold_exactly_the_json_object_and_expire_with_the_idle_tim
         "the token's TTL"
     );
 }
+
+#[tokio::test]
+async fn two_tabs_writing_at_once_are_last_write_wins_as_documented() {
+    let manager = manager(CookieStore::new(K1), Config::default());
+    let mut jar = Jar::default();
+    assert_eq!(count(&manager, &mut jar).await, 1);
+    let header = jar.header();
+    let a = manager.session([header.as_bytes()]);
+    let b = manager.session([header.as_bytes()]);
+    a.insert("a", 1).await.unwrap();
+    b.insert("b", 2).await.unwrap();
+    let from_a = a.commit_cookies().await.unwrap();
+    let from_b = b.commit_cookies().await.unwrap();
+    jar.apply(&from_a);
+    jar.apply(&from_b);
+    let (seen, _) = visit(&manager, &mut jar, |s| async move {
+        (
+            s.get::<i32>("a").await.unwrap(),
+            s.get::<i32>("b").await.unwrap(),
+        )
+    })
+    .await;
+    assert_eq!(seen, (None, Some(2)), "the response that came last wins");
+}
+
+#[tokio::test]
+async fn a_destroy_without_reading_removes_every_cookie_and_a_bad_cookie_read_removes_none() {
+    let manager = manager(CookieStore::new(K1).with_max_chunks(8), Config::default());
+    let mut jar = Jar::default();
+    visit(&manager, &mut jar, |s| async move {
+        s.insert("big", "w".repeat(9_000)).await.unwrap()
+    })
+    .await;
+    let sent = jar.names().len();
+    assert!(sent >= 3, "{:?}", jar.names());
+    let (_, cookies) = visit(
+        &manager,
+        &mut jar,
+        |s| async move { s.destroy().await.unwrap() },
+    )
+    .await;
+    assert_eq!(cookies.len(), sent, "{cookies:?}");
+    assert!(jar.names().is_empty());
+
+    // A read of a cookie that does not open leaves the browser's cookies alone (I6).
+    let mut bad = Jar::default();
+    bad.0.insert("id".into(), "garbage".into());
+    bad.0.insert("id.3".into(), "stale".into());
+    let (n, cookies) = visit(&manager, &mut bad, |s| async move {
+        s.get::<u64>("n").await.unwrap()
+    })
+    .await;
+    assert_eq!((n, cookies.len()), (None, 0));
+    // A write replaces it, and expires the stray chunk.
+    assert_eq!(count(&manager, &mut bad).await, 1);
+    assert_eq!(bad.names(), ["id"]);
+}

@@ -266,6 +266,8 @@ sql_rows() {
 COOKIE_KEY=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
 cookie_rows() {
   for mode in keep none; do
+    start bare-cookie 3122 "$PEERS/bare" 127.0.0.1:3122;                        load bare-cookie 3122 "$mode"; stop
+    start sessio-cookie-min 3123 "$PEERS/sessio_cookie_server" 127.0.0.1:3123;  load sessio-cookie-min 3123 "$mode"; stop
     start sessio-cookie 3120 "$DEMO" --addr 127.0.0.1:3120 --store cookie --cookie-key "$COOKIE_KEY"
     load sessio-cookie 3120 "$mode"; stop
     start actix-cookie 3121 "$PEERS/actix_cookie_server" 127.0.0.1:3121
@@ -356,7 +358,7 @@ fi
       }
       for (m = 1; m <= 2 && rps["actix-cookie,keep"] > 0; m++) {
         mode = m == 1 ? "keep" : "none"
-        printf "- Cookie store %s-cookie: sessio-cookie/actix-session CookieSessionStore requests/s = %.2f (target >= 1.0); server CPU µs/req %.1f vs %.1f\n", mode, rps["sessio-cookie," mode] / rps["actix-cookie," mode], cpu["sessio-cookie," mode], cpu["actix-cookie," mode]
+        printf "- Cookie store %s-cookie: sessio-cookie (the demo)/actix-session CookieSessionStore requests/s = %.2f (target >= 1.0); sessio-cookie-min (one route, one layer, like the actix peer)/actix-session = %.2f; server CPU µs/req: demo %.1f, min %.1f, actix %.1f, bare axum %.1f\n", mode, rps["sessio-cookie," mode] / rps["actix-cookie," mode], rps["sessio-cookie-min," mode] / rps["actix-cookie," mode], cpu["sessio-cookie," mode], cpu["sessio-cookie-min," mode], cpu["actix-cookie," mode], cpu["bare-cookie," mode]
       }
       if (sb > 0) printf "- heap bytes per stored session ({\"foo\":1}, 200k sessions): sessio %d, tower-sessions %d (target <= 200)\n", sb, tb
     }' "$OUT/median"

@@ -242,3 +242,35 @@
 //! cookies on plain HTTP except on `localhost`; the layer warns once if it sees that
 //! happen. For local development on another host name, use
 //! `Config::default().with_secure(false)`.
+//!
+//! ## 8. No server state: the cookie store
+//!
+//! With the `cookie-store` feature of `sessio`, the whole session can travel sealed in the
+//! browser's cookies instead (XChaCha20-Poly1305; the expiry sealed inside). Every handler
+//! above works unchanged, except what needs the server to remember: `lock()` answers `501`
+//! and the devices index is refused at start. A logout expires the cookies but cannot
+//! revoke a copy someone kept, and two tabs writing at once are last-write-wins, so keep
+//! such sessions small and short-lived (see `sessio::cookie_store`).
+//!
+//! ```
+//! use axum::{routing::get, Router};
+//! use sessio::cookie_store::CookieStore;
+//! use sessio_axum::{Config, Session, SessionError, SessionLayer, SessionManager};
+//!
+//! async fn visits(session: Session) -> Result<String, SessionError> {
+//!     let n = session.update("visits", |n: Option<u64>| n.unwrap_or(0) + 1).await?;
+//!     Ok(n.to_string())
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // The first key seals; older ones, listed after it, still open (key rotation).
+//! let keys = ["AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE"]; // from your secrets store
+//! let store = CookieStore::from_base64_keys(keys)?.with_max_chunks(2);
+//! let manager = SessionManager::with_cookie_store(store, Config::default())?;
+//! let app: Router = Router::new()
+//!     .route("/", get(visits))
+//!     .layer(SessionLayer::from_manager(manager));
+//! # let _ = app;
+//! # Ok(())
+//! # }
+//! ```

@@ -93,7 +93,7 @@ pub enum Compat {
     SanicSession,
     /// Share sessions with Python's sanic-cookies (0.4) `InCookieEncrypted` interface, on
     /// the encrypted cookie store built with
-    /// [`CookieStore::fernet`](crate::cookie_store::CookieStore::fernet) (feature
+    /// `sessio::cookie_store::CookieStore::fernet` (feature
     /// `cookie-store`): cookie `session`, whose value is a Fernet token of exactly the
     /// session's JSON object; the token's age is checked against the idle timeout (set it
     /// to the Python app's `expiry`).

@@ -395,7 +395,7 @@ impl Session {
     /// If an earlier store error left the session's state unknown, nothing is written and
     /// `Ok(None)` is returned: the error was already reported to the handler.
     ///
-    /// With the [cookie store](crate::cookie_store) a response may need several
+    /// With the cookie store (`sessio::cookie_store`) a response may need several
     /// `Set-Cookie` headers (a large session's chunks, the removal of chunks no longer
     /// used): integrations call [`commit_cookies`](Self::commit_cookies), which returns
     /// them all; `commit` fails with [`Error::SeveralCookies`] then.
@@ -413,7 +413,7 @@ impl Session {
 
     /// Like [`commit`](Self::commit), returning every `Set-Cookie` value the response
     /// needs, in order: none, the session cookie, or (with the
-    /// [cookie store](crate::cookie_store)) the session's cookies and the removal of
+    /// cookie store (`sessio::cookie_store`)) the session's cookies and the removal of
     /// chunks it no longer uses. Integrations call this one.
     ///
     /// ```

@@ -136,7 +136,19 @@ async fn main() -> ExitCode {
             Some(max) => store.with_max_chunks(max),
             None => store,
         };
-        cookie_app(store, &options).map_err(|e| e.to_string())
+        // A Fernet token names no cookie: the preferences get a key of their own (the
+        // native format, whose seal names its cookie), `--cookie-key` if given, else one
+        // made for this process.
+        let prefs = if !store.is_fernet() {
+            Ok(store.clone())
+        } else if !args.cookie_key.is_empty() {
+            CookieStore::from_base64_keys(&args.cookie_key).map_err(|e| e.to_string())
+        } else {
+            CookieStore::generate_key()
+                .map_err(|e| e.to_string())
+                .and_then(|key| CookieStore::from_base64_keys([key]).map_err(|e| e.to_string()))
+        };
+        prefs.and_then(|prefs| cookie_app(store, prefs, &options).map_err(|e| e.to_string()))
     } else {
         server_app(&args, &options).await
     };

@@ -50,6 +50,7 @@ use serde::Deserialize;
 use sessio::auth::Login;
 use sessio::cookie_store::CookieStore;
 use sessio::index::SessionIndex;
+use sessio::keys::SessionKey;
 use sessio::{Codec, Compat, Config, MemoryStore, Store};
 use sessio_axum::{LoggedIn, NamedSession, Session, SessionError, SessionLayer};
 
@@ -192,25 +193,18 @@ pub fn app(store: Arc<dyn Store>, options: &DemoOptions) -> Result<Router, sessi
 }
 
 /// The demo on the encrypted cookie store (`--store cookie`): every route, with the
-/// session (and the preferences, under their own cookie) sealed in the browser's
-/// cookies. `/locked` and the sessions index answer `501`.
+/// session and the preferences sealed in the browser's cookies (the preferences in
+/// `prefs_store`, under their own cookie). `/locked` and the sessions index answer `501`.
 ///
 /// # Errors
 /// A [`sessio::ConfigError`] if the options do not fit a cookie store.
 pub fn cookie_app(
     store: CookieStore,
+    prefs_store: CookieStore,
     options: &DemoOptions,
 ) -> Result<Router, sessio::ConfigError> {
-    let mut prefs = prefs_config(options);
-    if store.is_fernet() {
-        // The Fernet format goes with its compatibility mode (JSON only): the
-        // preferences are a token of their JSON object too, under their own cookie.
-        prefs = prefs
-            .with_compat(Some(Compat::SanicCookies))
-            .with_cookie_name("prefs");
-    }
-    let manager = sessio::SessionManager::with_cookie_store(store.clone(), options.config())?;
-    let prefs = sessio::SessionManager::with_cookie_store(store, prefs)?;
+    let manager = sessio::SessionManager::with_cookie_store(store, options.config())?;
+    let prefs = sessio::SessionManager::with_cookie_store(prefs_store, prefs_config(options))?;
     Ok(routes(manager, prefs))
 }
 
@@ -254,6 +248,9 @@ async fn get_pref(
     prefs: NamedSession<Prefs>,
     Path(key): Path<String>,
 ) -> Result<Response, SessionError> {
+    if let Some(refused) = reserved(&key) {
+        return Ok(refused);
+    }
     Ok(match prefs.get_value(&key).await? {
         Some(value) => Json(value).into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
@@ -265,6 +262,9 @@ async fn set_pref(
     Path(key): Path<String>,
     body: Bytes,
 ) -> Result<Response, SessionError> {
+    if let Some(refused) = reserved(&key) {
+        return Ok(refused);
+    }
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body) else {
         return Ok((StatusCode::BAD_REQUEST, "invalid JSON\n").into_response());
     };
@@ -272,14 +272,32 @@ async fn set_pref(
     Ok("ok".into_response())
 }
 
+/// The counter; a `foo` of another type (written through `/set/foo`) counts as absent.
+const FOO: SessionKey<i64> = SessionKey::new("foo").lenient();
+
 async fn increment(session: Session) -> Result<String, SessionError> {
     let n = session
-        .update("foo", |n: Option<i64>| n.unwrap_or(0).saturating_add(1))
+        .update(&FOO, |n: Option<i64>| n.unwrap_or(0).saturating_add(1))
         .await?;
     Ok(n.to_string())
 }
 
+/// `/get`, `/set` and `/prefs` name keys from the URL: the keys of sessio's helpers are
+/// not theirs to touch (writing `_user` would be logging in as anyone).
+fn reserved(key: &str) -> Option<Response> {
+    sessio::keys::is_reserved(key).then(|| {
+        (
+            StatusCode::FORBIDDEN,
+            "keys starting with '_' belong to sessio's helpers\n",
+        )
+            .into_response()
+    })
+}
+
 async fn get_key(session: Session, Path(key): Path<String>) -> Result<Response, SessionError> {
+    if let Some(refused) = reserved(&key) {
+        return Ok(refused);
+    }
     Ok(match session.get_value(&key).await? {
         Some(value) => Json(value).into_response(),
         None => (StatusCode::NOT_FOUND, "no such key\n").into_response(),
@@ -291,6 +309,9 @@ async fn set_key(
     Path(key): Path<String>,
     body: Bytes,
 ) -> Result<Response, SessionError> {
+    if let Some(refused) = reserved(&key) {
+        return Ok(refused);
+    }
     let value: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(value) => value,
         Err(error) => {

@@ -329,3 +329,62 @@ fn every_route_works_except_the_lock_and_the_index() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("32 bytes"));
 }
+
+#[test]
+fn clients_cannot_write_sessios_own_keys_and_a_mistyped_counter_restarts() {
+    let demo = cookie_demo(&[K1], &[]);
+    let addr = demo.addr.as_str();
+    let mut jar = Jar::default();
+    for path in ["/set/_user", "/prefs/_user", "/set/_csrf"] {
+        assert_eq!(
+            jar.request(addr, "PUT", path, "\"admin\"").status,
+            403,
+            "{path}"
+        );
+    }
+    assert_eq!(jar.request(addr, "GET", "/get/_user", "").status, 403);
+    assert_eq!(jar.request(addr, "GET", "/me", "").status, 401);
+    assert_eq!(jar.request(addr, "PUT", "/set/foo", "\"x\"").status, 200);
+    assert_eq!(
+        count(&demo, &mut jar),
+        "1",
+        "a foo of another type counts as absent"
+    );
+}
+
+#[test]
+fn in_the_fernet_mode_a_prefs_token_does_not_open_as_the_session() {
+    let fernet = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let demo = Demo::start(&[
+        "--store",
+        "cookie",
+        "--compat",
+        "sanic-cookies",
+        "--fernet-key",
+        fernet,
+        "--cookie-key",
+        K2,
+    ]);
+    let addr = demo.addr.as_str();
+    let mut jar = Jar::default();
+    assert_eq!(jar.request(addr, "PUT", "/prefs/foo", "41").status, 200);
+    let prefs = jar.0["prefs"].clone();
+    assert!(
+        !prefs.starts_with("gAAAAA"),
+        "the prefs are sealed natively: {prefs}"
+    );
+    let header = format!("session={prefs}");
+    assert_eq!(request(addr, "GET", "/", Some(&header), "").body, "1");
+    // And the session's token does not open as the prefs.
+    let session = jar.request(addr, "GET", "/", "");
+    assert_eq!(session.body, "1");
+    let token = jar.0["session"].clone();
+    let header = format!("prefs={token}");
+    assert_eq!(
+        request(addr, "GET", "/prefs/foo", Some(&header), "").status,
+        404
+    );
+    // A session too large for one cookie: 413 (sanic-cookies reads no chunks).
+    let big = format!("\"{}\"", "b".repeat(5000));
+    assert_eq!(jar.request(addr, "PUT", "/set/big", &big).status, 413);
+}

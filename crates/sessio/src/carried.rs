@@ -25,6 +25,9 @@ pub(crate) const MAX_CHUNKS: usize = 32;
 /// (RFC 6265, section 6.1).
 const COOKIE_LIMIT: usize = 4096;
 const CHUNKS_PREFIX: &str = "chunks-";
+/// The most copies of the main cookie tried (a browser sends one per matching domain and
+/// path).
+const MAX_COPIES: usize = 4;
 
 /// What every request of one cookie-store manager shares.
 pub(crate) struct Sealing {
@@ -40,8 +43,10 @@ pub(crate) struct Carried {
     name: String,
     /// The store key the carried session is read under.
     key: String,
-    /// The sealed value the browser sent (chunks joined), if it was well formed.
-    value: Option<String>,
+    /// The sealed values the browser sent under the main name (chunks joined), in order:
+    /// the first that opens is the session (a bad copy, say one a sibling domain set,
+    /// does not hide a good one).
+    values: Vec<String>,
     /// The names of the session cookies the browser sent (the main one and chunks).
     sent: Vec<String>,
     records: Mutex<Records>,
@@ -73,7 +78,7 @@ impl Carried {
         clock: SharedClock,
         idle: Duration,
     ) -> (Self, bool) {
-        let mut main: Option<Option<&'a str>> = None;
+        let mut mains: Vec<Option<&'a str>> = Vec::new();
         let mut chunks: Vec<Option<&'a str>> = Vec::new();
         let mut sent = Vec::new();
         for header in headers {
@@ -86,9 +91,11 @@ impl Carried {
                 };
                 let value = std::str::from_utf8(pair[eq + 1..].trim_ascii()).ok();
                 if cookie == name {
-                    if main.is_none() {
+                    if mains.is_empty() {
                         sent.push(cookie.to_owned());
-                        main = Some(value);
+                    }
+                    if mains.len() < MAX_COPIES {
+                        mains.push(value);
                     }
                     continue;
                 }
@@ -111,8 +118,10 @@ impl Carried {
                 }
             }
         }
-        let value = match main.flatten() {
-            Some(main) => match main.strip_prefix(CHUNKS_PREFIX) {
+        let values = mains
+            .iter()
+            .flatten()
+            .filter_map(|main| match main.strip_prefix(CHUNKS_PREFIX) {
                 Some(n) => n
                     .parse::<usize>()
                     .ok()
@@ -125,18 +134,17 @@ impl Carried {
                             .collect::<Option<Vec<&str>>>()
                     })
                     .map(|parts| parts.concat()),
-                None => Some(main.to_owned()),
-            },
-            None => None,
-        };
-        let presented = main.is_some();
+                None => Some((*main).to_owned()),
+            })
+            .collect();
+        let presented = !mains.is_empty();
         let carried = Self {
             sealing,
             clock,
             idle,
             name: name.to_owned(),
             key,
-            value,
+            values,
             sent,
             records: Mutex::new(Records::default()),
         };
@@ -163,9 +171,9 @@ impl Carried {
             records.opened = true;
             let now = self.clock.now();
             let opened = self
-                .value
-                .as_deref()
-                .and_then(|v| self.sealing.sealer.open(&self.name, v, now, self.idle));
+                .values
+                .iter()
+                .find_map(|v| self.sealing.sealer.open(&self.name, v, now, self.idle));
             if let Some(opened) = opened {
                 records.versions += 1;
                 let version = records.versions;

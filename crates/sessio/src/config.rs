@@ -418,6 +418,14 @@ impl Config {
         if self.idle_timeout < Duration::from_secs(1) {
             return err("the idle timeout must be at least one second");
         }
+        // Far enough for any session, near enough that no expiry overflows the clock.
+        let century = Duration::from_secs(100 * 366 * 86_400);
+        if self.idle_timeout > century || self.absolute_timeout.is_some_and(|a| a > century) {
+            return err("the idle and absolute timeouts must be at most 100 years");
+        }
+        if self.compat.is_some() && self.absolute_timeout.is_some() {
+            return err("the compatibility modes keep the bare JSON object, with no creation time, so an absolute timeout cannot be enforced; remove with_absolute_timeout");
+        }
         if self
             .absolute_timeout
             .is_some_and(|a| a < Duration::from_secs(1))

@@ -176,6 +176,11 @@ impl CookieStore {
     /// sealing, every one opening. Use it with
     /// [`Compat::SanicCookies`](crate::Compat::SanicCookies).
     ///
+    /// The session is one cookie (sanic-cookies reads no chunks): a session too large for
+    /// it fails with [`Error::CookieTooLarge`](crate::Error::CookieTooLarge). A Fernet token
+    /// names no cookie, so a token of one cookie opens under another sealed with the same
+    /// key: give every cookie of the app its own key (the native format binds the name).
+    ///
     /// # Errors
     /// A [`ConfigError`] if there is no key or one is not a Fernet key.
     pub fn fernet<I, S>(keys: I) -> Result<Self, ConfigError>
@@ -200,12 +205,12 @@ impl CookieStore {
         }
         Ok(Self {
             sealer: Sealer::Fernet(keys),
-            max_chunks: DEFAULT_MAX_CHUNKS,
+            max_chunks: 1,
         })
     }
 
     /// The most cookies one session may be split over (default
-    /// [`DEFAULT_MAX_CHUNKS`], at most 32). A larger session fails to commit with
+    /// [`DEFAULT_MAX_CHUNKS`], at most 32; a Fernet store keeps one). A larger session fails to commit with
     /// [`Error::CookieTooLarge`](crate::Error::CookieTooLarge).
     pub fn with_max_chunks(mut self, max_chunks: usize) -> Self {
         self.max_chunks = max_chunks;
@@ -228,6 +233,11 @@ impl CookieStore {
     }
 
     pub(crate) fn into_sealing(self) -> Result<Sealing, ConfigError> {
+        if self.is_fernet() && self.max_chunks != 1 {
+            return Err(ConfigError::new(
+                "sanic-cookies reads its session from one cookie, so a Fernet store cannot split it into chunks; remove CookieStore::with_max_chunks",
+            ));
+        }
         if !(1..=MAX_CHUNKS).contains(&self.max_chunks) {
             return Err(ConfigError::new(format!(
                 "CookieStore::with_max_chunks must be between 1 and {MAX_CHUNKS}"

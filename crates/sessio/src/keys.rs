@@ -28,6 +28,17 @@
 
 use std::marker::PhantomData;
 
+/// Whether `key` belongs to sessio's helpers (it starts with `_`). An app that lets
+/// clients name session keys must refuse these: writing [`USER_KEY`] is logging in.
+///
+/// ```
+/// assert!(sessio::keys::is_reserved(sessio::keys::USER_KEY));
+/// assert!(!sessio::keys::is_reserved("cart"));
+/// ```
+pub fn is_reserved(key: &str) -> bool {
+    key.starts_with('_')
+}
+
 /// The key that holds the logged-in user (as JSON); see
 /// [`Session::login`](crate::Session::login).
 pub const USER_KEY: &str = "_user";

@@ -140,12 +140,20 @@ impl Sealer {
             #[cfg(feature = "cookie-store")]
             Self::Fernet(ref keys) => {
                 let now_secs = unix_secs(now);
+                // Checked before the `fernet` crate sees the token: it adds the TTL to the
+                // (not yet authenticated) timestamp, which overflows on a forged one.
+                // Python refuses tokens more than 60 s ahead too.
+                let stamp = fernet_timestamp(value)?;
+                if stamp > now_secs.saturating_add(60)
+                    || stamp.checked_add(ttl.as_secs())?.checked_add(60).is_none()
+                {
+                    return None;
+                }
                 let record = keys.iter().find_map(|key| {
                     key.decrypt_at_time(value, Some(ttl.as_secs()), now_secs)
                         .ok()
                 })?;
-                // Verified above: the timestamp is bytes 1..9 of the decoded token.
-                let stamp = fernet_timestamp(value)?;
+                // The token's HMAC, verified above, covers the timestamp.
                 let expires_at = SystemTime::UNIX_EPOCH + Duration::from_secs(stamp) + ttl;
                 (expires_at > now).then_some(Opened { expires_at, record })
             }

@@ -482,3 +482,59 @@ async fn a_destroy_without_reading_removes_every_cookie_and_a_bad_cookie_read_re
     assert_eq!(count(&manager, &mut bad).await, 1);
     assert_eq!(bad.names(), ["id"]);
 }
+
+#[tokio::test]
+async fn forged_fernet_tokens_never_panic_and_a_fernet_session_stays_one_cookie() {
+    let key = "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=";
+    let compat = Config::default().with_compat(Some(Compat::SanicCookies));
+    let manager = manager(CookieStore::fernet([key]).unwrap(), compat.clone());
+    // 0x80 and a timestamp of 2^64 - 1, no key needed: the `fernet` crate overflowed here.
+    for forged in [
+        "gP__________",
+        "gP_________7",
+        "gAAAAAAAAAAA",
+        "gP__________________________",
+    ] {
+        let mut jar = Jar::default();
+        jar.0.insert("session".into(), forged.into());
+        assert_eq!(count(&manager, &mut jar).await, 1, "{forged}");
+    }
+    // sanic-cookies reads one cookie: no chunks, a large session is refused.
+    let session = manager.session(std::iter::empty());
+    session.insert("big", "x".repeat(5_000)).await.unwrap();
+    assert!(matches!(
+        session.commit_cookies().await,
+        Err(Error::CookieTooLarge { .. })
+    ));
+    let err = SessionManager::with_cookie_store(
+        CookieStore::fernet([key]).unwrap().with_max_chunks(2),
+        compat.clone(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("one cookie"), "{err}");
+    // No creation time in the bare JSON object: an absolute timeout is refused.
+    let err = SessionManager::with_cookie_store(
+        CookieStore::fernet([key]).unwrap(),
+        compat.with_absolute_timeout(Some(Duration::from_secs(60))),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("absolute"), "{err}");
+}
+
+#[tokio::test]
+async fn a_bad_copy_of_the_cookie_does_not_hide_a_good_one_and_huge_timeouts_are_refused() {
+    let manager = manager(CookieStore::new(K1), Config::default());
+    let mut jar = Jar::default();
+    assert_eq!(count(&manager, &mut jar).await, 1);
+    let good = jar.0["id"].clone();
+    for header in [format!("id=bad; id={good}"), format!("id={good}; id=bad")] {
+        let session = manager.session([header.as_bytes()]);
+        assert_eq!(session.get::<u64>("n").await.unwrap(), Some(1), "{header}");
+    }
+    let err = SessionManager::with_cookie_store(
+        CookieStore::new(K1),
+        Config::default().with_idle_timeout(Duration::from_secs(u64::MAX / 2)),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("100 years"), "{err}");
+}

@@ -50,7 +50,6 @@ use serde::Deserialize;
 use sessio::auth::Login;
 use sessio::cookie_store::CookieStore;
 use sessio::index::SessionIndex;
-use sessio::keys::SessionKey;
 use sessio::{Codec, Compat, Config, MemoryStore, Store};
 use sessio_axum::{LoggedIn, NamedSession, Session, SessionError, SessionLayer};
 
@@ -272,12 +271,11 @@ async fn set_pref(
     Ok("ok".into_response())
 }
 
-/// The counter; a `foo` of another type (written through `/set/foo`) counts as absent.
-const FOO: SessionKey<i64> = SessionKey::new("foo").lenient();
-
 async fn increment(session: Session) -> Result<String, SessionError> {
+    // A `foo` of another type (written through `/set/foo`) is a handler error (500): the
+    // demo shows how such errors are answered and logged.
     let n = session
-        .update(&FOO, |n: Option<i64>| n.unwrap_or(0).saturating_add(1))
+        .update("foo", |n: Option<i64>| n.unwrap_or(0).saturating_add(1))
         .await?;
     Ok(n.to_string())
 }

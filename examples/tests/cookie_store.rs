@@ -331,7 +331,7 @@ fn every_route_works_except_the_lock_and_the_index() {
 }
 
 #[test]
-fn clients_cannot_write_sessios_own_keys_and_a_mistyped_counter_restarts() {
+fn clients_cannot_write_sessios_own_keys() {
     let demo = cookie_demo(&[K1], &[]);
     let addr = demo.addr.as_str();
     let mut jar = Jar::default();
@@ -344,12 +344,6 @@ fn clients_cannot_write_sessios_own_keys_and_a_mistyped_counter_restarts() {
     }
     assert_eq!(jar.request(addr, "GET", "/get/_user", "").status, 403);
     assert_eq!(jar.request(addr, "GET", "/me", "").status, 401);
-    assert_eq!(jar.request(addr, "PUT", "/set/foo", "\"x\"").status, 200);
-    assert_eq!(
-        count(&demo, &mut jar),
-        "1",
-        "a foo of another type counts as absent"
-    );
 }
 
 #[test]

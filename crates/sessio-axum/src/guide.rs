@@ -246,7 +246,7 @@
 //! ## 8. No server state: the cookie store
 //!
 //! With the `cookie-store` feature of `sessio`, the whole session can travel sealed in the
-//! browser's cookies instead (XChaCha20-Poly1305; the expiry sealed inside). Every handler
+//! browser's cookies instead (AES-256-GCM-SIV; the expiry sealed inside). Every handler
 //! above works unchanged, except what needs the server to remember: `lock()` answers `501`
 //! and the devices index is refused at start. A logout expires the cookies but cannot
 //! revoke a copy someone kept, and two tabs writing at once are last-write-wins, so keep

@@ -211,9 +211,9 @@ impl Carried {
                 self.sealing
                     .sealer
                     .seal(&self.name, &entry.data, entry.expires_at, now)?;
-            let room = COOKIE_LIMIT.saturating_sub(jar.issue_value(&self.name, "", max_age).len());
-            if sealed.len() <= room {
-                out.push(jar.issue_value(&self.name, &sealed, max_age));
+            let whole = jar.issue_value(&self.name, &sealed, max_age);
+            if whole.len() <= COOKIE_LIMIT {
+                out.push(whole);
             } else {
                 let chunk_name = |i: usize| format!("{}.{i}", self.name);
                 let widest = chunk_name(MAX_CHUNKS - 1);

@@ -1,7 +1,10 @@
 //! The encrypted cookie store: the whole session sealed in the browser's cookies, no
 //! server state (feature `cookie-store`).
 //!
-//! [`CookieStore`] seals each session with XChaCha20-Poly1305 under a 256-bit key. Give it
+//! [`CookieStore`] seals each session with AES-256-GCM-SIV (RFC 8452) under a 256-bit key,
+//! with a random 96-bit nonce per seal: GCM-SIV stays sound when random nonces collide
+//! (a collision shows at most that two sealed sessions were equal), so a key may seal far
+//! more cookies than plain AES-GCM's 2^32. Give it
 //! several keys to rotate them: the first seals, every one opens, and a cookie opened with
 //! an older key is sealed again with the first at its next write. The idle and absolute
 //! expiry travel inside the seal and are checked when it is opened; the browser's
@@ -73,9 +76,9 @@
 
 use std::fmt;
 
+use aes_gcm_siv::KeyInit;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use chacha20poly1305::KeyInit;
 
 use crate::carried::{Sealing, MAX_CHUNKS};
 use crate::seal::Sealer;
@@ -94,7 +97,7 @@ pub struct CookieStore {
 impl fmt::Debug for CookieStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (format, keys) = match &self.sealer {
-            Sealer::Aead(keys) => ("xchacha20poly1305", keys.len()),
+            Sealer::Aead(keys) => ("aes256gcmsiv", keys.len()),
             Sealer::Fernet(keys) => ("fernet", keys.len()),
         };
         f.debug_struct("CookieStore")
@@ -113,7 +116,7 @@ impl CookieStore {
     /// every process).
     pub fn new(key: [u8; 32]) -> Self {
         Self {
-            sealer: Sealer::Aead(vec![chacha20poly1305::XChaCha20Poly1305::new(&key.into())]),
+            sealer: Sealer::Aead(vec![aes_gcm_siv::Aes256GcmSiv::new(&key.into())]),
             max_chunks: DEFAULT_MAX_CHUNKS,
         }
     }
@@ -125,7 +128,7 @@ impl CookieStore {
     /// Ignored by a Fernet store (give [`fernet`](Self::fernet) every key instead).
     pub fn with_old_key(mut self, key: [u8; 32]) -> Self {
         if let Sealer::Aead(keys) = &mut self.sealer {
-            keys.push(chacha20poly1305::XChaCha20Poly1305::new(&key.into()));
+            keys.push(aes_gcm_siv::Aes256GcmSiv::new(&key.into()));
         }
         self
     }

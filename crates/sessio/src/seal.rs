@@ -3,7 +3,7 @@
 //! Two formats (the crate's `cookie-store` feature brings both; without it there is no
 //! sealer, and this type has no value):
 //!
-//! - **Native**: `base64url(0x01 ‖ nonce[24] ‖ XChaCha20-Poly1305(expiry ‖ record))`, with
+//! - **Native**: `base64url(0x02 ‖ nonce[12] ‖ AES-256-GCM-SIV(expiry ‖ record))`, with
 //!   the cookie's name as associated data, so a value sealed for one cookie does not open
 //!   under another. The expiry (Unix milliseconds, big-endian) travels inside the seal:
 //!   the browser's `Max-Age` is never trusted.
@@ -18,9 +18,9 @@ use crate::Error;
 /// The keys that seal and open cookies: the first seals, every one opens.
 #[derive(Clone)]
 pub(crate) enum Sealer {
-    /// XChaCha20-Poly1305 keys.
+    /// AES-256-GCM-SIV keys.
     #[cfg(feature = "cookie-store")]
-    Aead(Vec<chacha20poly1305::XChaCha20Poly1305>),
+    Aead(Vec<aes_gcm_siv::Aes256GcmSiv>),
     /// Fernet keys.
     #[cfg(feature = "cookie-store")]
     Fernet(Vec<fernet::Fernet>),
@@ -36,9 +36,9 @@ pub(crate) struct Opened {
 }
 
 #[cfg(feature = "cookie-store")]
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 #[cfg(feature = "cookie-store")]
-const NONCE: usize = 24;
+const NONCE: usize = 12;
 
 impl Sealer {
     /// Whether this is the Fernet format.
@@ -64,12 +64,12 @@ impl Sealer {
         match *self {
             #[cfg(feature = "cookie-store")]
             Self::Aead(ref keys) => {
+                use aes_gcm_siv::aead::{Aead, Payload};
                 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
                 use base64::Engine as _;
-                use chacha20poly1305::aead::{Aead, Payload};
-                // 192 random bits per seal, from the thread's CSPRNG (seeded and
-                // reseeded from the OS), so a seal costs no system call: random nonces
-                // this long never repeat in practice, whatever the number of seals.
+                // 96 random bits per seal, from the thread's CSPRNG (seeded and reseeded
+                // from the OS), so a seal costs no system call. GCM-SIV derives a key per
+                // nonce and keeps its guarantees if two random nonces ever collide.
                 let mut nonce = [0u8; NONCE];
                 rand::Rng::fill(&mut rand::rng(), &mut nonce[..]);
                 let mut plain = Vec::with_capacity(8 + record.len());
@@ -77,7 +77,7 @@ impl Sealer {
                 plain.extend_from_slice(record);
                 let sealed = keys[0]
                     .encrypt(
-                        chacha20poly1305::XNonce::from_slice(&nonce),
+                        aes_gcm_siv::Nonce::from_slice(&nonce),
                         Payload {
                             msg: &plain,
                             aad: name.as_bytes(),
@@ -110,14 +110,14 @@ impl Sealer {
         match *self {
             #[cfg(feature = "cookie-store")]
             Self::Aead(ref keys) => {
+                use aes_gcm_siv::aead::{Aead, Payload};
                 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
                 use base64::Engine as _;
-                use chacha20poly1305::aead::{Aead, Payload};
                 let raw = URL_SAFE_NO_PAD.decode(value).ok()?;
                 if raw.len() < 1 + NONCE + 16 + 8 || raw[0] != VERSION {
                     return None;
                 }
-                let nonce = chacha20poly1305::XNonce::from_slice(&raw[1..1 + NONCE]);
+                let nonce = aes_gcm_siv::Nonce::from_slice(&raw[1..1 + NONCE]);
                 let sealed = &raw[1 + NONCE..];
                 let plain = keys.iter().find_map(|key| {
                     key.decrypt(

@@ -261,12 +261,17 @@ fn preferences_are_a_second_session_that_a_logout_leaves_alone(args: &[&str]) {
         request(
             &demo.addr,
             "PUT",
-            "/prefs/_user",
+            "/prefs/user",
             Some(&as_prefs),
             r#""admin""#
         )
         .status,
         200
+    );
+    // And sessio's own keys are not the client's to write, in either session.
+    assert_eq!(
+        request(&demo.addr, "PUT", "/prefs/_user", Some(&as_prefs), "1").status,
+        403
     );
     assert_eq!(get(&demo.addr, "/me", Some(&main)).body, "eve", "not admin");
 }

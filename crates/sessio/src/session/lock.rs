@@ -146,7 +146,7 @@ impl Session {
     /// that is sure or the lease would have lapsed anyway.
     fn release_in_background(&self, key: String, token: LeaseToken) {
         let engine = self.inner.engine.clone();
-        let store = self.inner.store.clone();
+        let store = self.shared_store();
         tokio::spawn(async move {
             let Some(locking) = store.locking() else {
                 return;

@@ -70,10 +70,8 @@ impl std::fmt::Debug for Session {
 
 struct Inner {
     engine: Arc<Engine>,
-    /// Where this session's records are: the manager's store, or (the cookie store) the
-    /// request's own.
-    store: Arc<dyn Store>,
-    /// With the cookie store: the session the browser carried.
+    /// With the cookie store: the session the browser carried, in a store of the
+    /// request's own (see [`Session::store`]).
     carried: Option<Arc<Carried>>,
     state: Mutex<State>,
 }
@@ -85,14 +83,9 @@ impl Session {
         carried: Option<Arc<Carried>>,
     ) -> Self {
         let meta = engine.new_meta();
-        let store = match &carried {
-            Some(carried) => carried.clone() as Arc<dyn Store>,
-            None => engine.store.clone(),
-        };
         Self {
             inner: Arc::new(Inner {
                 engine,
-                store,
                 carried,
                 state: Mutex::new(State::new(presented, meta)),
             }),
@@ -103,9 +96,21 @@ impl Session {
         &self.inner.engine
     }
 
-    /// The store this session's records are in.
+    /// The store this session's records are in: the manager's, or (the cookie store) the
+    /// request's own.
     pub(crate) fn store(&self) -> &dyn Store {
-        self.inner.store.as_ref()
+        match &self.inner.carried {
+            Some(carried) => carried.as_ref(),
+            None => self.inner.engine.store.as_ref(),
+        }
+    }
+
+    /// [`store`](Self::store), shared (for work that outlives the request).
+    fn shared_store(&self) -> Arc<dyn Store> {
+        match &self.inner.carried {
+            Some(carried) => carried.clone(),
+            None => self.inner.engine.store.clone(),
+        }
     }
 
     /// Locks the state and loads the record on first use.

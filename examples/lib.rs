@@ -41,17 +41,21 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query};
-use axum::http::header::USER_AGENT;
+use axum::http::header::{CONTENT_TYPE, USER_AGENT};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
-use axum::{Json, Router};
-use serde::Deserialize;
-use sessio::auth::Login;
+use axum::Router;
 use sessio::cookie_store::CookieStore;
 use sessio::index::SessionIndex;
-use sessio::{Codec, Compat, Config, MemoryStore, Store};
+use sessio::{Codec, Compat, Config, MemoryStore, SessionManager, Store};
 use sessio_axum::{LoggedIn, NamedSession, Session, SessionError, SessionLayer};
+
+pub mod actix;
+pub mod cli;
+pub mod contract;
+
+use contract::{Hold, LoginQuery, Reply};
 
 /// Options of the demo server that shape its sessions.
 #[derive(Debug, Clone, Default)]
@@ -169,31 +173,66 @@ async fn with_sweeper<D: sessio_sql::Database>(
     Ok(store)
 }
 
+/// The demo's two sessions: the main one, and the preferences (a second session under
+/// its own persistent cookie, which a logout of the main session leaves alone).
+#[derive(Debug, Clone)]
+pub struct Managers {
+    /// The main session.
+    pub session: SessionManager,
+    /// The preferences.
+    pub prefs: SessionManager,
+}
+
+impl Managers {
+    /// The demo's sessions on a server-side `store`.
+    ///
+    /// # Errors
+    /// A configuration error from the options.
+    pub fn new(store: Arc<dyn Store>, options: &DemoOptions) -> Result<Self, sessio::ConfigError> {
+        let mut config = options.config();
+        // The user's sessions: on whenever the store can keep them (a maximum asks for it
+        // explicitly, and is refused on a store that cannot).
+        if store.keeps_live_records() || options.max_sessions_per_user.is_some() {
+            let mut index = SessionIndex::new();
+            if let Some(max) = options.max_sessions_per_user {
+                index = index.max_per_user(max);
+            }
+            config = config.with_session_index(index);
+        }
+        Ok(Self {
+            session: SessionManager::from_arc(Arc::clone(&store), config)?,
+            prefs: SessionManager::from_arc(store, prefs_config(options))?,
+        })
+    }
+
+    /// The demo's sessions on the encrypted cookie store (`--store cookie`): the session
+    /// and the preferences sealed in the browser's cookies (the preferences in
+    /// `prefs_store`, under their own cookie). `/locked` and the sessions index answer
+    /// `501`.
+    ///
+    /// # Errors
+    /// A [`sessio::ConfigError`] if the options do not fit a cookie store.
+    pub fn cookie(
+        store: CookieStore,
+        prefs_store: CookieStore,
+        options: &DemoOptions,
+    ) -> Result<Self, sessio::ConfigError> {
+        Ok(Self {
+            session: SessionManager::with_cookie_store(store, options.config())?,
+            prefs: SessionManager::with_cookie_store(prefs_store, prefs_config(options))?,
+        })
+    }
+}
+
 /// The demo's router over `store`.
 ///
 /// # Errors
 /// A configuration error from the options.
 pub fn app(store: Arc<dyn Store>, options: &DemoOptions) -> Result<Router, sessio::ConfigError> {
-    let mut config = options.config();
-    // The user's sessions: on whenever the store can keep them (a maximum asks for it
-    // explicitly, and is refused on a store that cannot).
-    if store.keeps_live_records() || options.max_sessions_per_user.is_some() {
-        let mut index = SessionIndex::new();
-        if let Some(max) = options.max_sessions_per_user {
-            index = index.max_per_user(max);
-        }
-        config = config.with_session_index(index);
-    }
-    let manager = sessio::SessionManager::from_arc(Arc::clone(&store), config)?;
-    // The preferences: a second session on the same store, under its own persistent
-    // cookie, which a logout of the main session leaves alone.
-    let prefs = sessio::SessionManager::from_arc(store, prefs_config(options))?;
-    Ok(routes(manager, prefs))
+    Managers::new(store, options).map(routes)
 }
 
-/// The demo on the encrypted cookie store (`--store cookie`): every route, with the
-/// session and the preferences sealed in the browser's cookies (the preferences in
-/// `prefs_store`, under their own cookie). `/locked` and the sessions index answer `501`.
+/// The demo's router on the encrypted cookie store (see [`Managers::cookie`]).
 ///
 /// # Errors
 /// A [`sessio::ConfigError`] if the options do not fit a cookie store.
@@ -202,9 +241,7 @@ pub fn cookie_app(
     prefs_store: CookieStore,
     options: &DemoOptions,
 ) -> Result<Router, sessio::ConfigError> {
-    let manager = sessio::SessionManager::with_cookie_store(store, options.config())?;
-    let prefs = sessio::SessionManager::with_cookie_store(prefs_store, prefs_config(options))?;
-    Ok(routes(manager, prefs))
+    Managers::cookie(store, prefs_store, options).map(routes)
 }
 
 fn prefs_config(options: &DemoOptions) -> Config {
@@ -217,7 +254,8 @@ fn prefs_config(options: &DemoOptions) -> Config {
         .with_idle_timeout(Duration::from_secs(365 * 86_400))
 }
 
-fn routes(manager: sessio::SessionManager, prefs: sessio::SessionManager) -> Router {
+/// The demo's axum router over its two sessions.
+pub fn routes(managers: Managers) -> Router {
     Router::new()
         .route("/", get(increment))
         .route("/get/{key}", get(get_key))
@@ -236,138 +274,55 @@ fn routes(manager: sessio::SessionManager, prefs: sessio::SessionManager) -> Rou
         .route("/sessions", get(list_sessions))
         .route("/sessions/revoke-others", post(revoke_others))
         .route("/sessions/{handle}", delete(revoke_session))
-        .layer(SessionLayer::from_manager(manager))
-        .layer(SessionLayer::from_manager(prefs).named::<Prefs>())
+        .layer(SessionLayer::from_manager(managers.session))
+        .layer(SessionLayer::from_manager(managers.prefs).named::<Prefs>())
 }
 
 /// The marker of the demo's second session, the preferences.
-struct Prefs;
+pub struct Prefs;
 
-async fn get_pref(
-    prefs: NamedSession<Prefs>,
-    Path(key): Path<String>,
-) -> Result<Response, SessionError> {
-    if let Some(refused) = reserved(&key) {
-        return Ok(refused);
+/// A reply as an axum response.
+struct Answer(Reply);
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::OK);
+        (status, [(CONTENT_TYPE, self.0.content_type)], self.0.body).into_response()
     }
-    Ok(match prefs.get_value(&key).await? {
-        Some(value) => Json(value).into_response(),
-        None => StatusCode::NOT_FOUND.into_response(),
-    })
 }
 
-async fn set_pref(
-    prefs: NamedSession<Prefs>,
-    Path(key): Path<String>,
-    body: Bytes,
-) -> Result<Response, SessionError> {
-    if let Some(refused) = reserved(&key) {
-        return Ok(refused);
-    }
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body) else {
-        return Ok((StatusCode::BAD_REQUEST, "invalid JSON\n").into_response());
-    };
-    prefs.insert(&key, value).await?;
-    Ok("ok".into_response())
+type Handled = Result<Answer, SessionError>;
+
+async fn increment(session: Session) -> Handled {
+    Ok(Answer(contract::increment(&session).await?))
 }
 
-async fn increment(session: Session) -> Result<String, SessionError> {
-    // A `foo` of another type (written through `/set/foo`) is a handler error (500): the
-    // demo shows how such errors are answered and logged.
-    let n = session
-        .update("foo", |n: Option<i64>| n.unwrap_or(0).saturating_add(1))
-        .await?;
-    Ok(n.to_string())
+async fn get_key(session: Session, Path(key): Path<String>) -> Handled {
+    Ok(Answer(contract::get_key(&session, &key).await?))
 }
 
-/// `/get`, `/set` and `/prefs` name keys from the URL: the keys of sessio's helpers are
-/// not theirs to touch (writing `_user` would be logging in as anyone).
-fn reserved(key: &str) -> Option<Response> {
-    sessio::keys::is_reserved(key).then(|| {
-        (
-            StatusCode::FORBIDDEN,
-            "keys starting with '_' belong to sessio's helpers\n",
-        )
-            .into_response()
-    })
+async fn set_key(session: Session, Path(key): Path<String>, body: Bytes) -> Handled {
+    Ok(Answer(contract::set_key(&session, &key, &body).await?))
 }
 
-async fn get_key(session: Session, Path(key): Path<String>) -> Result<Response, SessionError> {
-    if let Some(refused) = reserved(&key) {
-        return Ok(refused);
-    }
-    Ok(match session.get_value(&key).await? {
-        Some(value) => Json(value).into_response(),
-        None => (StatusCode::NOT_FOUND, "no such key\n").into_response(),
-    })
+async fn get_pref(prefs: NamedSession<Prefs>, Path(key): Path<String>) -> Handled {
+    Ok(Answer(contract::get_key(&prefs, &key).await?))
 }
 
-async fn set_key(
-    session: Session,
-    Path(key): Path<String>,
-    body: Bytes,
-) -> Result<Response, SessionError> {
-    if let Some(refused) = reserved(&key) {
-        return Ok(refused);
-    }
-    let value: serde_json::Value = match serde_json::from_slice(&body) {
-        Ok(value) => value,
-        Err(error) => {
-            return Ok(
-                (StatusCode::BAD_REQUEST, format!("invalid JSON: {error}\n")).into_response(),
-            )
-        }
-    };
-    session.insert(&key, &value).await?;
-    Ok("ok".into_response())
+async fn set_pref(prefs: NamedSession<Prefs>, Path(key): Path<String>, body: Bytes) -> Handled {
+    Ok(Answer(contract::set_key(&prefs, &key, &body).await?))
 }
 
-async fn clear(session: Session) -> Result<&'static str, SessionError> {
-    session.clear().await?;
-    Ok("ok")
+async fn clear(session: Session) -> Handled {
+    Ok(Answer(contract::clear(&session).await?))
 }
 
-async fn rotate(session: Session) -> Result<&'static str, SessionError> {
-    session.cycle_id().await?;
-    Ok("ok")
+async fn rotate(session: Session) -> Handled {
+    Ok(Answer(contract::rotate(&session).await?))
 }
 
-/// Query of `/locked`.
-#[derive(Debug, Deserialize)]
-struct Hold {
-    #[serde(default)]
-    hold_ms: u64,
-    /// What to do inside the locked section after the increment: `rotate` (a login inside
-    /// the lock) or `logout`.
-    #[serde(default)]
-    then: Option<String>,
-}
-
-async fn locked(session: Session, Query(hold): Query<Hold>) -> Result<String, SessionError> {
-    let guard = session.lock().await?;
-    let n = guard
-        .get::<i64>("locked")
-        .await?
-        .unwrap_or(0)
-        .saturating_add(1);
-    tokio::time::sleep(Duration::from_millis(hold.hold_ms.min(60_000))).await;
-    guard.insert("locked", &n).await?;
-    match hold.then.as_deref() {
-        Some("rotate") => guard.cycle_id().await?,
-        Some("logout") => guard.destroy().await?,
-        _ => {}
-    }
-    guard.unlock().await?;
-    Ok(n.to_string())
-}
-
-/// The query of `POST /login/{user}`.
-#[derive(Debug, Deserialize)]
-struct LoginQuery {
-    /// `1`: a persistent cookie; `0`: one that dies with the browser.
-    remember: Option<u8>,
-    /// This login's idle timeout, in seconds.
-    duration: Option<u64>,
+async fn locked(session: Session, Query(hold): Query<Hold>) -> Handled {
+    Ok(Answer(contract::locked(&session, &hold).await?))
 }
 
 async fn login(
@@ -375,105 +330,50 @@ async fn login(
     Path(user): Path<String>,
     Query(query): Query<LoginQuery>,
     headers: HeaderMap,
-) -> Result<&'static str, SessionError> {
-    let mut login = Login::new();
-    if let Some(agent) = headers.get(USER_AGENT) {
-        // Not every User-Agent is ASCII; keep what it says.
-        login = login.label(String::from_utf8_lossy(agent.as_bytes()));
-    }
-    if let Some(remember) = query.remember {
-        login = login.remember(remember != 0);
-    }
-    if let Some(seconds) = query.duration {
-        login = login.idle(Duration::from_secs(seconds.max(1)));
-    }
-    session.login_with(&user, login).await?;
-    Ok("ok")
+) -> Handled {
+    let agent = headers.get(USER_AGENT).map(|v| v.as_bytes());
+    Ok(Answer(
+        contract::login(&session, &user, &query, agent).await?,
+    ))
 }
 
 async fn me(LoggedIn(user): LoggedIn<String>) -> String {
     user
 }
 
-async fn logout(session: Session) -> Result<&'static str, SessionError> {
-    session.logout().await?;
-    Ok("ok")
+async fn logout(session: Session) -> Handled {
+    Ok(Answer(contract::logout(&session).await?))
 }
 
-async fn add_flash(session: Session, body: String) -> Result<&'static str, SessionError> {
-    session.flash(body).await?;
-    Ok("ok")
+async fn add_flash(session: Session, body: String) -> Handled {
+    Ok(Answer(contract::add_flash(&session, body).await?))
 }
 
-async fn take_flashes(session: Session) -> Result<Json<Vec<String>>, SessionError> {
-    Ok(Json(session.take_flashes().await?))
+async fn take_flashes(session: Session) -> Handled {
+    Ok(Answer(contract::take_flashes(&session).await?))
 }
 
-async fn csrf_token(session: Session) -> Result<String, SessionError> {
-    Ok(session.csrf_token().await?)
+async fn csrf_token(session: Session) -> Handled {
+    Ok(Answer(contract::csrf_token(&session).await?))
 }
 
-async fn transfer(session: Session, headers: HeaderMap) -> Result<Response, SessionError> {
-    let presented = headers
-        .get("x-csrf-token")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    Ok(if session.verify_csrf(presented).await? {
-        "ok".into_response()
-    } else {
-        (StatusCode::FORBIDDEN, "missing or wrong X-CSRF-Token\n").into_response()
-    })
+async fn transfer(session: Session, headers: HeaderMap) -> Handled {
+    let presented = headers.get("x-csrf-token").map(|v| v.as_bytes());
+    Ok(Answer(contract::transfer(&session, presented).await?))
 }
 
-/// One of the user's sessions, as `GET /sessions` shows it.
-#[derive(Debug, serde::Serialize)]
-struct Device {
-    handle: String,
-    current: bool,
-    created: u64,
-    last_seen: u64,
-    label: Option<String>,
+async fn list_sessions(LoggedIn(_): LoggedIn<String>, session: Session) -> Handled {
+    Ok(Answer(contract::list_sessions(&session).await?))
 }
 
-fn unix_seconds(t: std::time::SystemTime) -> u64 {
-    t.duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-async fn list_sessions(
-    LoggedIn(_): LoggedIn<String>,
-    session: Session,
-) -> Result<Json<Vec<Device>>, SessionError> {
-    let devices = session
-        .sessions()
-        .await?
-        .into_iter()
-        .map(|s| Device {
-            created: unix_seconds(s.created),
-            last_seen: unix_seconds(s.last_seen),
-            handle: s.handle,
-            current: s.current,
-            label: s.label,
-        })
-        .collect();
-    Ok(Json(devices))
-}
-
-async fn revoke_others(
-    LoggedIn(_): LoggedIn<String>,
-    session: Session,
-) -> Result<String, SessionError> {
-    Ok(format!("{}\n", session.revoke_others().await?))
+async fn revoke_others(LoggedIn(_): LoggedIn<String>, session: Session) -> Handled {
+    Ok(Answer(contract::revoke_others(&session).await?))
 }
 
 async fn revoke_session(
     LoggedIn(_): LoggedIn<String>,
     session: Session,
     Path(handle): Path<String>,
-) -> Result<Response, SessionError> {
-    Ok(if session.revoke(&handle).await? {
-        "ok".into_response()
-    } else {
-        (StatusCode::NOT_FOUND, "no such session of yours\n").into_response()
-    })
+) -> Handled {
+    Ok(Answer(contract::revoke_session(&session, &handle).await?))
 }

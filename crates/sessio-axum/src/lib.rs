@@ -69,6 +69,7 @@ use axum_core::response::{IntoResponse, Response};
 use http::header::{HeaderValue, COOKIE, HOST, RETRY_AFTER, SET_COOKIE};
 use http::request::Parts;
 use http::{Request, StatusCode};
+use sessio::integration::PlainHttp;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -421,7 +422,7 @@ where
             .iter()
             .map(|v| v.as_bytes());
         let session = self.layer.manager.session(cookies);
-        let plain_http_host = plain_http_remote_host(&request);
+        let plain_http = plain_http(&request);
         (self.layer.slot)(request.extensions_mut(), session.clone());
         if let Some(respond) = &self.layer.on_login_required {
             request.extensions_mut().insert(respond.clone());
@@ -443,10 +444,8 @@ where
                     for cookie in cookies {
                         match HeaderValue::try_from(cookie) {
                             Ok(value) => {
-                                if plain_http_host.is_some() && is_secure(&value) {
-                                    warn_insecure_once(
-                                        plain_http_host.as_deref().unwrap_or_default(),
-                                    );
+                                if let Some(plain) = &plain_http {
+                                    plain.warn_if_secure(value.to_str().unwrap_or_default());
                                 }
                                 response.headers_mut().append(SET_COOKIE, value);
                             }
@@ -469,69 +468,17 @@ where
     }
 }
 
-/// Whether the plain-HTTP warning was given (then no request is looked at for it again).
-static WARNED_INSECURE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// The host a request was sent to, if nothing says it came over HTTPS (no `https` scheme,
-/// no `X-Forwarded-Proto: https`, no `Forwarded: proto=https`) and the host is not this
-/// machine (browsers accept `Secure` cookies over plain HTTP on `localhost`). Once the
-/// warning was given, `None` at once: after that, a request costs one atomic load here.
-fn plain_http_remote_host<B>(request: &Request<B>) -> Option<String> {
-    if WARNED_INSECURE.load(std::sync::atomic::Ordering::Relaxed)
-        || request.uri().scheme_str() == Some("https")
-    {
-        return None;
-    }
+/// The request, if it came over plain HTTP to another machine (see [`PlainHttp`]).
+fn plain_http<B>(request: &Request<B>) -> Option<PlainHttp> {
     let headers = request.headers();
-    let any_value = |name: &str, says_https: fn(&[u8]) -> bool| {
-        headers
-            .get_all(name)
-            .iter()
-            .any(|v| says_https(v.as_bytes()))
-    };
-    let forwarded_https = any_value("x-forwarded-proto", |v| {
-        v.split(|&b| b == b',')
-            .any(|p| p.trim_ascii().eq_ignore_ascii_case(b"https"))
-    }) || any_value("forwarded", |v| {
-        v.windows(11)
-            .any(|w| w.eq_ignore_ascii_case(b"proto=https"))
-    });
-    if forwarded_https {
-        return None;
-    }
-    let authority = match request.uri().host() {
-        Some(host) => host,
-        None => headers.get(HOST)?.to_str().ok()?,
-    };
-    let host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => authority.split(':').next().unwrap_or_default(),
-    };
-    let local = host == "localhost"
-        || host.ends_with(".localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    (!local && !host.is_empty()).then(|| host.to_owned())
-}
-
-fn is_secure(cookie: &HeaderValue) -> bool {
-    cookie.to_str().is_ok_and(|c| {
-        c.split(';')
-            .any(|a| a.trim().eq_ignore_ascii_case("secure"))
-    })
-}
-
-/// Says once per process that `Secure` cookies are going out over plain HTTP.
-fn warn_insecure_once(host: &str) {
-    if !WARNED_INSECURE.swap(true, std::sync::atomic::Ordering::Relaxed) {
-        tracing::warn!(
-            host,
-            "the session cookie is marked Secure, but this request to {host} came over plain \
-             HTTP (no https scheme, no X-Forwarded-Proto: https): browsers drop such cookies, \
-             so sessions will not stick. Serve HTTPS, have the proxy send X-Forwarded-Proto, \
-             or turn the attribute off for local development (Config::with_secure(false)); \
-             said once"
-        );
-    }
+    let values = |name| headers.get_all(name).iter().map(HeaderValue::as_bytes);
+    PlainHttp::detect(
+        request.uri().scheme_str() == Some("https"),
+        request
+            .uri()
+            .host()
+            .or_else(|| headers.get(HOST).and_then(|h| h.to_str().ok())),
+        values("x-forwarded-proto"),
+        values("forwarded"),
+    )
 }

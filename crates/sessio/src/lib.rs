@@ -83,6 +83,7 @@ mod engine;
 mod error;
 mod id;
 pub mod index;
+pub mod integration;
 pub mod keys;
 mod manager;
 pub mod memory;

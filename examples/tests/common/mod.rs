@@ -12,12 +12,18 @@ use std::time::Duration;
 
 /// `target/<profile>/examples/demo`, which `cargo test` builds with the tests.
 pub fn demo_path() -> PathBuf {
+    example_path("demo")
+}
+
+/// `target/<profile>/examples/<name>` (`demo`, or `demo_actix`, the same contract on
+/// actix-web), which `cargo test` builds with the tests.
+pub fn example_path(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let profile_dir = exe
         .parent()
         .and_then(|deps| deps.parent())
         .expect("target/<profile>");
-    let demo = profile_dir.join("examples").join("demo");
+    let demo = profile_dir.join("examples").join(name);
     assert!(
         demo.exists(),
         "{} is missing: run the tests with `cargo test` so the examples are built",
@@ -36,7 +42,13 @@ pub struct Demo {
 impl Demo {
     /// Starts the demo on a free port with these extra arguments.
     pub fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(demo_path())
+        Self::start_example("demo", args)
+    }
+
+    /// Starts the example binary `name` (`demo` or `demo_actix`) on a free port with these
+    /// extra arguments.
+    pub fn start_example(name: &str, args: &[&str]) -> Self {
+        let mut child = Command::new(example_path(name))
             .args(["--addr", "127.0.0.1:0"])
             .args(args)
             .stdout(Stdio::piped())

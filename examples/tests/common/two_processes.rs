@@ -4,11 +4,12 @@ use std::collections::BTreeSet;
 
 use super::{get, request, Answer, Demo};
 
-/// Two demo processes on the store at `url`, and a session cookie issued by the first.
-fn two_demos(url: &str) -> (Demo, Demo, String) {
+/// Two processes of the example `bin` (`demo` or `demo_actix`) on the store at `url`, and
+/// a session cookie issued by the first.
+fn two_demos(bin: &str, url: &str) -> (Demo, Demo, String) {
     let (a, b) = (
-        Demo::start(&["--store", url]),
-        Demo::start(&["--store", url]),
+        Demo::start_example(bin, &["--store", url]),
+        Demo::start_example(bin, &["--store", url]),
     );
     let cookie = get(&a.addr, "/", None).cookie().expect("a session cookie");
     (a, b, cookie)
@@ -37,7 +38,12 @@ fn spread(
 /// 60 concurrent `/locked` requests with one cookie, alternating between the processes,
 /// return exactly 1..=60.
 pub fn sixty_locked_requests_return_one_to_sixty(url: &str) {
-    let (a, b, cookie) = two_demos(url);
+    sixty_locked_requests_on("demo", url);
+}
+
+/// [`sixty_locked_requests_return_one_to_sixty`] with two processes of the example `bin`.
+pub fn sixty_locked_requests_on(bin: &str, url: &str) {
+    let (a, b, cookie) = two_demos(bin, url);
     let answers = spread(&a, &b, &cookie, 60, |_| {
         ("GET", "/locked?hold_ms=3".into(), String::new())
     });
@@ -59,7 +65,12 @@ pub fn sixty_locked_requests_return_one_to_sixty(url: &str) {
 /// 40 concurrent `PUT /set/k{i}` alternating between the processes are all kept, and 40
 /// concurrent increments lose nothing.
 pub fn forty_writes_of_different_keys_are_all_kept(url: &str) {
-    let (a, b, cookie) = two_demos(url);
+    forty_writes_of_different_keys_on("demo", url);
+}
+
+/// [`forty_writes_of_different_keys_are_all_kept`] with two processes of the example `bin`.
+pub fn forty_writes_of_different_keys_on(bin: &str, url: &str) {
+    let (a, b, cookie) = two_demos(bin, url);
     let answers = spread(&a, &b, &cookie, 40, |i| {
         ("PUT", format!("/set/k{i}"), i.to_string())
     });

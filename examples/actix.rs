@@ -1,0 +1,139 @@
+//! The demo's routes on actix-web, over the same [`contract`](crate::contract) as the axum
+//! router: each handler extracts its inputs with sessio-actix's extractors and calls it.
+
+use actix_web::http::header::USER_AGENT;
+use actix_web::http::{Method, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use sessio_actix::{LoggedIn, NamedSession, Session, SessionError, SessionMiddleware};
+
+use crate::contract::{self, Hold, LoginQuery, Reply};
+use crate::{Managers, Prefs};
+
+/// The demo's middlewares: the main session, and the preferences as a named session. Wrap
+/// the app in both (`.wrap(main).wrap(prefs)`).
+pub fn middlewares(managers: &Managers) -> (SessionMiddleware, SessionMiddleware) {
+    (
+        SessionMiddleware::from_manager(managers.session.clone()),
+        SessionMiddleware::from_manager(managers.prefs.clone()).named::<Prefs>(),
+    )
+}
+
+/// Registers the demo's routes (the contract in `lib.rs`).
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .service(web::resource("/").get(increment))
+        .service(web::resource("/get/{key}").get(get_key))
+        .service(web::resource("/set/{key}").put(set_key))
+        .service(web::resource("/clear").post(clear))
+        .service(web::resource("/rotate").post(rotate))
+        .service(web::resource("/locked").get(locked))
+        .service(web::resource("/login/{user}").post(login))
+        // OPTIONS reaches the guard, which exempts it (a CORS preflight carries no cookie).
+        .service(
+            web::resource("/me")
+                .get(me)
+                .route(web::method(Method::OPTIONS).to(me)),
+        )
+        .service(web::resource("/logout").post(logout))
+        .service(web::resource("/flash").post(add_flash).get(take_flashes))
+        .service(web::resource("/csrf").get(csrf_token))
+        .service(web::resource("/transfer").post(transfer))
+        .service(web::resource("/prefs/{key}").get(get_pref).put(set_pref))
+        .service(web::resource("/sessions").get(list_sessions))
+        .service(web::resource("/sessions/revoke-others").post(revoke_others))
+        .service(web::resource("/sessions/{handle}").delete(revoke_session));
+}
+
+/// A reply as an actix-web response.
+fn answer(reply: Reply) -> HttpResponse {
+    HttpResponse::build(StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK))
+        .content_type(reply.content_type)
+        .body(reply.body)
+}
+
+type Handled = Result<HttpResponse, SessionError>;
+
+async fn increment(session: Session) -> Handled {
+    Ok(answer(contract::increment(&session).await?))
+}
+
+async fn get_key(session: Session, key: web::Path<String>) -> Handled {
+    Ok(answer(contract::get_key(&session, &key).await?))
+}
+
+async fn set_key(session: Session, key: web::Path<String>, body: web::Bytes) -> Handled {
+    Ok(answer(contract::set_key(&session, &key, &body).await?))
+}
+
+async fn get_pref(prefs: NamedSession<Prefs>, key: web::Path<String>) -> Handled {
+    Ok(answer(contract::get_key(&prefs, &key).await?))
+}
+
+async fn set_pref(prefs: NamedSession<Prefs>, key: web::Path<String>, body: web::Bytes) -> Handled {
+    Ok(answer(contract::set_key(&prefs, &key, &body).await?))
+}
+
+async fn clear(session: Session) -> Handled {
+    Ok(answer(contract::clear(&session).await?))
+}
+
+async fn rotate(session: Session) -> Handled {
+    Ok(answer(contract::rotate(&session).await?))
+}
+
+async fn locked(session: Session, hold: web::Query<Hold>) -> Handled {
+    Ok(answer(contract::locked(&session, &hold).await?))
+}
+
+async fn login(
+    session: Session,
+    user: web::Path<String>,
+    query: web::Query<LoginQuery>,
+    request: HttpRequest,
+) -> Handled {
+    let agent = request.headers().get(USER_AGENT).map(|v| v.as_bytes());
+    Ok(answer(
+        contract::login(&session, &user, &query, agent).await?,
+    ))
+}
+
+async fn me(LoggedIn(user): LoggedIn<String>) -> String {
+    user
+}
+
+async fn logout(session: Session) -> Handled {
+    Ok(answer(contract::logout(&session).await?))
+}
+
+async fn add_flash(session: Session, body: String) -> Handled {
+    Ok(answer(contract::add_flash(&session, body).await?))
+}
+
+async fn take_flashes(session: Session) -> Handled {
+    Ok(answer(contract::take_flashes(&session).await?))
+}
+
+async fn csrf_token(session: Session) -> Handled {
+    Ok(answer(contract::csrf_token(&session).await?))
+}
+
+async fn transfer(session: Session, request: HttpRequest) -> Handled {
+    let presented = request.headers().get("x-csrf-token").map(|v| v.as_bytes());
+    Ok(answer(contract::transfer(&session, presented).await?))
+}
+
+async fn list_sessions(LoggedIn(_): LoggedIn<String>, session: Session) -> Handled {
+    Ok(answer(contract::list_sessions(&session).await?))
+}
+
+async fn revoke_others(LoggedIn(_): LoggedIn<String>, session: Session) -> Handled {
+    Ok(answer(contract::revoke_others(&session).await?))
+}
+
+async fn revoke_session(
+    LoggedIn(_): LoggedIn<String>,
+    session: Session,
+    handle: web::Path<String>,
+) -> Handled {
+    Ok(answer(contract::revoke_session(&session, &handle).await?))
+}

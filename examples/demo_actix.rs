@@ -1,0 +1,52 @@
+//! The demo server on actix-web 4 with sessio-actix: the same routes, flags and answers as
+//! `demo` (axum), so one HTTP contract suite runs against both.
+//!
+//! ```text
+//! cargo run --release --example demo_actix -- --addr 127.0.0.1:3000 --store redis://127.0.0.1:6379
+//! ```
+
+use std::process::ExitCode;
+
+use actix_web::{App, HttpServer};
+use clap::Parser;
+use sessio_examples::actix::{configure, middlewares};
+use sessio_examples::cli::{init_tracing, Args};
+
+fn main() -> ExitCode {
+    init_tracing();
+    let args = Args::parse();
+    actix_web::rt::System::new().block_on(serve(args))
+}
+
+async fn serve(args: Args) -> ExitCode {
+    let managers = match args.managers().await {
+        Ok(managers) => managers,
+        Err(message) => {
+            eprintln!("demo_actix: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    // Built once: every worker's app shares these managers, and so one store.
+    let (session, prefs) = middlewares(&managers);
+    let server = HttpServer::new(move || {
+        App::new()
+            .configure(configure)
+            .wrap(session.clone())
+            .wrap(prefs.clone())
+    });
+    let server = match server.bind(args.addr) {
+        Ok(server) => server,
+        Err(error) => {
+            eprintln!("demo_actix: cannot listen on {}: {error}", args.addr);
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = server.addrs().first().copied().unwrap_or(args.addr);
+    // Tests and the benchmark read this line to learn the port (with --addr 127.0.0.1:0).
+    println!("demo listening on http://{addr}");
+    if let Err(error) = server.run().await {
+        eprintln!("demo_actix: server failed: {error}");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}

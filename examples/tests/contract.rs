@@ -1,0 +1,506 @@
+//! The demo contract (DESIGN.md, `examples/lib.rs`) as one HTTP suite, run against every
+//! demo binary: `demo` (axum + sessio-axum) and `demo_actix` (actix-web + sessio-actix),
+//! each on the in-memory store and on a private Redis. Every case starts its own process(es)
+//! and talks to them over TCP on 127.0.0.1 only.
+//!
+//! `contract_suite!` expands to one named test per (binary, store, case), so a failure
+//! names the framework and the store. The cases that look inside the store (record
+//! counts) stay in `http.rs`, against the axum app in process.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use common::{get, request, request_raw, two_processes, Answer, Demo};
+use sessio_store_tests::servers::RedisServer;
+
+/// Where a case runs: a binary, and a store (with the Redis server it may need, kept
+/// alive for the case).
+struct Target {
+    bin: &'static str,
+    store: String,
+    _redis: Option<RedisServer>,
+}
+
+impl Target {
+    fn new(bin: &'static str, store: &str) -> Self {
+        let (store, redis) = match store {
+            "redis" => {
+                let redis = RedisServer::start();
+                (redis.url(), Some(redis))
+            }
+            other => (other.to_string(), None),
+        };
+        Self {
+            bin,
+            store,
+            _redis: redis,
+        }
+    }
+
+    /// One process of the binary on the store, with extra flags.
+    fn start(&self, flags: &[&str]) -> Demo {
+        let mut args = vec!["--store", self.store.as_str()];
+        args.extend_from_slice(flags);
+        Demo::start_example(self.bin, &args)
+    }
+}
+
+fn post(addr: &str, path: &str, cookie: Option<&str>) -> Answer {
+    request(addr, "POST", path, cookie, "")
+}
+
+fn put(addr: &str, path: &str, cookie: Option<&str>, body: &str) -> Answer {
+    request(addr, "PUT", path, cookie, body)
+}
+
+fn removes_cookie(answer: &Answer) -> bool {
+    answer.set_cookies().iter().any(|c| c.contains("Max-Age=0"))
+}
+
+/// Runs `n` requests at once with `cookie`; request `i` is `(method, path, body)`.
+fn concurrently(
+    addr: &str,
+    cookie: &str,
+    n: usize,
+    make: impl Fn(usize) -> (&'static str, String, String),
+) -> Vec<Answer> {
+    let threads: Vec<_> = (0..n)
+        .map(|i| {
+            let (addr, cookie) = (addr.to_string(), cookie.to_string());
+            let (method, path, body) = make(i);
+            std::thread::spawn(move || request(&addr, method, &path, Some(&cookie), &body))
+        })
+        .collect();
+    threads.into_iter().map(|t| t.join().unwrap()).collect()
+}
+
+fn counter_counts_per_cookie(target: &Target) {
+    let demo = target.start(&[]);
+    let first = get(&demo.addr, "/", None);
+    assert_eq!((first.status, first.body.as_str()), (200, "1"));
+    let set = first.set_cookies();
+    assert_eq!(set.len(), 1, "{set:?}");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age="] {
+        assert!(
+            set[0].contains(attribute),
+            "{attribute} missing from {set:?}"
+        );
+    }
+    let cookie = first.cookie().unwrap();
+    let second = get(&demo.addr, "/", Some(&cookie));
+    assert_eq!(second.body, "2");
+    // The in-memory store's cookie is only the id; Redis's also carries the record's write
+    // count (for its near cache), so a write re-sends it.
+    if target.store == "memory" {
+        assert!(
+            second.set_cookies().is_empty(),
+            "a fresh cookie need not be sent again"
+        );
+    }
+    let cookie = second.cookie().unwrap_or(cookie);
+    assert_eq!(get(&demo.addr, "/", Some(&cookie)).body, "3");
+    assert_eq!(
+        get(&demo.addr, "/", None).body,
+        "1",
+        "another visitor starts at 1"
+    );
+}
+
+fn attacker_chosen_ids_are_replaced(target: &Target) {
+    let demo = target.start(&[]);
+    let forged = format!("id={}", sessio::SessionId::generate().unwrap().as_str());
+    let answer = get(&demo.addr, "/", Some(&forged));
+    assert_eq!(answer.body, "1");
+    let issued = answer.cookie().expect("a new id is issued");
+    assert_ne!(issued, forged, "the attacker's id was adopted");
+    assert_eq!(get(&demo.addr, "/", Some(&issued)).body, "2");
+    assert_eq!(get(&demo.addr, "/get/foo", Some(&forged)).status, 404);
+}
+
+fn reading_an_empty_session_sets_no_cookie(target: &Target) {
+    let demo = target.start(&[]);
+    let read = get(&demo.addr, "/get/foo", None);
+    assert_eq!(read.status, 404);
+    assert!(read.set_cookies().is_empty(), "{read:?}");
+    let me = get(&demo.addr, "/me", None);
+    assert_eq!(me.status, 401);
+    assert!(me.set_cookies().is_empty(), "{me:?}");
+}
+
+fn clear_expires_the_cookie_with_its_attributes(target: &Target) {
+    let demo = target.start(&["--secure"]);
+    let cookie = put(&demo.addr, "/set/a", None, "[1,2]").cookie().unwrap();
+    assert_eq!(get(&demo.addr, "/get/a", Some(&cookie)).body, "[1,2]");
+    let cleared = post(&demo.addr, "/clear", Some(&cookie));
+    assert_eq!(cleared.status, 200);
+    assert!(removes_cookie(&cleared), "{cleared:?}");
+    let removal = &cleared.set_cookies()[0];
+    for attribute in ["Path=/", "Secure", "SameSite=Lax", "HttpOnly"] {
+        assert!(
+            removal.contains(attribute),
+            "removal lacks {attribute}: {removal}"
+        );
+    }
+    assert_eq!(get(&demo.addr, "/get/a", Some(&cookie)).status, 404);
+}
+
+fn rotate_keeps_data_and_kills_the_old_id(target: &Target) {
+    let demo = target.start(&[]);
+    let old = put(&demo.addr, "/set/cart", None, "\"book\"")
+        .cookie()
+        .unwrap();
+    let rotated = post(&demo.addr, "/rotate", Some(&old));
+    assert_eq!(rotated.status, 200);
+    let new = rotated.cookie().expect("rotation sends the new id");
+    assert_ne!(new, old);
+    assert_eq!(get(&demo.addr, "/get/cart", Some(&new)).body, "\"book\"");
+    assert_eq!(get(&demo.addr, "/get/cart", Some(&old)).status, 404);
+}
+
+fn login_rotates_and_logout_destroys(target: &Target) {
+    let demo = target.start(&[]);
+    let anonymous = get(&demo.addr, "/", None).cookie().unwrap();
+    let user = post(&demo.addr, "/login/ada", Some(&anonymous))
+        .cookie()
+        .expect("login issues a new id");
+    assert_ne!(user, anonymous);
+    assert_eq!(get(&demo.addr, "/me", Some(&user)).body, "ada");
+    assert_eq!(
+        get(&demo.addr, "/get/foo", Some(&user)).body,
+        "1",
+        "data survives login"
+    );
+    assert_eq!(get(&demo.addr, "/me", Some(&anonymous)).status, 401);
+    let logout = post(&demo.addr, "/logout", Some(&user));
+    assert!(removes_cookie(&logout), "{logout:?}");
+    assert_eq!(get(&demo.addr, "/me", Some(&user)).status, 401);
+}
+
+fn the_guard_answers_preflights_with_204(target: &Target) {
+    let demo = target.start(&[]);
+    let preflight = request(&demo.addr, "OPTIONS", "/me", None, "");
+    assert_eq!(preflight.status, 204, "{preflight:?}");
+    assert_eq!(get(&demo.addr, "/sessions", None).status, 401);
+}
+
+fn remember_me_off_gives_a_browser_session_cookie(target: &Target) {
+    let demo = target.start(&[]);
+    let off = post(&demo.addr, "/login/ada?remember=0", None);
+    let set = off.set_cookies();
+    assert!(
+        !set[0].contains("Max-Age") && !set[0].contains("Expires"),
+        "remember=0 gave a persistent cookie: {set:?}"
+    );
+    let on = post(&demo.addr, "/login/ada?remember=1", None);
+    assert!(on.set_cookies()[0].contains("Max-Age="), "{on:?}");
+}
+
+fn idle_sessions_expire_and_activity_extends_them(target: &Target) {
+    let demo = target.start(&["--ttl", "2"]);
+    let cookie = get(&demo.addr, "/", None).cookie().unwrap();
+    for expected in 2..=4 {
+        std::thread::sleep(Duration::from_millis(1200));
+        assert_eq!(
+            get(&demo.addr, "/", Some(&cookie)).body,
+            expected.to_string()
+        );
+    }
+    std::thread::sleep(Duration::from_millis(2500));
+    let after = get(&demo.addr, "/", Some(&cookie));
+    assert_eq!(after.body, "1", "an idle session outlived its timeout");
+    assert_ne!(after.cookie().unwrap(), cookie);
+}
+
+fn absolute_lifetime_ends_even_active_sessions(target: &Target) {
+    let demo = target.start(&["--ttl", "60", "--absolute-ttl", "2"]);
+    let cookie = get(&demo.addr, "/", None).cookie().unwrap();
+    let (mut last, started) = (1, Instant::now());
+    while started.elapsed() < Duration::from_millis(3500) {
+        std::thread::sleep(Duration::from_millis(250));
+        let n: u32 = get(&demo.addr, "/", Some(&cookie)).body.parse().unwrap();
+        if n == 1 {
+            return;
+        }
+        assert_eq!(n, last + 1);
+        last = n;
+    }
+    panic!("an active session lived past its 2 s absolute lifetime (counted to {last})");
+}
+
+fn forty_concurrent_locked_requests_return_one_to_forty(target: &Target) {
+    let demo = target.start(&[]);
+    let cookie = get(&demo.addr, "/", None).cookie().unwrap();
+    let answers = concurrently(&demo.addr, &cookie, 40, |_| {
+        ("GET", "/locked?hold_ms=5".into(), String::new())
+    });
+    let mut seen: Vec<u32> = answers
+        .iter()
+        .map(|a| {
+            assert_eq!(a.status, 200, "{a:?}");
+            a.body.parse().unwrap()
+        })
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=40).collect::<Vec<_>>());
+}
+
+fn forty_concurrent_increments_lose_nothing(target: &Target) {
+    let demo = target.start(&[]);
+    let cookie = get(&demo.addr, "/", None).cookie().unwrap();
+    let answers = concurrently(&demo.addr, &cookie, 40, |_| {
+        ("GET", "/".into(), String::new())
+    });
+    let seen: BTreeSet<u32> = answers
+        .iter()
+        .map(|a| {
+            assert_eq!(a.status, 200, "{a:?}");
+            a.body.parse().unwrap()
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        (2..=41).collect::<BTreeSet<_>>(),
+        "two requests saw one count"
+    );
+    assert_eq!(get(&demo.addr, "/", Some(&cookie)).body, "42");
+}
+
+fn forty_concurrent_writes_of_different_keys_are_all_kept(target: &Target) {
+    let demo = target.start(&[]);
+    let cookie = get(&demo.addr, "/", None).cookie().unwrap();
+    let answers = concurrently(&demo.addr, &cookie, 40, |i| {
+        ("PUT", format!("/set/k{i}"), i.to_string())
+    });
+    assert!(answers.iter().all(|a| a.status == 200), "{answers:?}");
+    for i in 0..40 {
+        let answer = get(&demo.addr, &format!("/get/k{i}"), Some(&cookie));
+        assert_eq!(
+            (answer.status, answer.body),
+            (200, i.to_string()),
+            "k{i} lost"
+        );
+    }
+    assert_eq!(get(&demo.addr, "/get/foo", Some(&cookie)).body, "1");
+}
+
+fn hostile_cookies_get_a_fresh_session_never_a_5xx(target: &Target) {
+    let demo = target.start(&[]);
+    let real = get(&demo.addr, "/", None).cookie().unwrap();
+    let real_id = real.trim_start_matches("id=").to_string();
+    let hostile: Vec<Vec<u8>> = vec![
+        b"id=".to_vec(),
+        b"id=garbage".to_vec(),
+        format!("id={}", "A".repeat(4000)).into_bytes(),
+        format!("id={real_id}x").into_bytes(),
+        format!("id={}", &real_id[..42]).into_bytes(),
+        format!("id=\"{real_id}\"").into_bytes(),
+        b"id=\xff\xfe\xfd".to_vec(),
+        b";;;=;=id==;".to_vec(),
+        b"id=../../etc/passwd".to_vec(),
+        format!("id={}", "=".repeat(43)).into_bytes(),
+    ];
+    for value in &hostile {
+        let head = format!(
+            "GET / HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nCookie: ",
+            demo.addr
+        );
+        let raw = [head.as_bytes(), value, b"\r\n\r\n"].concat();
+        let answer = request_raw(&demo.addr, &raw);
+        let shown = String::from_utf8_lossy(value);
+        assert!(
+            answer.status < 500,
+            "{} for cookie {shown:?}",
+            answer.status
+        );
+        assert_eq!(
+            answer.body, "1",
+            "hostile cookie {shown:?} reached a session"
+        );
+        assert_ne!(answer.cookie().expect("a fresh session"), real);
+    }
+    assert_eq!(
+        get(&demo.addr, "/", Some(&real)).body,
+        "2",
+        "the real session was harmed"
+    );
+}
+
+fn bad_input_is_a_4xx_and_reserved_keys_are_refused(target: &Target) {
+    let demo = target.start(&[]);
+    let invalid = put(&demo.addr, "/set/a", None, "{not json");
+    assert_eq!(invalid.status, 400, "{invalid:?}");
+    assert!(invalid.set_cookies().is_empty());
+    assert_eq!(put(&demo.addr, "/set/_user", None, "\"admin\"").status, 403);
+    assert_eq!(get(&demo.addr, "/get/_user", None).status, 403);
+    // A handler's session error (foo is not a number) is the default mapping's 500.
+    let cookie = put(&demo.addr, "/set/foo", None, "\"text\"")
+        .cookie()
+        .unwrap();
+    let broken = get(&demo.addr, "/", Some(&cookie));
+    assert_eq!(
+        (broken.status, broken.body.as_str()),
+        (500, "session error\n")
+    );
+}
+
+fn flash_messages_are_shown_once(target: &Target) {
+    let demo = target.start(&[]);
+    let cookie = request(&demo.addr, "POST", "/flash", None, "saved")
+        .cookie()
+        .unwrap();
+    assert_eq!(
+        request(&demo.addr, "POST", "/flash", Some(&cookie), "again").status,
+        200
+    );
+    assert_eq!(
+        get(&demo.addr, "/flash", Some(&cookie)).body,
+        r#"["saved","again"]"#
+    );
+    assert_eq!(get(&demo.addr, "/flash", Some(&cookie)).body, "[]");
+}
+
+fn csrf_tokens_guard_the_transfer(target: &Target) {
+    let demo = target.start(&[]);
+    let first = get(&demo.addr, "/csrf", None);
+    let (cookie, token) = (first.cookie().unwrap(), first.body);
+    assert_eq!(post(&demo.addr, "/transfer", Some(&cookie)).status, 403);
+    let raw = format!(
+        "POST /transfer HTTP/1.1\r\nHost: {0}\r\nCookie: {cookie}\r\nX-CSRF-Token: {token}\r\n\
+         Content-Length: 0\r\nConnection: close\r\n\r\n",
+        demo.addr
+    );
+    assert_eq!(request_raw(&demo.addr, raw.as_bytes()).status, 200);
+    let wrong = raw.replace(&token, &"x".repeat(token.len()));
+    assert_eq!(request_raw(&demo.addr, wrong.as_bytes()).status, 403);
+}
+
+fn prefs_survive_logout_and_clear(target: &Target) {
+    let demo = target.start(&[]);
+    let mut jar = common::Jar::default();
+    jar.request(&demo.addr, "POST", "/login/ada", "");
+    assert_eq!(
+        jar.request(&demo.addr, "PUT", "/prefs/theme", "\"dark\"")
+            .status,
+        200
+    );
+    jar.request(&demo.addr, "POST", "/logout", "");
+    jar.request(&demo.addr, "POST", "/clear", "");
+    assert_eq!(
+        jar.request(&demo.addr, "GET", "/prefs/theme", "").body,
+        "\"dark\""
+    );
+    assert_eq!(jar.request(&demo.addr, "GET", "/me", "").status, 401);
+}
+
+fn the_users_sessions_are_listed_and_revoked(target: &Target) {
+    let demo = target.start(&[]);
+    let phone = post(&demo.addr, "/login/ada", None).cookie().unwrap();
+    let laptop = post(&demo.addr, "/login/ada", None).cookie().unwrap();
+    let listed = get(&demo.addr, "/sessions", Some(&laptop));
+    assert_eq!(listed.status, 200, "{listed:?}");
+    let sessions: Vec<serde_json::Value> = serde_json::from_str(&listed.body).unwrap();
+    assert_eq!(sessions.len(), 2, "{sessions:?}");
+    let revoked = post(&demo.addr, "/sessions/revoke-others", Some(&laptop));
+    assert_eq!(revoked.body.trim(), "1");
+    assert_eq!(get(&demo.addr, "/me", Some(&phone)).status, 401);
+    assert_eq!(get(&demo.addr, "/me", Some(&laptop)).body, "ada");
+    let none = request(&demo.addr, "DELETE", "/sessions/nope", Some(&laptop), "");
+    assert_eq!(none.status, 404);
+}
+
+fn lock_wait_timeout_is_a_503_with_retry_after(target: &Target) {
+    let demo = target.start(&["--lock-wait-ms", "100"]);
+    let cookie = get(&demo.addr, "/", None).cookie().unwrap();
+    let holder = {
+        let (addr, cookie) = (demo.addr.clone(), cookie.clone());
+        std::thread::spawn(move || get(&addr, "/locked?hold_ms=1500", Some(&cookie)))
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let waiter = get(&demo.addr, "/locked", Some(&cookie));
+    assert_eq!(waiter.status, 503, "{waiter:?}");
+    assert!(
+        waiter
+            .headers
+            .to_ascii_lowercase()
+            .contains("retry-after: 1"),
+        "{waiter:?}"
+    );
+    assert_eq!(holder.join().unwrap().body, "1");
+}
+
+/// One test per (binary, store, case).
+macro_rules! contract_suite {
+    ($($module:ident: $bin:literal on $store:literal;)*) => {$(
+        mod $module {
+            use super::Target;
+            contract_suite!(@cases $bin, $store,
+                counter_counts_per_cookie,
+                attacker_chosen_ids_are_replaced,
+                reading_an_empty_session_sets_no_cookie,
+                clear_expires_the_cookie_with_its_attributes,
+                rotate_keeps_data_and_kills_the_old_id,
+                login_rotates_and_logout_destroys,
+                the_guard_answers_preflights_with_204,
+                remember_me_off_gives_a_browser_session_cookie,
+                idle_sessions_expire_and_activity_extends_them,
+                absolute_lifetime_ends_even_active_sessions,
+                forty_concurrent_locked_requests_return_one_to_forty,
+                forty_concurrent_increments_lose_nothing,
+                forty_concurrent_writes_of_different_keys_are_all_kept,
+                hostile_cookies_get_a_fresh_session_never_a_5xx,
+                bad_input_is_a_4xx_and_reserved_keys_are_refused,
+                flash_messages_are_shown_once,
+                csrf_tokens_guard_the_transfer,
+                prefs_survive_logout_and_clear,
+                the_users_sessions_are_listed_and_revoked,
+                lock_wait_timeout_is_a_503_with_retry_after,
+            );
+        }
+    )*};
+    (@cases $bin:literal, $store:literal, $($case:ident,)*) => {$(
+        #[test]
+        fn $case() {
+            super::$case(&Target::new($bin, $store));
+        }
+    )*};
+}
+
+contract_suite! {
+    axum_memory: "demo" on "memory";
+    axum_redis: "demo" on "redis";
+    actix_memory: "demo_actix" on "memory";
+    actix_redis: "demo_actix" on "redis";
+}
+
+/// The two-process cases: two actix demos on one Redis (the axum demo runs them in
+/// `redis.rs`).
+mod actix_two_processes {
+    use super::*;
+
+    #[test]
+    fn sixty_locked_requests_over_two_processes_return_one_to_sixty() {
+        let redis = RedisServer::start();
+        two_processes::sixty_locked_requests_on("demo_actix", &redis.url());
+    }
+
+    #[test]
+    fn forty_writes_of_different_keys_over_two_processes_are_all_kept() {
+        let redis = RedisServer::start();
+        two_processes::forty_writes_of_different_keys_on("demo_actix", &redis.url());
+    }
+
+    #[test]
+    fn an_axum_and_an_actix_process_share_sessions() {
+        let redis = RedisServer::start();
+        let axum = Demo::start_example("demo", &["--store", &redis.url()]);
+        let actix = Demo::start_example("demo_actix", &["--store", &redis.url()]);
+        let cookie = post(&axum.addr, "/login/ada", None).cookie().unwrap();
+        assert_eq!(get(&actix.addr, "/me", Some(&cookie)).body, "ada");
+        assert_eq!(get(&actix.addr, "/", Some(&cookie)).body, "1");
+        assert_eq!(get(&axum.addr, "/", Some(&cookie)).body, "2");
+        post(&actix.addr, "/logout", Some(&cookie));
+        assert_eq!(get(&axum.addr, "/me", Some(&cookie)).status, 401);
+    }
+}

@@ -63,7 +63,7 @@ impl Engine {
         };
         Ok(Self {
             stamps: !compat && store.serves_from_cache(),
-            store,
+            store: Arc::new(crate::observe::Observed::new(store)),
             policy: Policy {
                 idle: config.idle_timeout,
                 absolute: config.absolute_timeout,

@@ -87,6 +87,7 @@ pub mod integration;
 pub mod keys;
 mod manager;
 pub mod memory;
+mod observe;
 mod policy;
 mod record;
 mod seal;

@@ -33,6 +33,7 @@ impl Session {
     ///
     /// # Errors
     /// [`Error::Store`] if the store fails; [`Error::Serialize`] if `user` has no JSON form.
+    #[tracing::instrument(name = "sessio.login", level = "debug", skip_all)]
     pub async fn login_with<U: Serialize + ?Sized>(
         &self,
         user: &U,
@@ -90,6 +91,7 @@ impl Session {
     ///
     /// # Errors
     /// As [`destroy`](Self::destroy).
+    #[tracing::instrument(name = "sessio.logout", level = "debug", skip_all)]
     pub async fn logout(&self) -> Result<(), Error> {
         self.destroy().await
     }

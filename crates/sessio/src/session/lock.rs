@@ -46,6 +46,7 @@ impl Session {
     /// # Errors
     /// [`Error::LockTimeout`], [`Error::LockUnsupported`], [`Error::AlreadyLocked`],
     /// [`Error::Store`].
+    #[tracing::instrument(name = "sessio.lock", level = "debug", skip_all)]
     pub async fn lock(&self) -> Result<SessionLock, Error> {
         let engine = self.engine();
         let locking = self.store().locking().ok_or(Error::LockUnsupported)?;

@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::{Mutex, MutexGuard};
+use tracing::Instrument;
 
 pub use lock::SessionLock;
 pub(crate) use persist::backoff;
@@ -118,45 +119,53 @@ impl Session {
         let mut st = self.inner.state.lock().await;
         match st.phase {
             Phase::Unloaded => {
-                let engine = self.engine();
-                st.now = engine.now();
-                st.phase = Phase::New;
-                if let Some(id) = st.presented.id() {
-                    let key = engine.key(id);
-                    let loaded = match self.store().load(&key).await {
-                        Ok(loaded) => loaded,
-                        Err(error) => {
-                            st.phase = Phase::Failed;
-                            return Err(error.into());
-                        }
-                    };
-                    let mut view = engine.view(loaded, st.now);
-                    if let (View::Live(fetched), Some(seen)) = (&view, st.presented.writes()) {
-                        if engine.stamps && newer(seen, fetched.meta.writes) {
-                            // The client saw a write this (cached) copy lacks: ask the
-                            // authoritative copy.
-                            let fresh = match self.store().load_fresh(&key).await {
-                                Ok(fresh) => fresh,
-                                Err(error) => {
-                                    st.phase = Phase::Failed;
-                                    return Err(error.into());
-                                }
-                            };
-                            view = engine.view(fresh, st.now);
-                        }
-                    }
-                    // An id we did not issue, one that expired, or one rotated away is
-                    // never adopted: the session stays new and gets a fresh id when it is
-                    // first saved.
-                    if let View::Live(fetched) = view {
-                        st.adopt(engine, fetched, key, Origin::Client);
-                    }
-                }
+                self.load_presented(&mut st)
+                    .instrument(tracing::debug_span!("sessio.load"))
+                    .await?;
             }
             Phase::Failed => return Err(Error::Poisoned),
             Phase::New | Phase::Stored { .. } => {}
         }
         Ok(st)
+    }
+
+    /// The first use's load: the record of the presented id, if it is live.
+    async fn load_presented(&self, st: &mut State) -> Result<(), Error> {
+        let engine = self.engine();
+        st.now = engine.now();
+        st.phase = Phase::New;
+        if let Some(id) = st.presented.id() {
+            let key = engine.key(id);
+            let loaded = match self.store().load(&key).await {
+                Ok(loaded) => loaded,
+                Err(error) => {
+                    st.phase = Phase::Failed;
+                    return Err(error.into());
+                }
+            };
+            let mut view = engine.view(loaded, st.now);
+            if let (View::Live(fetched), Some(seen)) = (&view, st.presented.writes()) {
+                if engine.stamps && newer(seen, fetched.meta.writes) {
+                    // The client saw a write this (cached) copy lacks: ask the
+                    // authoritative copy.
+                    let fresh = match self.store().load_fresh(&key).await {
+                        Ok(fresh) => fresh,
+                        Err(error) => {
+                            st.phase = Phase::Failed;
+                            return Err(error.into());
+                        }
+                    };
+                    view = engine.view(fresh, st.now);
+                }
+            }
+            // An id we did not issue, one that expired, or one rotated away is
+            // never adopted: the session stays new and gets a fresh id when it is
+            // first saved.
+            if let View::Live(fetched) = view {
+                st.adopt(engine, fetched, key, Origin::Client);
+            }
+        }
+        Ok(())
     }
 
     /// The value under `key` (a string, or a [`SessionKey`](crate::keys::SessionKey)),
@@ -327,6 +336,7 @@ impl Session {
     ///
     /// # Errors
     /// [`Error::Store`] if the store fails.
+    #[tracing::instrument(name = "sessio.rotate", level = "debug", skip_all)]
     pub async fn cycle_id(&self) -> Result<(), Error> {
         let mut st = self.state().await?;
         if matches!(st.phase, Phase::Stored { .. }) {
@@ -341,6 +351,7 @@ impl Session {
     ///
     /// # Errors
     /// None today; the signature leaves room for stores that must be asked first.
+    #[tracing::instrument(name = "sessio.destroy", level = "debug", skip_all)]
     pub async fn destroy(&self) -> Result<(), Error> {
         let engine = self.engine();
         let mut st = self.inner.state.lock().await;
@@ -436,6 +447,7 @@ impl Session {
     /// # Errors
     /// As [`commit`](Self::commit), and [`Error::CookieTooLarge`] when a session sealed in
     /// cookies needs more of them than the cookie store may use.
+    #[tracing::instrument(name = "sessio.commit", level = "debug", skip_all)]
     pub async fn commit_cookies(&self) -> Result<Vec<String>, Error> {
         let engine = self.engine();
         let mut st = self.inner.state.lock().await;

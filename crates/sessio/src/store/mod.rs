@@ -267,6 +267,12 @@ pub trait Store: Send + Sync + 'static {
     fn locking(&self) -> Option<&dyn LockingStore> {
         None
     }
+
+    /// The store's name in traces (the `store` field of each `sessio.store` span). The
+    /// default is the implementing type's path, such as `sessio_redis::RedisStore`.
+    fn name(&self) -> &'static str {
+        std::any::type_name::<Self>()
+    }
 }
 
 /// A lease holder's secret, 128 random bits. Writes made under a lease carry it, and the

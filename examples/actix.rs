@@ -1,4 +1,4 @@
-//! The demo's routes on actix-web, over the same [`contract`](crate::contract) as the axum
+//! The demo's routes on actix-web, over the same [`contract`] as the axum
 //! router: each handler extracts its inputs with sessio-actix's extractors and calls it.
 
 use actix_web::http::header::USER_AGENT;

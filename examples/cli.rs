@@ -64,6 +64,9 @@ pub struct Args {
     /// How session data is written in the store.
     #[arg(long, value_enum, default_value = "json")]
     pub codec: CodecArg,
+    /// The session cookie's name (`__Host-id`, say, with --secure).
+    #[arg(long)]
+    pub cookie_name: Option<String>,
     /// Mark the cookie Secure.
     #[arg(long)]
     pub secure: bool,
@@ -102,6 +105,7 @@ impl Args {
             lock_wait: self.lock_wait_ms.map(std::time::Duration::from_millis),
             max_sessions: self.max_sessions,
             max_sessions_per_user: self.max_sessions_per_user,
+            cookie_name: self.cookie_name.clone(),
             codec: match self.codec {
                 CodecArg::Json => Codec::Json,
                 CodecArg::Msgpack => Codec::MessagePack,

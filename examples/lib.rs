@@ -76,6 +76,8 @@ pub struct DemoOptions {
     pub max_sessions_per_user: Option<usize>,
     /// How session data is written in the store.
     pub codec: Codec,
+    /// The session cookie's name (the library default, `id`, if `None`).
+    pub cookie_name: Option<String>,
 }
 
 impl DemoOptions {
@@ -88,6 +90,9 @@ impl DemoOptions {
             .with_absolute_timeout(self.absolute_ttl.map(Duration::from_secs));
         if let Some(wait) = self.lock_wait {
             config = config.with_lock_wait(wait);
+        }
+        if let Some(name) = &self.cookie_name {
+            config = config.with_cookie_name(name.clone());
         }
         if let Some(ttl) = self.ttl {
             config = config.with_idle_timeout(Duration::from_secs(ttl));

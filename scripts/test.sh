@@ -31,6 +31,9 @@ command -v mariadb-install-db >/dev/null || missing+=(mariadb-server)
 # PoloDB's server (MongoDB wire protocol) builds RocksDB through bindgen: it needs libclang.
 # (libclang-cpp, which some LLVM packages bring, is not it.)
 command -v polodb >/dev/null || dpkg -s libclang-dev >/dev/null 2>&1 || missing+=(libclang-dev)
+# The browser test drives Debian's headless Chromium through its chromedriver.
+command -v chromium >/dev/null || missing+=(chromium)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
 command -v python3 >/dev/null || missing+=(python3 python3-venv)
 python3 -c "import venv, ensurepip" 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -180,3 +180,20 @@ pub fn init_tracing() {
         )
         .init();
 }
+
+/// With `--metrics`: installs the Prometheus recorder, and returns the handle that renders
+/// `GET /metrics`.
+///
+/// # Errors
+/// If a recorder is installed already.
+pub fn install_metrics(
+    args: &Args,
+) -> Result<Option<metrics_exporter_prometheus::PrometheusHandle>, String> {
+    if !args.metrics {
+        return Ok(None);
+    }
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .map(Some)
+        .map_err(|e| format!("--metrics: {e}"))
+}

@@ -13,7 +13,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use sessio_examples::cli::{init_tracing, Args};
+use sessio_examples::cli::{init_tracing, install_metrics, Args};
 use sessio_examples::routes;
 
 #[tokio::main]
@@ -27,7 +27,21 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let router = routes(managers);
+    let metrics = match install_metrics(&args) {
+        Ok(metrics) => metrics,
+        Err(message) => {
+            eprintln!("demo: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut router = routes(managers);
+    if let Some(handle) = metrics {
+        // Outside the session layers: a scrape neither reads nor makes a session.
+        router = router.route(
+            "/metrics",
+            axum::routing::get(move || std::future::ready(handle.render())),
+        );
+    }
     let listener = match tokio::net::TcpListener::bind(args.addr).await {
         Ok(listener) => listener,
         Err(error) => {

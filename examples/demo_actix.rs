@@ -7,10 +7,10 @@
 
 use std::process::ExitCode;
 
-use actix_web::{App, HttpServer};
+use actix_web::{web, App, HttpResponse, HttpServer};
 use clap::Parser;
 use sessio_examples::actix::{configure, middlewares};
-use sessio_examples::cli::{init_tracing, Args};
+use sessio_examples::cli::{init_tracing, install_metrics, Args};
 
 fn main() -> ExitCode {
     init_tracing();
@@ -26,13 +26,37 @@ async fn serve(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let metrics = match install_metrics(&args) {
+        Ok(metrics) => metrics,
+        Err(message) => {
+            eprintln!("demo_actix: {message}");
+            return ExitCode::from(2);
+        }
+    };
     // Built once: every worker's app shares these managers, and so one store.
     let (session, prefs) = middlewares(&managers);
     let server = HttpServer::new(move || {
+        // Outside the session middlewares: a scrape neither reads nor makes a session.
+        let metrics = metrics.clone();
         App::new()
-            .configure(configure)
-            .wrap(session.clone())
-            .wrap(prefs.clone())
+            .route(
+                "/metrics",
+                web::get().to(move || {
+                    let body = metrics.as_ref().map(|h| h.render());
+                    async move {
+                        match body {
+                            Some(body) => HttpResponse::Ok().body(body),
+                            None => HttpResponse::NotFound().body("start with --metrics\n"),
+                        }
+                    }
+                }),
+            )
+            .service(
+                web::scope("")
+                    .configure(configure)
+                    .wrap(session.clone())
+                    .wrap(prefs.clone()),
+            )
     });
     let server = match server.bind(args.addr) {
         Ok(server) => server,

@@ -889,8 +889,14 @@ impl RedisStore {
 #[async_trait]
 impl Store for RedisStore {
     async fn load(&self, key: &str) -> StoreResult<Option<Loaded>> {
-        if let Some(record) = self.cache().and_then(|c| c.get(key, SystemTime::now())) {
-            return Ok(Some(record));
+        if let Some(cache) = self.cache() {
+            // The near cache's hit rate, for the application's metrics recorder if any
+            // (`sessio_near_cache_hits_total`, `sessio_near_cache_misses_total`).
+            if let Some(record) = cache.get(key, SystemTime::now()) {
+                metrics::counter!("sessio_near_cache_hits_total").increment(1);
+                return Ok(Some(record));
+            }
+            metrics::counter!("sessio_near_cache_misses_total").increment(1);
         }
         self.read(key).await
     }

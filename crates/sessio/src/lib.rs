@@ -87,6 +87,7 @@ pub mod integration;
 pub mod keys;
 mod manager;
 pub mod memory;
+mod meter;
 mod observe;
 mod policy;
 mod record;

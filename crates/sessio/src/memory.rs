@@ -94,6 +94,16 @@ struct Inner {
     when_full: WhenFull,
 }
 
+impl Inner {
+    /// Tells the metrics recorder, if any, the store's size.
+    fn report(&self) {
+        crate::meter::memory_store(
+            self.bytes.load(Ordering::Relaxed),
+            self.count.load(Ordering::Relaxed),
+        );
+    }
+}
+
 #[derive(Default)]
 struct Shard {
     /// Indexable, so that eviction can sample records at random in O(1).
@@ -266,6 +276,7 @@ impl Shard {
             Some((_, k, e)) => {
                 store.count.fetch_sub(1, Ordering::Relaxed);
                 store.bytes.fetch_sub(cost(&k, &e.data), Ordering::Relaxed);
+                store.report();
                 true
             }
             None => false,
@@ -364,6 +375,7 @@ impl Shard {
             store.count.fetch_add(1, Ordering::Relaxed);
             store.bytes.fetch_add(size, Ordering::Relaxed);
         }
+        store.report();
         Ok(version)
     }
 

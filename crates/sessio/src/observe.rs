@@ -1,11 +1,11 @@
 //! Tracing of store calls: every call the engine makes to its store runs in a
 //! `sessio.store` span (level `debug`) with the store's name, the operation and its
-//! outcome. Keys are never recorded: a key is the session's id (or its hash), and a span
+//! outcome, and its metrics (see `meter.rs`) are counted. Keys are never recorded: a key is the session's id (or its hash), and a span
 //! field outlives the request in whatever collects traces.
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use tracing::Instrument;
@@ -84,14 +84,21 @@ async fn traced<T: Told>(
     call: impl Future<Output = StoreResult<T>>,
 ) -> StoreResult<T> {
     let span = tracing::debug_span!("sessio.store", store, op, outcome = tracing::field::Empty);
-    if span.is_disabled() {
-        return call.await;
-    }
-    let result = call.instrument(span.clone()).await;
-    match &result {
-        Ok(value) => span.record("outcome", value.told()),
-        Err(error) => span.record("outcome", tracing::field::display(error.kind())),
+    let started = Instant::now();
+    let result = if span.is_disabled() {
+        call.await
+    } else {
+        call.instrument(span.clone()).await
     };
+    let outcome = match &result {
+        Ok(value) => value.told(),
+        Err(error) => {
+            crate::meter::store_error(error.kind());
+            crate::meter::kind_label(error.kind())
+        }
+    };
+    span.record("outcome", outcome);
+    crate::meter::store_call(store, op, outcome, started.elapsed());
     result
 }
 

@@ -66,6 +66,7 @@ impl Session {
         };
         let started = Instant::now();
         let mut pause = Duration::from_millis(1);
+        let mut waiting = false;
         loop {
             let acquired = match locking
                 .acquire(&key, &token, engine.config.lock_lease)
@@ -83,7 +84,12 @@ impl Session {
                 Acquired::Held => {
                     let waited = started.elapsed();
                     if waited >= engine.config.lock_wait {
+                        crate::meter::lock_timeout();
                         return Err(Error::LockTimeout { waited });
+                    }
+                    if !waiting {
+                        waiting = true;
+                        crate::meter::lock_wait();
                     }
                     tokio::time::sleep(pause.min(engine.config.lock_wait - waited)).await;
                     pause = (pause * 2).min(Duration::from_millis(20));

@@ -41,9 +41,10 @@ command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq cur
 [ "$(nproc)" -ge 2 ] || { echo "needs 2 cores (server on one, wrk on the other)"; exit 1; }
 
 echo "building (release)..." >&2
-cargo build --release --quiet --example demo
+cargo build --release --quiet --example demo --example demo_actix
 (cd bench/peers && cargo build --release --quiet)
 DEMO=target/release/examples/demo
+DEMO_ACTIX=target/release/examples/demo_actix
 PEERS=bench/peers/target/release
 TICK=$(getconf CLK_TCK)
 
@@ -181,6 +182,10 @@ redis_rows() {
     redis_server sessio-redis 3111 "$mode" "$DEMO" --addr 127.0.0.1:3111 --store "$REDIS_URL"
     redis_server tower-redis 3112 "$mode" "$PEERS/tower_sessions_redis_server" 127.0.0.1:3112 "$REDIS_URL"
     redis_server actix-redis 3113 "$mode" "$PEERS/actix_redis_server" 127.0.0.1:3113 "$REDIS_URL"
+    # actix-web + sessio-actix (the actix demo: every route, both sessions), and the axum
+    # demo with a metrics recorder installed (--metrics), for the recorder's cost.
+    redis_server sessio-actix-redis 3115 "$mode" "$DEMO_ACTIX" --addr 127.0.0.1:3115 --store "$REDIS_URL"
+    redis_server sessio-redis-metrics 3116 "$mode" "$DEMO" --addr 127.0.0.1:3116 --store "$REDIS_URL" --metrics
   done
 }
 
@@ -345,6 +350,8 @@ fi
         s = rps["sessio-redis," mode]; t = rps["tower-redis," mode]; x = rps["actix-redis," mode]
         best = t > x ? t : x
         printf "- Redis %s-cookie: sessio-redis/best peer requests/s = %.2f (target >= 1.5 on keep-cookie); vs tower-sessions-redis-store %.2f, vs actix-session %.2f\n", mode, s / best, s / t, s / x
+        if (rps["sessio-actix-redis," mode] > 0) printf "- Redis %s-cookie: actix-web + sessio-actix / actix-web + actix-session RedisSessionStore requests/s = %.2f (target >= 1.5 on keep-cookie)\n", mode, rps["sessio-actix-redis," mode] / x
+        if (rps["sessio-redis-metrics," mode] > 0) printf "- Redis %s-cookie: an installed metrics recorder (Prometheus) costs %.2f µs of server CPU per request (%.1f with, %.1f without)\n", mode, cpu["sessio-redis-metrics," mode] - cpu["sessio-redis," mode], cpu["sessio-redis-metrics," mode], cpu["sessio-redis," mode]
         k = "sessio-redis," mode; shared = rcpu[k] + wcpu[k]
         if (shared > 0) printf "- Redis %s-cookie: CPU 1 (wrk + Redis) spends %.1f µs per sessio-redis request (wrk %.1f, Redis %.1f): at most %.0f requests/s from that core; CPU 0 (sessio) %.1f µs: at most %.0f\n", mode, shared, wcpu[k], rcpu[k], 1e6 / shared, cpu[k], 1e6 / cpu[k]
       }

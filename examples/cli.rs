@@ -181,6 +181,9 @@ pub fn init_tracing() {
         .init();
 }
 
+/// The `Content-Type` of `GET /metrics`: Prometheus's text exposition format, version 0.0.4.
+pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
 /// With `--metrics`: installs the Prometheus recorder, and returns the handle that renders
 /// `GET /metrics`.
 ///

@@ -13,7 +13,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use sessio_examples::cli::{init_tracing, install_metrics, Args};
+use sessio_examples::cli::{init_tracing, install_metrics, Args, PROMETHEUS_TEXT};
 use sessio_examples::routes;
 
 #[tokio::main]
@@ -39,7 +39,10 @@ async fn main() -> ExitCode {
         // Outside the session layers: a scrape neither reads nor makes a session.
         router = router.route(
             "/metrics",
-            axum::routing::get(move || std::future::ready(handle.render())),
+            axum::routing::get(move || {
+                let headers = [(axum::http::header::CONTENT_TYPE, PROMETHEUS_TEXT)];
+                std::future::ready((headers, handle.render()))
+            }),
         );
     }
     let listener = match tokio::net::TcpListener::bind(args.addr).await {

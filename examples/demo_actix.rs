@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use clap::Parser;
 use sessio_examples::actix::{configure, middlewares};
-use sessio_examples::cli::{init_tracing, install_metrics, Args};
+use sessio_examples::cli::{init_tracing, install_metrics, Args, PROMETHEUS_TEXT};
 
 fn main() -> ExitCode {
     init_tracing();
@@ -39,18 +39,18 @@ async fn serve(args: Args) -> ExitCode {
         // Outside the session middlewares: a scrape neither reads nor makes a session.
         let metrics = metrics.clone();
         App::new()
-            .route(
-                "/metrics",
-                web::get().to(move || {
-                    let body = metrics.as_ref().map(|h| h.render());
-                    async move {
-                        match body {
-                            Some(body) => HttpResponse::Ok().body(body),
-                            None => HttpResponse::NotFound().body("start with --metrics\n"),
-                        }
+            // axum's default body limit (2 MiB) rather than actix-web's 256 KiB, so both demos
+            // take the same PUT bodies.
+            .app_data(web::PayloadConfig::new(2 << 20))
+            .service(web::resource("/metrics").get(move || {
+                let body = metrics.as_ref().map(|h| h.render());
+                async move {
+                    match body {
+                        Some(body) => HttpResponse::Ok().content_type(PROMETHEUS_TEXT).body(body),
+                        None => HttpResponse::NotFound().body("start with --metrics\n"),
                     }
-                }),
-            )
+                }
+            }))
             .service(
                 web::scope("")
                     .configure(configure)

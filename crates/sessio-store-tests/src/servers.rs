@@ -8,12 +8,22 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A free TCP port on 127.0.0.1 (bound, then released, so a server can take it).
+/// A free TCP port on 127.0.0.1 (bound, then released, so a server can take it), never
+/// one this process handed out before: the kernel readily gives a released port again, and
+/// two tests running side by side must not start their servers on the same one (the
+/// second server would fail to bind while the first answered for both).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        if GIVEN.lock().unwrap_or_else(|e| e.into_inner()).insert(port) {
+            return port;
+        }
+    }
 }
 
 /// A child process killed (and reaped) on drop.
@@ -84,6 +94,11 @@ impl Process {
         assert!(status.success(), "kill {signal} {} failed", self.name);
     }
 
+    /// Whether the process is still running (it has not exited).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Stops the process now (SIGKILL), as a crash would.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -137,8 +152,14 @@ impl RedisServer {
     /// Starts one on `port` (to restart a killed server on the same address).
     pub fn start_on(port: u16) -> Self {
         let args = redis_args(port);
-        let process = Process::start("redis-server", &args, REDIS_HINT);
+        let mut process = Process::start("redis-server", &args, REDIS_HINT);
         wait_for_port(port, Duration::from_secs(10), "redis-server");
+        // What answered must be this server, not another that had the port first.
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(
+            process.is_running(),
+            "redis-server could not take 127.0.0.1:{port}: another process listens there"
+        );
         Self { port, process }
     }
 

@@ -332,7 +332,9 @@ impl Engine {
             match outcome {
                 Outcome::Done(()) => return Ok(result),
                 // Changed or vanished meanwhile: read it again.
-                Outcome::Conflict | Outcome::Missing | Outcome::LeaseLost => {}
+                Outcome::Conflict | Outcome::Missing | Outcome::LeaseLost => {
+                    crate::meter::conflict();
+                }
             }
         }
         Err(Error::Conflict { attempts })

@@ -2,44 +2,71 @@
 //! installs a recorder (such as `metrics-exporter-prometheus`); without one each call is
 //! a no-op.
 //!
-//! | name | kind | labels |
-//! |---|---|---|
-//! | `sessio_sessions_created_total` | counter | |
-//! | `sessio_sessions_loaded_total` | counter | |
-//! | `sessio_sessions_saved_total` | counter | |
-//! | `sessio_sessions_destroyed_total` | counter | |
-//! | `sessio_conflicts_total` | counter (each one is retried or merged) | |
-//! | `sessio_lock_waits_total` | counter (a lock found held, then waited for) | |
-//! | `sessio_lock_timeouts_total` | counter | |
-//! | `sessio_lock_lost_total` | counter (a write refused: the lease was another's) | |
-//! | `sessio_store_errors_total` | counter | `kind`: unavailable, timeout, full, protocol |
-//! | `sessio_store_call_seconds` | histogram | `store`, `op` |
-//! | `sessio_near_cache_hits_total`, `sessio_near_cache_misses_total` | counter | |
-//! | `sessio_memory_store_bytes`, `sessio_memory_store_entries` | gauge | |
+//! The session counters count what a request did to a session, once each, whatever store
+//! calls it took: a rotation is one `rotated` (not a session created and another
+//! destroyed, nor the forward it leaves a save), a session begun under the lock is one
+//! `created`, and a logout that also ends the successor of a racing rotation counts
+//! each live session it ended.
+//!
+//! | name | kind | counts | labels |
+//! |---|---|---|---|
+//! | `sessio_sessions_created_total` | counter | a new session's first write | |
+//! | `sessio_sessions_loaded_total` | counter | a live session read for a request (first use, or taking its lock) | |
+//! | `sessio_sessions_saved_total` | counter | a write of an existing session's changes | |
+//! | `sessio_sessions_rotated_total` | counter | a session moved to a new id | |
+//! | `sessio_sessions_destroyed_total` | counter | a live session ended (logout, emptied, revoked) | |
+//! | `sessio_conflicts_total` | counter | a write that met a concurrent change, then merged and retried | |
+//! | `sessio_lock_waits_total` | counter | a lock found held, then waited for | |
+//! | `sessio_lock_timeouts_total` | counter | a lock wait that ran out | |
+//! | `sessio_lock_lost_total` | counter | a locked section that ended unwritten (lease lapsed, or the session rotated or destroyed by another request) | |
+//! | `sessio_store_errors_total` | counter | a failed store call | `kind`: unavailable, timeout, full, protocol |
+//! | `sessio_store_call_seconds` | histogram | each store call's latency | `store`, `op` |
+//! | `sessio_near_cache_hits_total`, `sessio_near_cache_misses_total` | counter | Redis near-cache reads | |
+//! | `sessio_memory_store_bytes`, `sessio_memory_store_entries` | gauge | the memory store's size | |
 
 use std::time::Duration;
 
 use crate::store::StoreErrorKind;
 
-/// The counts one store call's outcome stands for.
-pub(crate) fn store_call(
-    store: &'static str,
-    op: &'static str,
-    outcome: &'static str,
-    took: Duration,
-) {
+/// One store call took `took`.
+pub(crate) fn store_call(store: &'static str, op: &'static str, took: Duration) {
     metrics::histogram!("sessio_store_call_seconds", "store" => store, "op" => op)
         .record(took.as_secs_f64());
-    let counter = match (op, outcome) {
-        ("load" | "load_fresh", "found") => "sessio_sessions_loaded_total",
-        ("create", "done") => "sessio_sessions_created_total",
-        ("save" | "save_locked", "done") => "sessio_sessions_saved_total",
-        ("delete" | "delete_if" | "delete_locked", "done") => "sessio_sessions_destroyed_total",
-        (_, "conflict") => "sessio_conflicts_total",
-        (_, "lease_lost") => "sessio_lock_lost_total",
-        _ => return,
-    };
-    metrics::counter!(counter).increment(1);
+}
+
+/// A new session was written for the first time.
+pub(crate) fn created() {
+    metrics::counter!("sessio_sessions_created_total").increment(1);
+}
+
+/// A live session was read for a request.
+pub(crate) fn loaded() {
+    metrics::counter!("sessio_sessions_loaded_total").increment(1);
+}
+
+/// An existing session's changes were written.
+pub(crate) fn saved() {
+    metrics::counter!("sessio_sessions_saved_total").increment(1);
+}
+
+/// A session moved to a new id.
+pub(crate) fn rotated() {
+    metrics::counter!("sessio_sessions_rotated_total").increment(1);
+}
+
+/// A live session was ended.
+pub(crate) fn destroyed() {
+    metrics::counter!("sessio_sessions_destroyed_total").increment(1);
+}
+
+/// A write met a concurrent change and is retried.
+pub(crate) fn conflict() {
+    metrics::counter!("sessio_conflicts_total").increment(1);
+}
+
+/// A locked section ended without writing: the lock was not ours any more.
+pub(crate) fn lock_lost() {
+    metrics::counter!("sessio_lock_lost_total").increment(1);
 }
 
 /// A store call failed.

@@ -1,7 +1,9 @@
 //! Tracing of store calls: every call the engine makes to its store runs in a
 //! `sessio.store` span (level `debug`) with the store's name, the operation and its
-//! outcome, and its metrics (see `meter.rs`) are counted. Keys are never recorded: a key is the session's id (or its hash), and a span
-//! field outlives the request in whatever collects traces.
+//! outcome, and its latency and errors are counted (see `meter.rs`; the session counters
+//! are counted where the engine decides what a call meant). Keys are never recorded: a key
+//! is the session's id (or its hash), and a span field outlives the request in whatever
+//! collects traces.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -98,7 +100,7 @@ async fn traced<T: Told>(
         }
     };
     span.record("outcome", outcome);
-    crate::meter::store_call(store, op, outcome, started.elapsed());
+    crate::meter::store_call(store, op, started.elapsed());
     result
 }
 

@@ -277,6 +277,7 @@ impl Session {
                 && self.store().delete_if(key, &fetched.loaded).await? == Outcome::Done(())
             {
                 tracing::info!("a session missing from its user's sessions index was revoked; it is logged out");
+                crate::meter::destroyed();
                 st.gone(engine);
             }
         }

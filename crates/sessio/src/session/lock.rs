@@ -103,7 +103,10 @@ impl Session {
                         Phase::Stored { origin, .. } => {
                             st.rebase(fetched, key.clone(), origin, None)
                         }
-                        _ => st.adopt(engine, fetched, key.clone(), Origin::Client),
+                        _ => {
+                            crate::meter::loaded();
+                            st.adopt(engine, fetched, key.clone(), Origin::Client)
+                        }
                     }
                     break;
                 }

@@ -162,6 +162,7 @@ impl Session {
             // never adopted: the session stays new and gets a fresh id when it is
             // first saved.
             if let View::Live(fetched) = view {
+                crate::meter::loaded();
                 st.adopt(engine, fetched, key, Origin::Client);
             }
         }

@@ -59,6 +59,9 @@ impl Session {
                 released = self.release_lease(&held).await;
             }
         }
+        if matches!(result, Err(Error::LockLost)) {
+            crate::meter::lock_lost();
+        }
         if matches!(result, Err(Error::Store(_) | Error::LockLost)) {
             st.phase = Phase::Failed;
         }
@@ -103,6 +106,7 @@ impl Session {
             let step = match self.write_once(st, then).await? {
                 Step::Done => return Ok(()),
                 Step::Retry => {
+                    crate::meter::conflict();
                     if attempts >= engine.config.max_retries {
                         return Err(Error::Conflict { attempts });
                     }
@@ -154,10 +158,10 @@ impl Session {
             let Some(loaded) = self.store().load_fresh(&key).await? else {
                 return Ok(ended);
             };
-            let (next, member) = match engine.view(Some(loaded.clone()), engine.now()) {
-                View::Moved(successor) => (Some(successor), None),
-                View::Live(fetched) => (None, engine.membership(&fetched.data)),
-                View::Gone => (None, None),
+            let (next, member, live) = match engine.view(Some(loaded.clone()), engine.now()) {
+                View::Moved(successor) => (Some(successor), None, false),
+                View::Live(fetched) => (None, engine.membership(&fetched.data), true),
+                View::Gone => (None, None, false),
             };
             if let Some(owner) = owner {
                 if next.is_none() && member.as_ref().is_none_or(|m| m.index_key != owner) {
@@ -166,6 +170,9 @@ impl Session {
             }
             match self.store().delete_if(&key, &loaded).await? {
                 Outcome::Done(()) => {
+                    if live {
+                        crate::meter::destroyed();
+                    }
                     ended.extend(member);
                     match next {
                         Some(successor) => key = successor,
@@ -175,7 +182,7 @@ impl Session {
                 // Gone meanwhile (another logout, or expiry): nothing left here.
                 Outcome::Missing => return Ok(ended),
                 // Changed since it was read: read it again.
-                Outcome::Conflict | Outcome::LeaseLost => {}
+                Outcome::Conflict | Outcome::LeaseLost => crate::meter::conflict(),
             }
         }
         Err(Error::Conflict {
@@ -286,6 +293,7 @@ impl Session {
         };
         match outcome {
             Outcome::Done(version) => {
+                crate::meter::created();
                 if let Some(held) = st.lock.as_mut().filter(|h| h.key == key) {
                     held.reserved = None;
                 }
@@ -334,6 +342,7 @@ impl Session {
         };
         match (outcome, keep) {
             (Outcome::Done(Some(version)), Some((bytes, ttl))) => {
+                crate::meter::saved();
                 let written = written(st, bytes, version, ttl);
                 let Phase::Stored { key, origin, .. } =
                     std::mem::replace(&mut st.phase, Phase::New)
@@ -344,6 +353,7 @@ impl Session {
                 Ok(Step::Done)
             }
             (Outcome::Done(_), _) => {
+                crate::meter::destroyed();
                 if then == AfterWrite::Release && lease.is_some() {
                     st.lock = None;
                 }
@@ -413,6 +423,7 @@ impl Session {
         };
         let step = match retired {
             Ok(Outcome::Done(())) => {
+                crate::meter::rotated();
                 if let Some(held) = st.lock.as_mut() {
                     held.key.clone_from(&key);
                 }

@@ -182,9 +182,10 @@ redis_rows() {
     redis_server sessio-redis 3111 "$mode" "$DEMO" --addr 127.0.0.1:3111 --store "$REDIS_URL"
     redis_server tower-redis 3112 "$mode" "$PEERS/tower_sessions_redis_server" 127.0.0.1:3112 "$REDIS_URL"
     redis_server actix-redis 3113 "$mode" "$PEERS/actix_redis_server" 127.0.0.1:3113 "$REDIS_URL"
-    # actix-web + sessio-actix (the actix demo: every route, both sessions), and the axum
-    # demo with a metrics recorder installed (--metrics), for the recorder's cost.
-    redis_server sessio-actix-redis 3115 "$mode" "$DEMO_ACTIX" --addr 127.0.0.1:3115 --store "$REDIS_URL"
+    # actix-web + sessio-actix (the actix demo: every route, both sessions; one worker, as
+    # the actix-session peer has), and the axum demo with a metrics recorder installed
+    # (--metrics), for the recorder's cost.
+    redis_server sessio-actix-redis 3115 "$mode" "$DEMO_ACTIX" --addr 127.0.0.1:3115 --store "$REDIS_URL" --workers 1
     redis_server sessio-redis-metrics 3116 "$mode" "$DEMO" --addr 127.0.0.1:3116 --store "$REDIS_URL" --metrics
   done
 }

@@ -89,6 +89,10 @@ pub struct Args {
     /// Serve the session metrics at `GET /metrics` in Prometheus text format.
     #[arg(long)]
     pub metrics: bool,
+    /// Worker threads serving requests (Tokio's for `demo`, actix-web's for `demo_actix`);
+    /// one per CPU core by default.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub workers: Option<u16>,
 }
 
 impl Args {

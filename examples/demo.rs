@@ -16,10 +16,23 @@ use clap::Parser;
 use sessio_examples::cli::{init_tracing, install_metrics, Args, PROMETHEUS_TEXT};
 use sessio_examples::routes;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     init_tracing();
     let args = Args::parse();
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = args.workers {
+        runtime.worker_threads(workers.into());
+    }
+    match runtime.enable_all().build() {
+        Ok(runtime) => runtime.block_on(serve(args)),
+        Err(error) => {
+            eprintln!("demo: cannot start the Tokio runtime: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: Args) -> ExitCode {
     let managers = match args.managers().await {
         Ok(managers) => managers,
         Err(message) => {

@@ -58,6 +58,10 @@ async fn serve(args: Args) -> ExitCode {
                     .wrap(prefs.clone()),
             )
     });
+    let server = match args.workers {
+        Some(workers) => server.workers(workers.into()),
+        None => server,
+    };
     let server = match server.bind(args.addr) {
         Ok(server) => server,
         Err(error) => {

@@ -189,6 +189,9 @@ redis_rows() {
     # sessio-actix on the smallest app (one route, one session middleware, one worker): the
     # actix-session peer's shape, so the ratio compares the session layers alone.
     redis_server sessio-actix-min 3117 "$mode" "$PEERS/sessio_actix_redis_server" 127.0.0.1:3117 "$REDIS_URL"
+    # The same app with the store connected by each worker on its own runtime: what the
+    # thread crossing between actix's workers and the Redis connection costs.
+    redis_server sessio-actix-per-worker 3119 "$mode" "$PEERS/sessio_actix_redis_per_worker" 127.0.0.1:3119 "$REDIS_URL"
     # actix-web without sessions (one worker): the ceiling of any actix-web row above.
     redis_server actix-bare 3118 "$mode" "$PEERS/actix_bare_server" 127.0.0.1:3118
     redis_server sessio-redis-metrics 3116 "$mode" "$DEMO" --addr 127.0.0.1:3116 --store "$REDIS_URL" --metrics
@@ -358,6 +361,7 @@ fi
         printf "- Redis %s-cookie: sessio-redis/best peer requests/s = %.2f (target >= 1.5 on keep-cookie); vs tower-sessions-redis-store %.2f, vs actix-session %.2f\n", mode, s / best, s / t, s / x
         if (rps["sessio-actix-redis," mode] > 0) printf "- Redis %s-cookie: actix-web + sessio-actix / actix-web + actix-session RedisSessionStore requests/s = %.2f (target >= 1.5 on keep-cookie)\n", mode, rps["sessio-actix-redis," mode] / x
         if (rps["actix-bare," mode] > 0) printf "- Redis %s-cookie: the ceiling, actix-web without sessions / actix-session RedisSessionStore requests/s = %.2f (server CPU µs/req %.1f): no actix-web session layer can pass this ratio\n", mode, rps["actix-bare," mode] / x, cpu["actix-bare," mode]
+        if (rps["sessio-actix-per-worker," mode] > 0) printf "- Redis %s-cookie: sessio-actix-per-worker (the one-route app, its Redis connection on the worker runtime) / actix-session RedisSessionStore requests/s = %.2f; server CPU µs/req %.1f\n", mode, rps["sessio-actix-per-worker," mode] / x, cpu["sessio-actix-per-worker," mode]
         if (rps["sessio-actix-min," mode] > 0) printf "- Redis %s-cookie: sessio-actix-min (one route, one middleware, like the peer) / actix-session RedisSessionStore requests/s = %.2f; server CPU µs/req: demo %.1f, min %.1f, actix-session %.1f\n", mode, rps["sessio-actix-min," mode] / x, cpu["sessio-actix-redis," mode], cpu["sessio-actix-min," mode], cpu["actix-redis," mode]
         if (rps["sessio-redis-metrics," mode] > 0) printf "- Redis %s-cookie: an installed metrics recorder (Prometheus) costs %.2f µs of server CPU per request (%.1f with, %.1f without)\n", mode, cpu["sessio-redis-metrics," mode] - cpu["sessio-redis," mode], cpu["sessio-redis-metrics," mode], cpu["sessio-redis," mode]
         k = "sessio-redis," mode; shared = rcpu[k] + wcpu[k]

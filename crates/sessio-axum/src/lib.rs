@@ -456,7 +456,12 @@ where
                     }
                 }
                 Err(error) => {
-                    tracing::error!(%error, "session not saved; answering with an error");
+                    if matches!(error, sessio::Error::Superseded) {
+                        // A browser's request that raced its own login: it retries.
+                        tracing::info!(%error, "request refused; answering with an error");
+                    } else {
+                        tracing::error!(%error, "session not saved; answering with an error");
+                    }
                     response = match &on_error {
                         Some(map) => map(&error),
                         None => default_error_response(&error),

@@ -14,9 +14,34 @@ pub(crate) enum Presented {
     Absent,
     /// A cookie of that name, but no well-formed id in it.
     Invalid,
-    /// A well-formed id (not yet known to exist), and the write count the cookie
-    /// carried, if any (see `Engine::stamps`).
-    Id(SessionId, Option<u32>),
+    /// A well-formed id (not yet known to exist), and the write count the client last
+    /// saw, if it sent one (see `Engine::stamps`).
+    Id(SessionId, Option<Stamp>),
+}
+
+/// The write count of the record a client last saw, for stores that serve reads from an
+/// in-process cache: a count newer than the cached copy's makes the engine read the store
+/// itself (read-your-writes across processes).
+///
+/// It travels in a cookie of its own, `<name>.w=<tag>.<count>`, never in the id cookie:
+/// a write re-sends only this one, so an answer that arrives late (after a rotation's or a
+/// login's) can cost at most one extra read from the store, never the browser's session.
+/// The tag ties the count to one record (a digest of its store key, not of the id); a
+/// count whose tag is not the record's is ignored and replaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    /// The record's tag ([`tag`]); `None` for a count carried the old way, after a dot in
+    /// the id cookie (read for cookies issued before, never written).
+    pub tag: Option<String>,
+    pub writes: u32,
+}
+
+/// The tag of the record under store key `key`: 48 bits of its SHA-256, base64url.
+pub(crate) fn tag(key: &str) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    use sha2::{Digest, Sha256};
+    URL_SAFE_NO_PAD.encode(&Sha256::digest(key.as_bytes())[..6])
 }
 
 impl Presented {
@@ -27,10 +52,25 @@ impl Presented {
         }
     }
 
-    /// The write count the cookie carried.
-    pub(crate) fn writes(&self) -> Option<u32> {
+    /// The write count the client saw of the record under `key`, if it sent one for it.
+    pub(crate) fn writes_for(&self, key: &str) -> Option<u32> {
         match self {
-            Self::Id(_, writes) => *writes,
+            Self::Id(_, Some(Stamp { tag: None, writes })) => Some(*writes),
+            Self::Id(
+                _,
+                Some(Stamp {
+                    tag: Some(t),
+                    writes,
+                }),
+            ) if *t == tag(key) => Some(*writes),
+            _ => None,
+        }
+    }
+
+    /// The stamp the client holds, if any.
+    pub(crate) fn stamp(&self) -> Option<&Stamp> {
+        match self {
+            Self::Id(_, stamp) => stamp.as_ref(),
             _ => None,
         }
     }
@@ -42,30 +82,70 @@ impl Presented {
 
 /// Finds the session cookie among `headers`, tolerating anything else in them: other
 /// cookies that are not UTF-8, malformed pairs, stray separators. The first well-formed id
-/// under `name` wins. Never fails, never panics.
+/// under `name` wins; with `stamps`, the write count under `<name>.w` goes with it. Never
+/// fails, never panics.
 pub(crate) fn find<'a>(
     headers: impl IntoIterator<Item = &'a [u8]>,
     name: &str,
     ids: &Ids,
+    stamps: bool,
 ) -> Presented {
     let mut presented = Presented::Absent;
+    let mut stamp = None;
+    let stamp_name = stamps.then(|| stamp_name(name));
     for header in headers {
         for pair in header.split(|&b| b == b';') {
             let Some(eq) = pair.iter().position(|&b| b == b'=') else {
                 continue;
             };
-            if pair[..eq].trim_ascii() != name.as_bytes() {
+            let cookie = pair[..eq].trim_ascii();
+            let value = pair[eq + 1..].trim_ascii();
+            if stamp_name
+                .as_deref()
+                .is_some_and(|s| cookie == s.as_bytes())
+            {
+                stamp = stamp.or_else(|| parse_stamp(value));
+                continue;
+            }
+            if cookie != name.as_bytes() || matches!(presented, Presented::Id(..)) {
                 continue;
             }
             // A quoted value is not an id we issued (we never quote): it is refused.
-            let value = pair[eq + 1..].trim_ascii();
             match parse(value, ids) {
-                Some((id, writes)) => return Presented::Id(id, writes),
+                Some((id, writes)) => {
+                    presented = Presented::Id(id, writes.map(|writes| Stamp { tag: None, writes }))
+                }
                 None => presented = Presented::Invalid,
             }
         }
     }
+    if let (Presented::Id(_, carried @ None), Some(stamp)) = (&mut presented, stamp) {
+        *carried = Some(stamp);
+    }
     presented
+}
+
+/// The name of the write-count cookie that goes with session cookie `name`.
+pub(crate) fn stamp_name(name: &str) -> String {
+    format!("{name}.w")
+}
+
+/// A write-count cookie's value: `<tag>.<count>`.
+fn parse_stamp(value: &[u8]) -> Option<Stamp> {
+    let value = std::str::from_utf8(value).ok()?;
+    let (tag, writes) = value.split_once('.')?;
+    let valid_tag = tag.len() == 8
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let valid_count = !writes.is_empty() && writes.bytes().all(|b| b.is_ascii_digit());
+    if !(valid_tag && valid_count) {
+        return None;
+    }
+    Some(Stamp {
+        tag: Some(tag.to_owned()),
+        writes: writes.parse().ok()?,
+    })
 }
 
 /// A cookie value: `<id>` or `<id>.<write count>`.
@@ -116,20 +196,20 @@ impl CookieJar {
         builder
     }
 
-    /// The `Set-Cookie` value carrying `id` (and the record's write count, if given);
-    /// persistent for `max_age` (whole seconds, rounded up by the caller) if given, else a
-    /// cookie that dies with the browser.
-    pub(crate) fn issue(
-        &self,
-        id: &SessionId,
-        writes: Option<u32>,
-        max_age: Option<Duration>,
-    ) -> String {
-        let value = match writes {
-            Some(n) => format!("{}.{n}", id.as_str()),
-            None => id.as_str().to_owned(),
-        };
-        self.issue_value(&self.name, &value, max_age)
+    /// The `Set-Cookie` value carrying `id`; persistent for `max_age` (whole seconds,
+    /// rounded up by the caller) if given, else a cookie that dies with the browser.
+    pub(crate) fn issue(&self, id: &SessionId, max_age: Option<Duration>) -> String {
+        self.issue_value(&self.name, id.as_str(), max_age)
+    }
+
+    /// The `Set-Cookie` value of the write-count cookie (see [`Stamp`]).
+    pub(crate) fn issue_stamp(&self, stamp: &Stamp, max_age: Option<Duration>) -> String {
+        let value = format!(
+            "{}.{}",
+            stamp.tag.as_deref().unwrap_or_default(),
+            stamp.writes
+        );
+        self.issue_value(&stamp_name(&self.name), &value, max_age)
     }
 
     /// The `Set-Cookie` value of cookie `name` (the session cookie, or one of the cookie
@@ -177,23 +257,39 @@ mod tests {
         ]
         .concat();
         assert_eq!(
-            find([header.as_slice()], "id", &Ids::Builtin(IdFormat::Native)),
+            find(
+                [header.as_slice()],
+                "id",
+                &Ids::Builtin(IdFormat::Native),
+                false
+            ),
             Presented::Id(id.clone(), None)
         );
         let quoted = format!("x=1;id=\"{}\"", id.as_str());
         assert_eq!(
-            find([quoted.as_bytes()], "id", &Ids::Builtin(IdFormat::Native)),
+            find(
+                [quoted.as_bytes()],
+                "id",
+                &Ids::Builtin(IdFormat::Native),
+                false
+            ),
             Presented::Invalid
         );
         assert_eq!(
-            find([b"x=1".as_slice()], "id", &Ids::Builtin(IdFormat::Native)),
+            find(
+                [b"x=1".as_slice()],
+                "id",
+                &Ids::Builtin(IdFormat::Native),
+                false
+            ),
             Presented::Absent
         );
         assert_eq!(
             find(
                 [b"id=garbage".as_slice()],
                 "id",
-                &Ids::Builtin(IdFormat::Native)
+                &Ids::Builtin(IdFormat::Native),
+                false
             ),
             Presented::Invalid
         );
@@ -201,14 +297,20 @@ mod tests {
             find(
                 [b"id=\xff".as_slice()],
                 "id",
-                &Ids::Builtin(IdFormat::Native)
+                &Ids::Builtin(IdFormat::Native),
+                false
             ),
             Presented::Invalid
         );
         // A bad copy before a good one does not hide it, in one header or across two.
         let two = format!("id=bad; id={}", id.as_str());
         assert_eq!(
-            find([two.as_bytes()], "id", &Ids::Builtin(IdFormat::Native)),
+            find(
+                [two.as_bytes()],
+                "id",
+                &Ids::Builtin(IdFormat::Native),
+                false
+            ),
             Presented::Id(id.clone(), None)
         );
         let second = format!("id={}", id.as_str());
@@ -216,28 +318,95 @@ mod tests {
             find(
                 [b"id=bad".as_slice(), second.as_bytes()],
                 "id",
-                &Ids::Builtin(IdFormat::Native)
+                &Ids::Builtin(IdFormat::Native),
+                false
             ),
             Presented::Id(id.clone(), None)
         );
         // The write count after a dot; anything else after one is not ours.
         let counted = format!("id={}.42", id.as_str());
         assert_eq!(
-            find([counted.as_bytes()], "id", &Ids::Builtin(IdFormat::Native)),
-            Presented::Id(id.clone(), Some(42))
+            find(
+                [counted.as_bytes()],
+                "id",
+                &Ids::Builtin(IdFormat::Native),
+                false
+            ),
+            Presented::Id(
+                id.clone(),
+                Some(Stamp {
+                    tag: None,
+                    writes: 42
+                })
+            )
         );
         for bad in [".", ".x", ".-1", ".99999999999"] {
             let value = format!("id={}{bad}", id.as_str());
             assert_eq!(
-                find([value.as_bytes()], "id", &Ids::Builtin(IdFormat::Native)),
+                find(
+                    [value.as_bytes()],
+                    "id",
+                    &Ids::Builtin(IdFormat::Native),
+                    false
+                ),
                 Presented::Invalid,
                 "{bad}"
             );
         }
         // Names are compared exactly: `xid` is not `id`.
         assert_eq!(
-            find([b"xid=1".as_slice()], "id", &Ids::Builtin(IdFormat::Native)),
+            find(
+                [b"xid=1".as_slice()],
+                "id",
+                &Ids::Builtin(IdFormat::Native),
+                false
+            ),
             Presented::Absent
+        );
+    }
+
+    #[test]
+    fn the_write_count_has_a_cookie_of_its_own_tied_to_one_record() {
+        let id = id();
+        let ids = Ids::Builtin(IdFormat::Native);
+        let key = "session:abc";
+        let header = format!("id.w={}.7; id={}", tag(key), id.as_str());
+        let presented = find([header.as_bytes()], "id", &ids, true);
+        assert_eq!(presented.id(), Some(&id));
+        assert_eq!(presented.writes_for(key), Some(7));
+        assert_eq!(
+            presented.writes_for("session:other"),
+            None,
+            "another record's count"
+        );
+        // Without stamps (a store without a cache) the cookie is not read.
+        assert_eq!(
+            find([header.as_bytes()], "id", &ids, false).writes_for(key),
+            None
+        );
+        for bad in [
+            "7",
+            "short.7",
+            &format!("{}.", tag(key)),
+            &format!("{}.x", tag(key)),
+        ] {
+            let header = format!("id={}; id.w={bad}", id.as_str());
+            assert_eq!(
+                find([header.as_bytes()], "id", &ids, true).stamp(),
+                None,
+                "{bad}"
+            );
+        }
+        let jar = CookieJar::new(&Config::default());
+        let stamp = Stamp {
+            tag: Some(tag(key)),
+            writes: 9,
+        };
+        let set = jar.issue_stamp(&stamp, None);
+        assert!(set.starts_with(&format!("id.w={}.9;", tag(key))), "{set}");
+        assert!(
+            set.contains("HttpOnly") && set.contains("SameSite=Lax"),
+            "{set}"
         );
     }
 

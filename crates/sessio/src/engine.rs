@@ -9,7 +9,7 @@ use crate::config::{Compat, Config};
 use crate::cookie::CookieJar;
 use crate::id::{IdFormat, Ids, SessionId};
 use crate::policy::Policy;
-use crate::record::{self, Data, Format, Meta, Record};
+use crate::record::{self, Data, Format, Forward, Meta, Record};
 use crate::store::{Loaded, Store};
 use crate::Error;
 
@@ -36,8 +36,8 @@ pub(crate) struct Engine {
 pub(crate) enum View {
     /// A live session.
     Live(Fetched),
-    /// A rotated-away session: its successor's store key.
-    Moved(String),
+    /// A rotated-away session: where it went, and whether a login moved it.
+    Moved(Forward),
     /// No session: absent, expired, or unreadable.
     Gone,
 }

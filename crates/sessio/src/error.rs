@@ -7,8 +7,9 @@ use std::time::Duration;
 ///
 /// Each error knows the HTTP answer it deserves ([`status`](Self::status)): the store's
 /// trouble and lock contention are `503` (retry later), a session over the size limit is
-/// `413`, a value nested too deeply is `422`, a feature the store or configuration lacks is
-/// `501`, and programming errors are `500`.
+/// `413`, a value nested too deeply is `422`, a request whose session a login replaced
+/// meanwhile is `409`, a feature the store or configuration lacks is `501`, and programming
+/// errors are `500`. Every `503` and `409` comes with a [`retry_after`](Self::retry_after).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -114,6 +115,14 @@ pub enum Error {
         key: String,
     },
 
+    /// The session id this request carried was rotated away by a login (on another
+    /// request) before this request could write: the request is refused, and its client
+    /// keeps the cookie it has. A browser's own request that raced its login simply retries
+    /// with the new cookie; a request carrying an id planted before the login (session
+    /// fixation) never reaches the logged-in session.
+    #[error("the session id this request carried was replaced by a login while the request ran; nothing was written. Retry the request: the client's current cookie carries the new id")]
+    Superseded,
+
     /// An earlier store error in this request left the session's state unknown.
     #[error("an earlier session store error in this request left the session unknown; nothing more is read or written for it")]
     Poisoned,
@@ -138,23 +147,24 @@ impl Error {
         )
     }
 
-    /// A suggested `Retry-After` for errors worth retrying soon (lock contention).
+    /// The `Retry-After` to send with this error: every retryable answer (each `503` and
+    /// the `409` of [`Error::Superseded`]) has one; other errors have none.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            Self::LockTimeout { .. }
-            | Self::Conflict { .. }
-            | Self::LockLost
-            | Self::Overwritten { .. } => Some(Duration::from_secs(1)),
+            Self::Superseded => Some(Duration::from_secs(1)),
+            _ if self.is_unavailable() => Some(Duration::from_secs(1)),
             _ => None,
         }
     }
 
     /// The HTTP status this error deserves: `503` for [`is_unavailable`](Self::is_unavailable),
-    /// `413` for [`Error::TooLarge`] and [`Error::CookieTooLarge`], `422` for [`Error::TooDeep`], `501` for
+    /// `409` for [`Error::Superseded`], `413` for [`Error::TooLarge`] and
+    /// [`Error::CookieTooLarge`], `422` for [`Error::TooDeep`], `501` for
     /// [`Error::LockUnsupported`] and [`Error::NoSessionIndex`], `500` otherwise.
     pub fn status(&self) -> u16 {
         match self {
             _ if self.is_unavailable() => 503,
+            Self::Superseded => 409,
             Self::TooLarge { .. } | Self::CookieTooLarge { .. } => 413,
             Self::TooDeep { .. } => 422,
             Self::LockUnsupported | Self::NoSessionIndex => 501,
@@ -167,6 +177,7 @@ impl Error {
         match self {
             Self::Store(_) | Self::Poisoned => "session store unavailable, please retry\n",
             _ if self.is_unavailable() => "session busy, please retry\n",
+            Self::Superseded => "the session changed with a login meanwhile: please retry\n",
             Self::TooLarge { .. } | Self::CookieTooLarge { .. } => {
                 "session too large: the data was not saved\n"
             }

@@ -168,7 +168,8 @@ impl SessionManager {
                 Session::new(engine.clone(), presented, Some(Arc::new(carried)))
             }
             _ => {
-                let presented = cookie::find(cookie_headers, &engine.jar.name, &engine.ids);
+                let presented =
+                    cookie::find(cookie_headers, &engine.jar.name, &engine.ids, engine.stamps);
                 Session::new(engine.clone(), presented, None)
             }
         }

@@ -19,6 +19,8 @@ const FLAG_BROWSER_COOKIE: u8 = 2;
 const FLAG_MOVED: u8 = 4;
 /// The body is MessagePack, not JSON.
 const FLAG_MSGPACK: u8 = 8;
+/// On a forward: the rotation was a login's (see [`Forward::login`]).
+const FLAG_LOGIN: u8 = 16;
 /// The deepest nesting of a value inside the session object that can be read back
 /// (serde_json refuses to read past 128 levels; the object itself is one).
 pub(crate) const MAX_DEPTH: usize = 100;
@@ -59,16 +61,26 @@ pub(crate) enum Format {
     JsonOnly,
 }
 
-/// Why stored bytes could not be read as a session.
 /// What stored bytes hold.
 #[derive(Debug, PartialEq)]
 pub(crate) enum Record {
     /// A session.
     Live(Meta, Data),
-    /// A rotated-away session: the store key of its successor.
-    Moved(String),
+    /// A rotated-away session.
+    Moved(Forward),
 }
 
+/// What a rotated-away session leaves behind for the requests that were in flight.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Forward {
+    /// The store key of the successor.
+    pub to: String,
+    /// A login rotated the session: requests still carrying the old id are refused rather
+    /// than followed (they may be an attacker's, who planted the old id).
+    pub login: bool,
+}
+
+/// Why stored bytes could not be read as a session.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum DecodeError {
     #[error("record is not in sessio's format (bad header)")]
@@ -120,10 +132,15 @@ pub(crate) fn encode(format: Format, codec: Codec, meta: &Meta, data: &Data) -> 
 }
 
 /// The forward record left under a rotated-away key.
-pub(crate) fn encode_moved(successor: &str) -> Vec<u8> {
+pub(crate) fn encode_moved(forward: &Forward) -> Vec<u8> {
+    let successor = &forward.to;
     let mut out = Vec::with_capacity(HEADER + successor.len());
     out.push(TAG);
-    out.push(FLAG_MOVED);
+    out.push(if forward.login {
+        FLAG_MOVED | FLAG_LOGIN
+    } else {
+        FLAG_MOVED
+    });
     out.extend_from_slice(&[0; HEADER - 2]);
     out.extend_from_slice(successor.as_bytes());
     out
@@ -136,7 +153,10 @@ pub(crate) fn decode_record(format: Format, bytes: &[u8]) -> Result<Record, Deco
         && bytes[1] & FLAG_MOVED != 0
     {
         let to = std::str::from_utf8(&bytes[HEADER..]).map_err(|_| DecodeError::Header)?;
-        return Ok(Record::Moved(to.to_owned()));
+        return Ok(Record::Moved(Forward {
+            to: to.to_owned(),
+            login: bytes[1] & FLAG_LOGIN != 0,
+        }));
     }
     decode(format, bytes).map(|(meta, data)| Record::Live(meta, data))
 }
@@ -269,11 +289,21 @@ mod tests {
 
     #[test]
     fn forwards_round_trip_and_are_not_sessions() {
-        let bytes = encode_moved("session:abc");
-        assert_eq!(
-            decode_record(Format::Native, &bytes).unwrap(),
-            Record::Moved("session:abc".into())
-        );
+        for login in [false, true] {
+            let forward = Forward {
+                to: "session:abc".into(),
+                login,
+            };
+            let bytes = encode_moved(&forward);
+            assert_eq!(
+                decode_record(Format::Native, &bytes).unwrap(),
+                Record::Moved(forward)
+            );
+        }
+        let bytes = encode_moved(&Forward {
+            to: "session:abc".into(),
+            login: true,
+        });
         assert!(decode(Format::Native, &bytes).is_err());
         let live = encode(Format::Native, Codec::Json, &Meta::default(), &Data::new());
         assert!(matches!(

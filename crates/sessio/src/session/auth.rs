@@ -46,8 +46,13 @@ impl Session {
             st.edits.keys.clear();
             st.edits.cleared = true;
         }
+        if st.superseded {
+            // The id was rotated away by another login: this one cannot be placed.
+            return Err(Error::Superseded);
+        }
         if matches!(st.phase, Phase::Stored { .. }) {
             st.edits.rotate = true;
+            st.edits.login = true;
         }
         let at = st
             .now

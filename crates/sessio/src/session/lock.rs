@@ -54,6 +54,9 @@ impl Session {
         if st.lock.is_some() {
             return Err(Error::AlreadyLocked);
         }
+        if st.superseded {
+            return Err(Error::Superseded);
+        }
         let token = LeaseToken::generate()?;
         let (mut key, mut reserved) = match (&st.phase, st.presented.id()) {
             (Phase::Failed, _) => return Err(Error::Poisoned),
@@ -67,6 +70,8 @@ impl Session {
         let started = Instant::now();
         let mut pause = Duration::from_millis(1);
         let mut waiting = false;
+        // The presented id was moved on by a plain rotation: the session is its successor.
+        let mut followed = false;
         loop {
             let acquired = match locking
                 .acquire(&key, &token, engine.config.lock_lease)
@@ -105,7 +110,12 @@ impl Session {
                         }
                         _ => {
                             crate::meter::loaded();
-                            st.adopt(engine, fetched, key.clone(), Origin::Client)
+                            let origin = if followed {
+                                Origin::Followed
+                            } else {
+                                Origin::Client
+                            };
+                            st.adopt(engine, fetched, key.clone(), origin)
                         }
                     }
                     break;
@@ -114,14 +124,22 @@ impl Session {
                     st.phase = Phase::New;
                     break;
                 }
-                View::Moved(successor) if matches!(st.phase, Phase::Stored { .. }) => {
-                    // This request had the session before another one rotated it: follow it
-                    // to its successor (never revealed to this client), as a write would.
+                View::Moved(forward) if forward.login => {
+                    // A login moved the session on: this request carries the old id, and
+                    // its locked section must not reach the logged-in session.
+                    locking.release(&key, &token).await?;
+                    return Err(Error::Superseded);
+                }
+                View::Moved(forward) if !matches!(st.phase, Phase::New) => {
+                    // A plain rotation moved the session on after this request's id was
+                    // sent: follow it to its successor (never revealed to this client), as
+                    // a write would.
                     locking.release(&key, &token).await?;
                     if let Phase::Stored { origin, .. } = &mut st.phase {
                         *origin = Origin::Followed;
                     }
-                    key = successor;
+                    followed = true;
+                    key = forward.to;
                 }
                 _ => {
                     // An id we never issued, rotated away, or destroyed meanwhile: it is

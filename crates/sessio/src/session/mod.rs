@@ -21,7 +21,7 @@ pub use lock::SessionLock;
 pub(crate) use persist::backoff;
 
 use crate::carried::Carried;
-use crate::cookie::Presented;
+use crate::cookie::{self, Presented};
 use crate::engine::{Engine, View};
 use crate::keys::Key;
 use crate::policy::Policy;
@@ -130,43 +130,74 @@ impl Session {
     }
 
     /// The first use's load: the record of the presented id, if it is live.
+    ///
+    /// An id that a plain rotation moved away (within the rotation grace) is followed to
+    /// its successor, whose id this client is never told: a request the browser sent
+    /// before the rotation's answer arrived reads and writes the session it meant. An id
+    /// that a *login* moved away is not followed: the session reads as empty and any write
+    /// is refused (`Error::Superseded`), so a planted id never reaches the login.
     async fn load_presented(&self, st: &mut State) -> Result<(), Error> {
         let engine = self.engine();
         st.now = engine.now();
         st.phase = Phase::New;
-        if let Some(id) = st.presented.id() {
-            let key = engine.key(id);
-            let loaded = match self.store().load(&key).await {
-                Ok(loaded) => loaded,
-                Err(error) => {
-                    st.phase = Phase::Failed;
-                    return Err(error.into());
+        let Some(id) = st.presented.id() else {
+            return Ok(());
+        };
+        let mut key = engine.key(id);
+        let loaded = self.store().load(&key).await;
+        let mut view = match loaded {
+            Ok(loaded) => engine.view(loaded, st.now),
+            Err(error) => {
+                st.phase = Phase::Failed;
+                return Err(error.into());
+            }
+        };
+        if let (View::Live(fetched), Some(seen)) = (&view, st.presented.writes_for(&key)) {
+            if engine.stamps && newer(seen, fetched.meta.writes) {
+                // The client saw a write this (cached) copy lacks: ask the
+                // authoritative copy.
+                view = match self.store().load_fresh(&key).await {
+                    Ok(fresh) => engine.view(fresh, st.now),
+                    Err(error) => {
+                        st.phase = Phase::Failed;
+                        return Err(error.into());
+                    }
+                };
+            }
+        }
+        let mut origin = Origin::Client;
+        for _ in 0..persist::MAX_HOPS {
+            match view {
+                // An id we did not issue, or one that expired, is never adopted: the
+                // session stays new and gets a fresh id when it is first saved.
+                View::Gone => return Ok(()),
+                View::Live(fetched) => {
+                    crate::meter::loaded();
+                    st.adopt(engine, fetched, key, origin);
+                    return Ok(());
                 }
-            };
-            let mut view = engine.view(loaded, st.now);
-            if let (View::Live(fetched), Some(seen)) = (&view, st.presented.writes()) {
-                if engine.stamps && newer(seen, fetched.meta.writes) {
-                    // The client saw a write this (cached) copy lacks: ask the
-                    // authoritative copy.
-                    let fresh = match self.store().load_fresh(&key).await {
-                        Ok(fresh) => fresh,
+                View::Moved(forward) if forward.login => {
+                    st.superseded = true;
+                    return Ok(());
+                }
+                View::Moved(forward) => {
+                    key = forward.to;
+                    origin = Origin::Followed;
+                    view = match self.store().load_fresh(&key).await {
+                        Ok(loaded) => engine.view(loaded, st.now),
                         Err(error) => {
                             st.phase = Phase::Failed;
                             return Err(error.into());
                         }
                     };
-                    view = engine.view(fresh, st.now);
                 }
             }
-            // An id we did not issue, one that expired, or one rotated away is
-            // never adopted: the session stays new and gets a fresh id when it is
-            // first saved.
-            if let View::Live(fetched) = view {
-                crate::meter::loaded();
-                st.adopt(engine, fetched, key, Origin::Client);
-            }
         }
-        Ok(())
+        // A rotation storm: more forwards than a grace period holds.
+        st.phase = Phase::Failed;
+        Err(Error::Conflict {
+            attempts: persist::MAX_HOPS as u32,
+        })
     }
 
     /// The value under `key` (a string, or a [`SessionKey`](crate::keys::SessionKey)),
@@ -343,6 +374,9 @@ impl Session {
         if matches!(st.phase, Phase::Stored { .. }) {
             st.edits.rotate = true;
         }
+        if st.superseded {
+            return Err(Error::Superseded);
+        }
         Ok(())
     }
 
@@ -358,8 +392,10 @@ impl Session {
         let mut st = self.inner.state.lock().await;
         let key = match (&st.phase, st.presented.id()) {
             (Phase::Stored { key, .. }, _) => Some(key.clone()),
-            // Not read yet: delete by the client's id without reading it first.
+            // Not read yet: delete by the client's id without reading it first. A
+            // superseded id ends the chain it leads to, as an unread one would.
             (Phase::Unloaded | Phase::Failed, Some(id)) => Some(engine.key(id)),
+            (Phase::New, Some(id)) if st.superseded => Some(engine.key(id)),
             _ => None,
         };
         if matches!(st.phase, Phase::Unloaded | Phase::Failed) {
@@ -514,39 +550,61 @@ impl Session {
             };
             return carried.cookies(&engine.jar, live, max_age(&st));
         }
-        // With a caching store the cookie carries the record's write count (see
-        // `Engine::stamps`); a cookie behind it is renewed.
-        let stamp = engine.stamps.then_some(st.meta.writes);
-        let behind = stamp.is_some() && st.presented.writes() != stamp;
-        let cookie = match &st.phase {
+        // The id cookie is sent only when this request issued the id (a new session, a
+        // rotation, a login), changed the cookie's own attributes, or renews a persistent
+        // cookie; never to say that the session was written (see `cookie::Stamp`): an
+        // answer that arrives after a rotation's must not bring the old id back.
+        let mut out = Vec::new();
+        match &st.phase {
             Phase::Stored {
                 origin: Origin::Issued(id),
                 ..
             } => {
                 let id = id.clone();
-                let cookie = engine.jar.issue(&id, stamp, max_age(&st));
+                out.push(engine.jar.issue(&id, max_age(&st)));
                 // Sent: from here on the client holds this id.
+                let stamp = st.presented.stamp().cloned();
                 st.presented = Presented::Id(id, stamp);
                 if let Phase::Stored { origin, .. } = &mut st.phase {
                     *origin = Origin::Client;
                 }
-                Some(cookie)
             }
             Phase::Stored {
                 origin: Origin::Client,
                 ..
-            } if cookie_changed || behind || (renewed && persistent) => st
-                .presented
-                .id()
-                .map(|id| engine.jar.issue(id, stamp, max_age(&st))),
-            Phase::Stored { .. } => None,
+            } if cookie_changed || (renewed && persistent) => {
+                if let Some(id) = st.presented.id() {
+                    out.push(engine.jar.issue(id, max_age(&st)));
+                }
+            }
+            Phase::Stored { .. } => {}
             _ if st.ended && st.presented.sent() => {
                 st.ended = false;
-                Some(engine.jar.removal())
+                out.push(engine.jar.removal());
+                if st.presented.stamp().is_some_and(|s| s.tag.is_some()) {
+                    out.push(
+                        engine
+                            .jar
+                            .removal_named(&cookie::stamp_name(&engine.jar.name)),
+                    );
+                }
             }
-            _ => None,
-        };
-        Ok(cookie.into_iter().collect())
+            _ => {}
+        }
+        // With a caching store, the write count the client saw (see `Engine::stamps`).
+        if let (true, Phase::Stored { key, .. }) = (engine.stamps, &st.phase) {
+            let current = cookie::Stamp {
+                tag: Some(cookie::tag(key)),
+                writes: st.meta.writes,
+            };
+            if st.presented.stamp() != Some(&current) {
+                out.push(engine.jar.issue_stamp(&current, max_age(&st)));
+                if let Presented::Id(_, stamp) = &mut st.presented {
+                    *stamp = Some(current);
+                }
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -41,7 +41,7 @@ enum Step {
 
 /// Forwards followed at most when a rotated session was rotated again meanwhile (each
 /// forward lives `Config::with_rotation_grace`, so a chain this long is a rotation storm).
-const MAX_HOPS: usize = 16;
+pub(crate) const MAX_HOPS: usize = 16;
 
 impl Session {
     /// Writes every change now. With [`AfterWrite::Release`] the lease, if held, is
@@ -92,6 +92,11 @@ impl Session {
                 self.release_lease(&held).await?;
             }
             st.ended = true;
+        }
+        if st.superseded && (st.dirty() || hook.is_some()) {
+            // The client's id was rotated away by a login: nothing of this request may
+            // reach the logged-in session, and a new session would replace its cookie.
+            return Err(Error::Superseded);
         }
         if let Some((_, recompute)) = hook {
             recompute(st)?;
@@ -159,7 +164,7 @@ impl Session {
                 return Ok(ended);
             };
             let (next, member, live) = match engine.view(Some(loaded.clone()), engine.now()) {
-                View::Moved(successor) => (Some(successor), None, false),
+                View::Moved(forward) => (Some(forward.to), None, false),
                 View::Live(fetched) => (None, engine.membership(&fetched.data), true),
                 View::Gone => (None, None, false),
             };
@@ -213,13 +218,18 @@ impl Session {
                     st.rebase(fetched, key, origin, skip);
                     return Ok(Step::Retry);
                 }
-                View::Moved(successor) => {
+                View::Moved(forward) => {
                     if st.lock.is_some() {
                         // Our lease is on the old key; writing the successor unlocked would
                         // break the lock's exclusion.
                         return Err(Error::LockLost);
                     }
-                    key = successor;
+                    if forward.login {
+                        // A login moved the session on: this request, which carries the
+                        // old id, never writes into the logged-in session.
+                        return Err(Error::Superseded);
+                    }
+                    key = forward.to;
                     origin = Origin::Followed;
                 }
                 View::Gone => return Ok(Step::Orphaned),
@@ -234,6 +244,28 @@ impl Session {
 
     async fn write_once(&self, st: &mut State, then: AfterWrite) -> Result<Step, Error> {
         let engine = self.engine();
+        if st.edits.rotate
+            && matches!(
+                st.phase,
+                Phase::Stored {
+                    origin: Origin::Followed,
+                    ..
+                }
+            )
+        {
+            // Another request rotated the session while this one ran. A plain rotation is
+            // done already (its answer carries the new id; a second one would race it for
+            // the browser's cookie). A login cannot be placed on a session whose id this
+            // client does not hold: it is refused, and the browser retries with the cookie
+            // it has by then.
+            if st.edits.login {
+                return Err(Error::Superseded);
+            }
+            st.edits.rotate = false;
+            if !st.dirty() {
+                return Ok(Step::Done);
+            }
+        }
         let now = st.now;
         let keep = match engine.policy.ttl(&st.meta, now) {
             Some(ttl) if !st.data.is_empty() => {
@@ -361,7 +393,12 @@ impl Session {
                 Ok(Step::Done)
             }
             (Outcome::Conflict, _) => Ok(Step::Retry),
+            // Gone before our write: a write goes into a new session; a deletion found
+            // nothing left. Without a lease that is a lost race too (an `update` or
+            // `take_flashes` that emptied the session must not act on what another request
+            // removed first).
             (Outcome::Missing, Some(_)) => Ok(Step::Orphaned),
+            (Outcome::Missing, None) if lease.is_none() => Ok(Step::Orphaned),
             (Outcome::Missing, None) => {
                 st.gone(engine);
                 Ok(Step::Done)
@@ -403,7 +440,12 @@ impl Session {
             Outcome::Conflict | Outcome::Missing => return Ok(Step::Retry),
         };
         let grace = engine.config.moved_ttl;
-        let forward = engine.forwards().then(|| record::encode_moved(&key));
+        let forward = engine.forwards().then(|| {
+            record::encode_moved(&record::Forward {
+                to: key.clone(),
+                login: st.edits.login,
+            })
+        });
         let retired = match (&forward, lease) {
             (Some(forward), Some((token, locking))) => locking
                 .save_locked(old, &token, Some(base), forward, grace, AfterWrite::Release)

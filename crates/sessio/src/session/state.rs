@@ -54,6 +54,9 @@ pub(crate) struct Edits {
     pub meta: bool,
     /// The id is to be rotated.
     pub rotate: bool,
+    /// The rotation is a login's: the forward it leaves refuses the old id's requests
+    /// instead of letting them follow (see `record::Forward`).
+    pub login: bool,
     /// Under the lock: each changed key's value as the lock holder saw it before changing
     /// it, so that a concurrent change of the same key is refused, never overwritten.
     pub seen: HashMap<String, Option<Value>>,
@@ -95,6 +98,9 @@ pub(crate) struct State {
     /// This request extended the record's expiry (a write or a touch): its index entry is
     /// extended too.
     pub extended: bool,
+    /// The id the client sent was rotated away by a login: the session reads as empty,
+    /// any write is refused with `Error::Superseded`, and no cookie is sent.
+    pub superseded: bool,
     /// The request's clock, read once when the session is first used (and again after
     /// waiting for a lock): expiry needs no finer time, and clock reads are not free.
     pub now: SystemTime,
@@ -114,6 +120,7 @@ impl State {
             indexed: None,
             login: None,
             extended: false,
+            superseded: false,
             now: SystemTime::UNIX_EPOCH,
         }
     }
@@ -227,6 +234,7 @@ impl State {
         self.edits = Edits::default();
         self.meta = engine.new_meta();
         self.ended = true;
+        self.superseded = false;
     }
 
     /// A write of every change is done: they are now the base.

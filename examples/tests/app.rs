@@ -9,16 +9,12 @@ use std::time::Duration;
 use common::{get, request, Answer, Demo};
 use sessio_store_tests::servers::RedisServer;
 
-/// The whole `Set-Cookie` header of an answer.
+/// The whole first `Set-Cookie` header of an answer that carries a session id.
 fn set_cookie(answer: &Answer) -> String {
     answer
-        .headers
-        .lines()
-        .find_map(|h| {
-            let (name, value) = h.split_once(':')?;
-            name.eq_ignore_ascii_case("set-cookie")
-                .then(|| value.trim().to_owned())
-        })
+        .set_cookies()
+        .into_iter()
+        .find(|c| !c.split('=').next().unwrap_or_default().ends_with(".w"))
         .unwrap_or_else(|| panic!("no Set-Cookie in {answer:?}"))
 }
 
@@ -194,23 +190,9 @@ fn the_csrf_token_guards_the_transfer(args: &[&str]) {
     );
 }
 
-/// Every `name=value` a response sets.
+/// Every `name=value` a response sets that carries a session id (write counts left out).
 fn set_pairs(answer: &Answer) -> Vec<String> {
-    answer
-        .headers
-        .lines()
-        .filter_map(|h| {
-            let (name, value) = h.split_once(':')?;
-            name.eq_ignore_ascii_case("set-cookie").then(|| {
-                value
-                    .trim()
-                    .split(';')
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned()
-            })
-        })
-        .collect()
+    answer.id_cookies()
 }
 
 fn preferences_are_a_second_session_that_a_logout_leaves_alone(args: &[&str]) {
@@ -338,18 +320,15 @@ fn a_named_session_on_two_redis_processes_is_independent_of_the_main_lock() {
         // While the main session is locked (the lock is taken within the first few ms),
         // the prefs session is written from the other process, several times.
         std::thread::sleep(Duration::from_millis(200));
-        // Like a browser, the client keeps the cookie each answer sets: on Redis it carries
-        // the write count, which is how process one knows its near-cached copy is stale
-        // before Redis's invalidation reaches it.
-        let mut jar = both.clone();
+        // Like a browser, the client keeps the cookies each answer sets: on Redis one
+        // carries the write count, which is how process one knows its near-cached copy is
+        // stale before Redis's invalidation reaches it.
+        let mut jar = common::Jar::from_header(&both);
         for theme in ["dark", "blue", "green"] {
             let body = format!("\"{theme}\"");
-            let answer = request(&two.addr, "PUT", "/prefs/theme", Some(&jar), &body);
+            let answer = jar.request(&two.addr, "PUT", "/prefs/theme", &body);
             assert_eq!(answer.status, 200, "{answer:?}");
-            if let Some(prefs) = answer.cookie() {
-                jar = format!("{main}; {prefs}");
-            }
-            assert_eq!(get(&one.addr, "/prefs/theme", Some(&jar)).body, body);
+            assert_eq!(jar.request(&one.addr, "GET", "/prefs/theme", "").body, body);
         }
         let locked = locked.join().unwrap();
         assert_eq!(

@@ -81,12 +81,16 @@ fn rotation_during_a_held_lock_is_not_undone(p: &Pair) {
     let new = set_cookie(&rotate).expect("the rotation sends the new id");
     let _ = locked.join().unwrap();
     for addr in [p.a(), p.b()] {
-        assert_eq!(
-            get(&addr, "/get/x", Some(&cookie)).status,
-            404,
-            "the rotated-away id came back"
-        );
+        // The old id leads to the successor (unseen), not to a record of its own.
+        let late = get(&addr, "/get/x", Some(&cookie));
+        assert_eq!((late.status, late.body.as_str()), (200, "1"), "{late:?}");
+        assert!(late.id_cookies().is_empty(), "{late:?}");
         assert_eq!(get(&addr, "/get/x", Some(&new)).body, "1");
+        assert_eq!(
+            get(&addr, "/get/locked", Some(&new)).status,
+            404,
+            "the refused locked section was written"
+        );
     }
 }
 
@@ -157,13 +161,11 @@ fn writes_racing_a_rotation_are_kept(p: &Pair) {
             if answer.status != 200 {
                 continue;
             }
-            // A write that started after the rotation with the old cookie got a fresh
-            // session (and its cookie); the others landed in the successor. (A cookie
-            // renewed under the old id only updates the write count after the dot.)
-            let owner = set_cookie(&answer)
-                .filter(|c| id_of(c) != id_of(&cookie))
-                .unwrap_or_else(|| successor.clone());
-            let seen = get(&p.b(), &format!("/get/{key}"), Some(&owner));
+            // Every write landed in the successor: those in flight during the rotation
+            // and those that started after it with the old cookie (within the rotation
+            // grace) alike. None was told the new id or sent an id cookie.
+            assert!(answer.id_cookies().is_empty(), "{answer:?}");
+            let seen = get(&p.b(), &format!("/get/{key}"), Some(&successor));
             assert_eq!(
                 seen.body,
                 i.to_string(),
@@ -285,7 +287,7 @@ on_every_store!(
 /// `Set-Cookie`, and drops the cookie on a removal.
 struct Browser {
     conns: Vec<(TcpStream, std::io::BufReader<TcpStream>)>,
-    cookie: Option<String>,
+    jar: common::Jar,
 }
 
 impl Browser {
@@ -304,7 +306,7 @@ impl Browser {
             .collect();
         Self {
             conns,
-            cookie: None,
+            jar: common::Jar::default(),
         }
     }
 
@@ -312,8 +314,8 @@ impl Browser {
     fn send(&mut self, conn: usize, method: &str, path: &str, body: &str) -> (u16, String) {
         use std::io::BufRead;
         let cookie = self
-            .cookie
-            .as_ref()
+            .jar
+            .header()
             .map(|c| format!("Cookie: {c}\r\n"))
             .unwrap_or_default();
         let (stream, reader) = &mut self.conns[conn];
@@ -343,12 +345,7 @@ impl Browser {
             if name.eq_ignore_ascii_case("content-length") {
                 length = value.parse().unwrap();
             } else if name.eq_ignore_ascii_case("set-cookie") {
-                let pair = value.split(';').next().unwrap().to_string();
-                self.cookie = if value.contains("Max-Age=0") {
-                    None
-                } else {
-                    Some(pair)
-                };
+                self.jar.apply(value);
             }
         }
         let mut body = vec![0; length];
@@ -457,11 +454,10 @@ fn rotation_and_logout_inside_the_lock(p: &Pair) {
     );
     let new = set_cookie(&rotated).expect("the rotation sends the new id");
     assert_ne!(id_of(&new), id_of(&cookie));
-    assert_eq!(
-        get(&p.b(), "/get/locked", Some(&cookie)).status,
-        404,
-        "the old id still works"
-    );
+    // The old id follows the rotation, unseen.
+    let late = get(&p.b(), "/get/locked", Some(&cookie));
+    assert_eq!((late.status, late.body.as_str()), (200, "2"), "{late:?}");
+    assert!(late.id_cookies().is_empty(), "{late:?}");
     // The lock moved with the session and was released: no wait for a 10 s lease.
     let next = get(&p.b(), "/locked", Some(&new));
     assert_eq!((next.status, next.body.as_str()), (200, "3"), "{next:?}");

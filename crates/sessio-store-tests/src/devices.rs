@@ -9,7 +9,7 @@ use sessio::auth::Login;
 use sessio::index::SessionIndex;
 use sessio::{Config, SessionManager, Store};
 
-use crate::{cookie_pair, request, unique, Timing};
+use crate::{commit, cookie_pair, request, unique, Timing};
 
 /// Two managers ("processes") on `store` with the index on, sharing a fresh key prefix.
 fn pair_of_managers<S: Store + Clone>(
@@ -30,8 +30,7 @@ fn pair_of_managers<S: Store + Clone>(
 async fn login(manager: &SessionManager, user: &str, login: Login) -> String {
     let session = manager.session(std::iter::empty());
     session.login_with(user, login).await.unwrap();
-    let set = session
-        .commit()
+    let set = commit(&session)
         .await
         .unwrap()
         .expect("a login sets a cookie");
@@ -73,7 +72,7 @@ pub async fn revoke_others_ends_every_other_session_of_the_user<S: Store + Clone
 
     let survivor = request(&two, &cookies[5]);
     assert_eq!(survivor.revoke_others().await.unwrap(), 11);
-    survivor.commit().await.unwrap();
+    commit(&survivor).await.unwrap();
     for (i, cookie) in cookies.iter().enumerate() {
         for manager in [&one, &two] {
             assert_eq!(
@@ -116,9 +115,9 @@ pub async fn a_revocation_racing_a_rotation_ends_the_rotated_session<S: Store + 
     assert_eq!(revoking.sessions().await.unwrap().len(), 2);
     let rotating = request(&one, &target);
     rotating.cycle_id().await.unwrap();
-    let rotated = cookie_pair(&rotating.commit().await.unwrap().expect("a new id"));
+    let rotated = cookie_pair(&commit(&rotating).await.unwrap().expect("a new id"));
     assert!(revoking.revoke(&handle).await.unwrap());
-    revoking.commit().await.unwrap();
+    commit(&revoking).await.unwrap();
     assert_eq!(
         user_of(&one, &rotated).await,
         None,
@@ -138,7 +137,7 @@ pub async fn the_maximum_ends_the_least_recently_active<S: Store + Clone>(store:
     tokio::time::sleep(Duration::from_millis(20)).await;
     let active = request(&two, &first);
     active.insert("cart", 1).await.unwrap();
-    active.commit().await.unwrap();
+    commit(&active).await.unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
     let third = login(&one, "ada", Login::new()).await;
     assert_eq!(

@@ -110,7 +110,7 @@ macro_rules! basic_suite {
             sessions::emptying_merges_with_a_concurrent_write,
             sessions::destroyed_session_is_not_resurrected,
             sessions::unknown_ids_are_never_adopted,
-            sessions::rotation_keeps_data_and_kills_the_old_id,
+            sessions::rotation_keeps_data_and_the_old_id_follows_unseen,
             sessions::writes_racing_a_rotation_are_kept,
             sessions::stale_cookies_never_touch_the_browser_cookie,
             sessions::a_logout_racing_a_rotation_ends_the_successor,
@@ -222,6 +222,20 @@ where
 }
 
 /// The `name=value` part of a `Set-Cookie` value.
+/// Commits as an integration does ([`Session::commit_cookies`]) and returns the session
+/// cookie, if any. The write-count cookie that a caching store's sessions add (`<name>.w`)
+/// is left out: it never carries an id.
+pub(crate) async fn commit(session: &Session) -> Result<Option<String>, sessio::Error> {
+    let cookies = session.commit_cookies().await?;
+    let mut ids = cookies.into_iter().filter(|c| {
+        let name = c.split('=').next().unwrap_or_default();
+        !name.ends_with(".w")
+    });
+    let first = ids.next();
+    assert!(ids.next().is_none(), "one response, two session cookies");
+    Ok(first)
+}
+
 pub(crate) fn cookie_pair(set_cookie: &str) -> String {
     set_cookie.split(';').next().unwrap_or_default().to_string()
 }
@@ -237,8 +251,7 @@ pub(crate) async fn new_session<S: Store + Clone>(
     let manager = manager(store, name);
     let first = manager.session(std::iter::empty());
     first.insert("seed", &true).await.unwrap();
-    let cookie = first
-        .commit()
+    let cookie = commit(&first)
         .await
         .unwrap()
         .expect("a new session sets a cookie");

@@ -8,7 +8,7 @@ use sessio::store::{Acquired, AfterWrite, LockingStore, Outcome, Store};
 use sessio::Error;
 
 use crate::basic::done;
-use crate::{concurrently, cookie_pair, new_session, request, token, unique, Timing, LONG};
+use crate::{commit, concurrently, cookie_pair, new_session, request, token, unique, Timing, LONG};
 
 fn locking<S: Store>(store: &S) -> &dyn LockingStore {
     store
@@ -300,7 +300,7 @@ pub async fn lock_serializes_read_modify_write<S: Store + Clone>(store: &S, _: T
         tokio::time::sleep(Duration::from_millis(2)).await;
         guard.insert("locked", &(n + 1)).await.unwrap();
         guard.unlock().await.unwrap();
-        session.commit().await.unwrap();
+        commit(&session).await.unwrap();
         n + 1
     })
     .await;
@@ -320,14 +320,14 @@ pub async fn a_logout_during_a_lock_stays_a_logout<S: Store + Clone>(store: &S, 
     let guard = holder.lock().await.unwrap();
     let logout = request(&manager, &cookie);
     logout.destroy().await.unwrap();
-    logout.commit().await.unwrap();
+    commit(&logout).await.unwrap();
     guard.insert("locked", &1).await.unwrap();
     let unlocked = guard.unlock().await;
     assert!(
         matches!(unlocked, Err(Error::LockLost)),
         "the locked section must end with LockLost, not report success: {unlocked:?}"
     );
-    let _ = holder.commit().await;
+    let _ = commit(&holder).await;
     assert!(
         request(&manager, &cookie).is_empty().await.unwrap(),
         "the locked save undid a logout"
@@ -345,16 +345,16 @@ pub async fn plain_writes_during_a_lock_are_kept<S: Store + Clone>(store: &S, _:
     let guard = holder.lock().await.unwrap();
     let plain = request(&manager, &cookie);
     plain.insert("cart", &[7]).await.unwrap();
-    plain.commit().await.unwrap();
+    commit(&plain).await.unwrap();
     let counter = request(&manager, &cookie);
     counter
         .update("foo", |n: Option<u32>| n.unwrap_or(0) + 1)
         .await
         .unwrap();
-    counter.commit().await.unwrap();
+    commit(&counter).await.unwrap();
     guard.insert("locked", &1).await.unwrap();
     guard.unlock().await.unwrap();
-    holder.commit().await.unwrap();
+    commit(&holder).await.unwrap();
     let after = request(&manager, &cookie);
     assert_eq!(
         after.get::<Vec<i32>>("cart").await.unwrap(),
@@ -378,8 +378,7 @@ pub async fn rotating_inside_the_lock_moves_it<S: Store + Clone>(store: &S, _: T
     guard.cycle_id().await.unwrap();
     guard.insert("user", "alice").await.unwrap();
     guard.unlock().await.unwrap();
-    let set = session
-        .commit()
+    let set = commit(&session)
         .await
         .unwrap()
         .expect("the rotation sends the new id");
@@ -391,9 +390,16 @@ pub async fn rotating_inside_the_lock_moves_it<S: Store + Clone>(store: &S, _: T
         Some("alice")
     );
     assert_eq!(after.get::<bool>("seed").await.unwrap(), Some(true));
-    assert!(
-        request(&manager, &old).is_empty().await.unwrap(),
-        "the old id still works"
+    // A request still carrying the old id follows the rotation, unseen.
+    let stale = request(&manager, &old);
+    assert_eq!(
+        stale.get::<String>("user").await.unwrap().as_deref(),
+        Some("alice")
+    );
+    assert_eq!(
+        commit(&stale).await.unwrap(),
+        None,
+        "the old id was sent a cookie"
     );
     // Neither lease is left behind.
     tokio::time::timeout(Duration::from_secs(5), async {
@@ -406,8 +412,7 @@ pub async fn rotating_inside_the_lock_moves_it<S: Store + Clone>(store: &S, _: T
     let guard = session.lock().await.unwrap();
     guard.cycle_id().await.unwrap();
     drop(guard);
-    let set = session
-        .commit()
+    let set = commit(&session)
         .await
         .unwrap()
         .expect("the rotation sends the new id");
@@ -431,7 +436,7 @@ pub async fn destroying_inside_the_lock_ends_it<S: Store + Clone>(store: &S, _: 
     let guard = session.lock().await.unwrap();
     guard.destroy().await.unwrap();
     guard.unlock().await.unwrap();
-    let answer = session.commit().await.unwrap();
+    let answer = commit(&session).await.unwrap();
     assert!(
         answer.as_deref().is_some_and(|c| c.contains("Max-Age=0")),
         "{answer:?}"
@@ -447,7 +452,7 @@ pub async fn destroying_inside_the_lock_ends_it<S: Store + Clone>(store: &S, _: 
     guard.destroy().await.unwrap();
     guard.insert("after", &1).await.unwrap();
     drop(guard);
-    let set = session.commit().await.unwrap().expect("a new session");
+    let set = commit(&session).await.unwrap().expect("a new session");
     let new = cookie_pair(&set);
     assert_ne!(new, cookie);
     assert_eq!(
@@ -465,14 +470,20 @@ pub async fn a_rotation_by_another_request_ends_the_lock<S: Store + Clone>(store
     let guard = holder.lock().await.unwrap();
     let rotation = request(&manager, &old);
     rotation.cycle_id().await.unwrap();
-    let new = cookie_pair(&rotation.commit().await.unwrap().expect("new id"));
+    let new = cookie_pair(&commit(&rotation).await.unwrap().expect("new id"));
     guard.insert("locked", &1).await.unwrap();
     let unlocked = guard.unlock().await;
     assert!(matches!(unlocked, Err(Error::LockLost)), "{unlocked:?}");
-    assert!(
-        request(&manager, &old).is_empty().await.unwrap(),
-        "the locked save revived the rotated-away id"
-    );
+    for cookie in [&old, &new] {
+        assert_eq!(
+            request(&manager, cookie)
+                .get::<i32>("locked")
+                .await
+                .unwrap(),
+            None,
+            "the refused locked section was written"
+        );
+    }
     let after = request(&manager, &new);
     assert_eq!(after.get::<bool>("seed").await.unwrap(), Some(true));
     tokio::time::timeout(Duration::from_secs(5), async {
@@ -496,7 +507,7 @@ pub async fn a_lock_holder_never_overwrites_a_concurrent_write_of_its_key<S: Sto
     let plain = request(&manager, &cookie);
     plain.insert("locked", 100).await.unwrap();
     plain.insert("other", 1).await.unwrap();
-    plain.commit().await.unwrap();
+    commit(&plain).await.unwrap();
     guard.insert("locked", n + 1).await.unwrap();
     let unlocked = guard.unlock().await;
     assert!(

@@ -65,6 +65,8 @@ struct Request {
     /// Changes not yet saved: key -> new value (`None` = removed).
     pending: BTreeMap<String, Option<i64>>,
     rotate: bool,
+    /// The cookie the request was sent with.
+    sent_with: String,
 }
 
 fn key(k: usize) -> String {
@@ -78,16 +80,25 @@ pub async fn check<S: Store + Clone>(store: &S, ops: &[Op]) {
     let mut model: BTreeMap<String, i64> = BTreeMap::new();
     let mut open: [Option<Request>; 3] = [None, None, None];
 
-    async fn commit(r: Request, model: &mut BTreeMap<String, i64>, cookie: &mut String) {
-        let set = r.session.commit().await.expect("commit must succeed");
+    async fn finish(r: Request, model: &mut BTreeMap<String, i64>, cookie: &mut String) {
+        let set = crate::commit(&r.session)
+            .await
+            .expect("commit must succeed");
         for (k, v) in r.pending {
             match v {
                 Some(v) => model.insert(k, v),
                 None => model.remove(&k),
             };
         }
-        if r.rotate {
+        if r.rotate && r.sent_with == *cookie {
             *cookie = cookie_pair(&set.expect("a rotation sends the new id"));
+        } else if r.rotate {
+            // Another request rotated the session since this one was sent: this rotation
+            // is done already, and its answer must not race that one for the cookie.
+            assert_eq!(
+                set, None,
+                "a second rotation of a rotated session sent a cookie"
+            );
         }
     }
 
@@ -101,7 +112,7 @@ pub async fn check<S: Store + Clone>(store: &S, ops: &[Op]) {
     ) {
         if slot.as_ref().is_some_and(|r| r.rotate) {
             let r = slot.take().expect("checked");
-            commit(r, model, cookie).await;
+            finish(r, model, cookie).await;
         }
     }
 
@@ -121,7 +132,7 @@ pub async fn check<S: Store + Clone>(store: &S, ops: &[Op]) {
         };
         if matches!(op, Op::Open(_)) || open[h].is_none() {
             if let Some(previous) = open[h].take() {
-                commit(previous, &mut model, &mut cookie).await;
+                finish(previous, &mut model, &mut cookie).await;
             }
             let session = request(&manager, &cookie);
             session.len().await.expect("a read must succeed");
@@ -130,6 +141,7 @@ pub async fn check<S: Store + Clone>(store: &S, ops: &[Op]) {
                 view: model.clone(),
                 pending: BTreeMap::new(),
                 rotate: false,
+                sent_with: cookie.clone(),
             });
             if matches!(op, Op::Open(_)) {
                 continue;
@@ -200,12 +212,12 @@ pub async fn check<S: Store + Clone>(store: &S, ops: &[Op]) {
             }
             Op::Commit(_) => {
                 let r = open[h].take().expect("open");
-                commit(r, &mut model, &mut cookie).await;
+                finish(r, &mut model, &mut cookie).await;
             }
         }
     }
     for r in open.iter_mut().filter_map(Option::take) {
-        commit(r, &mut model, &mut cookie).await;
+        finish(r, &mut model, &mut cookie).await;
     }
     let after = request(&manager, &cookie);
     for k in 0..4 {

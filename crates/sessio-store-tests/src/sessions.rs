@@ -3,7 +3,7 @@
 
 use sessio::Store;
 
-use crate::{concurrently, cookie_pair, manager, new_session, request, Timing};
+use crate::{commit, concurrently, cookie_pair, manager, new_session, request, Timing};
 use sessio::SessionManager;
 
 /// 40 concurrent `update`s of one key on one session: the count ends at exactly 40.
@@ -14,7 +14,7 @@ pub async fn concurrent_updates_lose_nothing<S: Store + Clone>(store: &S, _: Tim
             .update("n", |n: Option<u32>| n.unwrap_or(0) + 1)
             .await
             .unwrap();
-        session.commit().await.unwrap();
+        commit(&session).await.unwrap();
         n
     })
     .await;
@@ -35,7 +35,7 @@ pub async fn disjoint_keys_merge<S: Store + Clone>(store: &S, _: Timing) {
         session.get::<bool>("seed").await.unwrap();
         tokio::task::yield_now().await;
         session.insert(&format!("k{i}"), &i).await.unwrap();
-        session.commit().await.unwrap();
+        commit(&session).await.unwrap();
     })
     .await;
     let after = request(&manager, &cookie);
@@ -57,8 +57,8 @@ pub async fn emptying_merges_with_a_concurrent_write<S: Store + Clone>(store: &S
     assert_eq!(emptier.remove::<bool>("seed").await.unwrap(), Some(true));
     let adder = request(&manager, &cookie);
     adder.insert("cart", &[1, 2]).await.unwrap();
-    adder.commit().await.unwrap();
-    let answer = emptier.commit().await.unwrap();
+    commit(&adder).await.unwrap();
+    let answer = commit(&emptier).await.unwrap();
     assert!(
         answer.as_deref().is_none_or(|c| !c.contains("Max-Age=0")),
         "the session still holds the other request's key; its cookie must stay, got {answer:?}"
@@ -85,15 +85,13 @@ pub async fn destroyed_session_is_not_resurrected<S: Store + Clone>(store: &S, _
     writer.get::<bool>("seed").await.unwrap();
     let logout = request(&manager, &cookie);
     logout.destroy().await.unwrap();
-    let removal = logout
-        .commit()
+    let removal = commit(&logout)
         .await
         .unwrap()
         .expect("destroy expires the cookie");
     assert!(removal.contains("Max-Age=0"), "removal cookie: {removal}");
     writer.insert("late", &1).await.unwrap();
-    let answer = writer
-        .commit()
+    let answer = commit(&writer)
         .await
         .unwrap()
         .expect("the late write gets a session");
@@ -125,8 +123,7 @@ pub async fn destroyed_session_is_not_resurrected<S: Store + Clone>(store: &S, _
         .update("n", |n: Option<u32>| n.unwrap_or(0) + 1)
         .await
         .unwrap();
-    let set = updater
-        .commit()
+    let set = commit(&updater)
         .await
         .unwrap()
         .expect("a new session is issued");
@@ -146,10 +143,10 @@ pub async fn destroyed_session_is_not_resurrected<S: Store + Clone>(store: &S, _
     remover.get::<bool>("seed").await.unwrap();
     let logout = request(&manager, &cookie);
     logout.destroy().await.unwrap();
-    logout.commit().await.unwrap();
+    commit(&logout).await.unwrap();
     remover.insert("x", 1).await.unwrap();
     remover.remove::<i32>("x").await.unwrap();
-    let answer = remover.commit().await.unwrap();
+    let answer = commit(&remover).await.unwrap();
     assert!(
         answer.as_deref().is_some_and(|c| c.contains("Max-Age=0")),
         "{answer:?}"
@@ -168,7 +165,7 @@ pub async fn unknown_ids_are_never_adopted<S: Store + Clone>(store: &S, _: Timin
     let cookie = format!("{}={}", manager.config().cookie_name(), forged.as_str());
     let session = request(&manager, &cookie);
     session.insert("user", "victim").await.unwrap();
-    let set = session.commit().await.unwrap().expect("a new id is issued");
+    let set = commit(&session).await.unwrap().expect("a new id is issued");
     assert!(
         !set.contains(forged.as_str()),
         "attacker-chosen id was adopted"
@@ -180,13 +177,19 @@ pub async fn unknown_ids_are_never_adopted<S: Store + Clone>(store: &S, _: Timin
     );
 }
 
-/// `cycle_id` keeps the data under a new id; the old id no longer works.
-pub async fn rotation_keeps_data_and_kills_the_old_id<S: Store + Clone>(store: &S, _: Timing) {
+/// `cycle_id` keeps the data under a new id. A request that still carries the old id (a
+/// browser's request sent before the rotation's answer arrived) follows the rotation for
+/// the grace period: it reads and writes the successor, never learns its id and sends no
+/// cookie. A login's rotation is not followed: the old id reads as empty and its writes
+/// are refused ([`sessio::Error::Superseded`]).
+pub async fn rotation_keeps_data_and_the_old_id_follows_unseen<S: Store + Clone>(
+    store: &S,
+    _: Timing,
+) {
     let (manager, old) = new_session(store, "rotate").await;
     let session = request(&manager, &old);
     session.cycle_id().await.unwrap();
-    let set = session
-        .commit()
+    let set = commit(&session)
         .await
         .unwrap()
         .expect("rotation sends the new id");
@@ -197,22 +200,47 @@ pub async fn rotation_keeps_data_and_kills_the_old_id<S: Store + Clone>(store: &
         Some(true)
     );
     let stale = request(&manager, &old);
-    assert!(stale.is_empty().await.unwrap(), "old id still works");
+    assert_eq!(
+        stale.get::<bool>("seed").await.unwrap(),
+        Some(true),
+        "a request with the old id did not follow the rotation"
+    );
     stale.insert("x", 1).await.unwrap();
-    let fresh = stale
-        .commit()
-        .await
-        .unwrap()
-        .expect("a write with the old id gets a new session");
-    assert_ne!(
-        cookie_pair(&fresh),
-        new,
-        "the old id led to the rotated session"
+    assert_eq!(
+        commit(&stale).await.unwrap(),
+        None,
+        "a request with the old id was sent a cookie (it would replace the new one)"
     );
     assert_eq!(
         request(&manager, &new).get::<i32>("x").await.unwrap(),
+        Some(1),
+        "a write with the old id is not in the successor"
+    );
+    // A login's rotation: the old id is dead at once.
+    let login = request(&manager, &new);
+    login.login("alice").await.unwrap();
+    let newest = cookie_pair(&commit(&login).await.unwrap().expect("login rotates"));
+    let planted = request(&manager, &new);
+    assert!(
+        planted.is_empty().await.unwrap(),
+        "the pre-login id reads the login"
+    );
+    assert_eq!(planted.current_user::<String>().await.unwrap(), None);
+    planted.insert("y", 1).await.unwrap();
+    let refused = commit(&planted).await;
+    assert!(
+        matches!(refused, Err(sessio::Error::Superseded)),
+        "a write with the pre-login id: {refused:?}"
+    );
+    let after = request(&manager, &newest);
+    assert_eq!(
+        after.get::<i32>("y").await.unwrap(),
         None,
-        "a request that started with the old id wrote into the successor"
+        "it wrote into the login"
+    );
+    assert_eq!(
+        after.current_user::<String>().await.unwrap().as_deref(),
+        Some("alice")
     );
 }
 
@@ -227,8 +255,7 @@ pub async fn writes_racing_a_rotation_are_kept<S: Store + Clone>(store: &S, _: T
     let rotation = request(&manager, &old);
     rotation.cycle_id().await.unwrap();
     let new = cookie_pair(
-        &rotation
-            .commit()
+        &commit(&rotation)
             .await
             .unwrap()
             .expect("rotation sends the new id"),
@@ -239,7 +266,7 @@ pub async fn writes_racing_a_rotation_are_kept<S: Store + Clone>(store: &S, _: T
         .map(|(i, writer)| {
             tokio::spawn(async move {
                 writer.insert(&format!("w{i}"), &i).await.unwrap();
-                writer.commit().await.unwrap()
+                commit(&writer).await.unwrap()
             })
         })
         .collect();
@@ -265,13 +292,12 @@ pub async fn writes_racing_a_rotation_are_kept<S: Store + Clone>(store: &S, _: T
 pub async fn stale_cookies_never_touch_the_browser_cookie<S: Store + Clone>(store: &S, _: Timing) {
     let (manager, old) = new_session(store, "stale").await;
     let login = request(&manager, &old);
-    login.cycle_id().await.unwrap();
-    login.insert("user", "alice").await.unwrap();
-    let new = cookie_pair(&login.commit().await.unwrap().unwrap());
+    login.login("alice").await.unwrap();
+    let new = cookie_pair(&commit(&login).await.unwrap().unwrap());
     let late = request(&manager, &old);
-    assert_eq!(late.get::<String>("user").await.unwrap(), None);
+    assert_eq!(late.current_user::<String>().await.unwrap(), None);
     assert_eq!(
-        late.commit().await.unwrap(),
+        commit(&late).await.unwrap(),
         None,
         "a read with the pre-login cookie touched the cookie"
     );
@@ -283,20 +309,20 @@ pub async fn stale_cookies_never_touch_the_browser_cookie<S: Store + Clone>(stor
     let unknown = request(&manager, &forged);
     assert!(unknown.is_empty().await.unwrap());
     assert_eq!(
-        unknown.commit().await.unwrap(),
+        commit(&unknown).await.unwrap(),
         None,
         "a read with an unknown id touched the cookie"
     );
     let garbage = request(&manager, "id=garbage");
     assert!(garbage.is_empty().await.unwrap());
     assert_eq!(
-        garbage.commit().await.unwrap(),
+        commit(&garbage).await.unwrap(),
         None,
         "a read with a garbage cookie touched the cookie"
     );
     assert_eq!(
         request(&manager, &new)
-            .get::<String>("user")
+            .current_user::<String>()
             .await
             .unwrap()
             .as_deref(),
@@ -313,9 +339,8 @@ pub async fn a_logout_racing_a_rotation_ends_the_successor<S: Store + Clone>(sto
     logout.destroy().await.unwrap();
     let rotation = request(&manager, &old);
     rotation.cycle_id().await.unwrap();
-    let new = cookie_pair(&rotation.commit().await.unwrap().expect("new id"));
-    let removal = logout
-        .commit()
+    let new = cookie_pair(&commit(&rotation).await.unwrap().expect("new id"));
+    let removal = commit(&logout)
         .await
         .unwrap()
         .expect("the logout expires the cookie");
@@ -346,18 +371,18 @@ pub async fn messagepack_sessions_merge_rotate_and_read_back<S: Store + Clone>(
         )
         .await
         .unwrap();
-    let cookie = cookie_pair(&first.commit().await.unwrap().expect("a cookie"));
+    let cookie = cookie_pair(&commit(&first).await.unwrap().expect("a cookie"));
     concurrently(&msgpack, &cookie, 20, |_, session| async move {
         session
             .update("n", |n: Option<u32>| n.unwrap_or(0) + 1)
             .await
             .unwrap();
-        session.commit().await.unwrap();
+        commit(&session).await.unwrap();
     })
     .await;
     let rotating = request(&msgpack, &cookie);
     rotating.cycle_id().await.unwrap();
-    let rotated = cookie_pair(&rotating.commit().await.unwrap().expect("a new id"));
+    let rotated = cookie_pair(&commit(&rotating).await.unwrap().expect("a new id"));
     let read = request(&json, &rotated);
     assert_eq!(read.get::<u32>("n").await.unwrap(), Some(20));
     assert_eq!(
@@ -365,10 +390,10 @@ pub async fn messagepack_sessions_merge_rotate_and_read_back<S: Store + Clone>(
         Some(serde_json::json!({"a": [1, 2.5, "é", null, true]}))
     );
     read.insert("by_json", 1).await.unwrap();
-    read.commit().await.unwrap();
+    commit(&read).await.unwrap();
     let back = request(&msgpack, &rotated);
     assert_eq!(back.get::<i32>("by_json").await.unwrap(), Some(1));
     back.logout().await.unwrap();
-    back.commit().await.unwrap();
+    commit(&back).await.unwrap();
     assert!(request(&msgpack, &rotated).is_empty().await.unwrap());
 }

@@ -102,9 +102,10 @@ pub enum Error {
     },
 
     /// [`Session::commit`](crate::Session::commit) was called on a session whose response
-    /// needs several `Set-Cookie` headers (the cookie store's chunks); the integration
-    /// must call [`Session::commit_cookies`](crate::Session::commit_cookies).
-    #[error("this session's response needs several Set-Cookie headers (the cookie store splits large sessions); call Session::commit_cookies instead of Session::commit")]
+    /// needs several `Set-Cookie` headers (the cookie store's chunks, or the write-count
+    /// cookie of a store that serves reads from a cache); the integration must call
+    /// [`Session::commit_cookies`](crate::Session::commit_cookies).
+    #[error("this session's response needs several Set-Cookie headers (the cookie store splits large sessions; a caching store such as Redis with its near cache adds a write-count cookie); call Session::commit_cookies instead of Session::commit")]
     SeveralCookies,
 
     /// Another request changed a key that this request changed under the lock; the

@@ -411,8 +411,9 @@ async fn a_maximum_of_zero_is_refused() {
 }
 
 /// A write of the same session lands after another process's login as another user wrote
-/// the session but before it wrote the index: the write must not take the missing entry
-/// for a revocation and end the new login.
+/// the session but before it wrote the index: the write is refused (it carries the
+/// pre-login id), and it must not take the missing entry for a revocation and end the new
+/// login.
 #[tokio::test]
 async fn a_write_between_a_relogins_session_write_and_index_write_keeps_the_login() {
     let memory = MemoryStore::default();
@@ -432,7 +433,11 @@ async fn a_write_between_a_relogins_session_write_and_index_write_keeps_the_logi
     paused_rx.await.unwrap(); // the session is rotated; its index entry not written yet
 
     racing.insert("x", 1).await.unwrap();
-    racing.commit().await.unwrap();
+    let refused = racing.commit().await;
+    assert!(
+        matches!(refused, Err(Error::Superseded)),
+        "a write with the pre-login id must be refused, never followed into the login: {refused:?}"
+    );
     resume_tx.send(()).unwrap();
     let new = pair(&logging_in.await.unwrap().unwrap().expect("the new id"));
 
@@ -444,7 +449,7 @@ async fn a_write_between_a_relogins_session_write_and_index_write_keeps_the_logi
     );
     assert_eq!(
         session.get::<i32>("x").await.unwrap(),
-        Some(1),
+        None,
         "the write followed"
     );
     let list = session.sessions().await.unwrap();

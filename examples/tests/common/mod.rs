@@ -111,21 +111,24 @@ pub struct Answer {
 }
 
 impl Answer {
-    /// `name=value` of the Set-Cookie header, if any.
+    /// `name=value` of the first Set-Cookie header that carries a session id (not a
+    /// write count), if any.
     pub fn cookie(&self) -> Option<String> {
-        self.headers
-            .lines()
-            .find_map(|h| {
-                let (name, value) = h.split_once(':')?;
-                name.eq_ignore_ascii_case("set-cookie")
-                    .then(|| value.trim())
-            })
-            .and_then(|c| c.split(';').next())
-            .map(str::to_string)
+        self.id_cookies().into_iter().next()
     }
 }
 
 impl Answer {
+    /// The `name=value` pairs of the `Set-Cookie` headers that carry a session id: the
+    /// write-count cookies (`<name>.w`) that a caching store's sessions add are left out.
+    pub fn id_cookies(&self) -> Vec<String> {
+        self.set_cookies()
+            .iter()
+            .map(|c| c.split(';').next().unwrap_or_default().to_string())
+            .filter(|pair| !pair.split('=').next().unwrap_or_default().ends_with(".w"))
+            .collect()
+    }
+
     /// Every `Set-Cookie` header value, in order.
     pub fn set_cookies(&self) -> Vec<String> {
         self.headers
@@ -148,16 +151,30 @@ impl Jar {
     /// Applies the answer's `Set-Cookie` headers.
     pub fn take(&mut self, answer: &Answer) {
         for set in answer.set_cookies() {
-            let pair = set.split(';').next().unwrap_or_default();
-            let Some((name, value)) = pair.split_once('=') else {
-                continue;
-            };
-            if set.contains("Max-Age=0") {
-                self.0.remove(name);
-            } else {
-                self.0.insert(name.to_string(), value.to_string());
-            }
+            self.apply(&set);
         }
+    }
+
+    /// Applies one `Set-Cookie` header value.
+    pub fn apply(&mut self, set_cookie: &str) {
+        let pair = set_cookie.split(';').next().unwrap_or_default();
+        let Some((name, value)) = pair.split_once('=') else {
+            return;
+        };
+        if set_cookie.contains("Max-Age=0") {
+            self.0.remove(name);
+        } else {
+            self.0.insert(name.to_string(), value.to_string());
+        }
+    }
+
+    /// A jar holding the cookies of a `Cookie` header value (`a=1; b=2`).
+    pub fn from_header(header: &str) -> Self {
+        let mut jar = Self::default();
+        for pair in header.split(';') {
+            jar.apply(pair.trim());
+        }
+        jar
     }
 
     /// The `Cookie` header value, if the jar holds anything.

@@ -448,10 +448,18 @@ impl Session {
     /// If an earlier store error left the session's state unknown, nothing is written and
     /// `Ok(None)` is returned: the error was already reported to the handler.
     ///
-    /// With the cookie store (`sessio::cookie_store`) a response may need several
-    /// `Set-Cookie` headers (a large session's chunks, the removal of chunks no longer
-    /// used): integrations call [`commit_cookies`](Self::commit_cookies), which returns
-    /// them all; `commit` fails with [`Error::SeveralCookies`] then.
+    /// A response may need several `Set-Cookie` headers: with the cookie store
+    /// (`sessio::cookie_store`), a large session's chunks and the removal of chunks no
+    /// longer used; with a store that serves reads from a cache ([`Store::serves_from_cache`],
+    /// Redis's near cache), the write-count cookie `<name>.w` beside the id cookie.
+    /// Integrations call [`commit_cookies`](Self::commit_cookies), which returns them all;
+    /// `commit` fails with [`Error::SeveralCookies`] then.
+    ///
+    /// The id cookie is sent only when the id is new (a new session, a rotation, a
+    /// login), when this request changed its attributes, when a persistent cookie is
+    /// renewed, or to remove it: never merely because the session was written. A browser
+    /// applies answers in the order they arrive, and an answer that re-sent an old id after
+    /// a rotation's answer would take the browser out of its session.
     ///
     /// # Errors
     /// The store's error, or [`Error::Conflict`], [`Error::TooLarge`], [`Error::LockLost`]:

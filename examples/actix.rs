@@ -18,28 +18,60 @@ pub fn middlewares(managers: &Managers) -> (SessionMiddleware, SessionMiddleware
     )
 }
 
-/// Registers the demo's routes (the contract in `lib.rs`).
+/// Registers the demo's routes (the contract in `lib.rs`). Every GET route answers HEAD
+/// too, as axum's do.
 pub fn configure(config: &mut web::ServiceConfig) {
     config
-        .service(web::resource("/").get(increment))
-        .service(web::resource("/get/{key}").get(get_key))
+        .service(
+            web::resource("/")
+                .get(increment)
+                .route(web::head().to(increment)),
+        )
+        .service(
+            web::resource("/get/{key}")
+                .get(get_key)
+                .route(web::head().to(get_key)),
+        )
         .service(web::resource("/set/{key}").put(set_key))
         .service(web::resource("/clear").post(clear))
         .service(web::resource("/rotate").post(rotate))
-        .service(web::resource("/locked").get(locked))
+        .service(
+            web::resource("/locked")
+                .get(locked)
+                .route(web::head().to(locked)),
+        )
         .service(web::resource("/login/{user}").post(login))
         // OPTIONS reaches the guard, which exempts it (a CORS preflight carries no cookie).
         .service(
             web::resource("/me")
                 .get(me)
+                .route(web::head().to(me))
                 .route(web::method(Method::OPTIONS).to(me)),
         )
         .service(web::resource("/logout").post(logout))
-        .service(web::resource("/flash").post(add_flash).get(take_flashes))
-        .service(web::resource("/csrf").get(csrf_token))
+        .service(
+            web::resource("/flash")
+                .post(add_flash)
+                .get(take_flashes)
+                .route(web::head().to(take_flashes)),
+        )
+        .service(
+            web::resource("/csrf")
+                .get(csrf_token)
+                .route(web::head().to(csrf_token)),
+        )
         .service(web::resource("/transfer").post(transfer))
-        .service(web::resource("/prefs/{key}").get(get_pref).put(set_pref))
-        .service(web::resource("/sessions").get(list_sessions))
+        .service(
+            web::resource("/prefs/{key}")
+                .get(get_pref)
+                .route(web::head().to(get_pref))
+                .put(set_pref),
+        )
+        .service(
+            web::resource("/sessions")
+                .get(list_sessions)
+                .route(web::head().to(list_sessions)),
+        )
         .service(web::resource("/sessions/revoke-others").post(revoke_others))
         .service(web::resource("/sessions/{handle}").delete(revoke_session));
 }
@@ -61,7 +93,23 @@ async fn get_key(session: Session, key: web::Path<String>) -> Handled {
     Ok(answer(contract::get_key(&session, &key).await?))
 }
 
-async fn set_key(session: Session, key: web::Path<String>, body: web::Bytes) -> Handled {
+/// The request body, or the contract's answer to one that cannot be read.
+fn body_or_reply(body: Result<web::Bytes, actix_web::Error>) -> Result<web::Bytes, HttpResponse> {
+    body.map_err(|error| {
+        let status = error.as_response_error().status_code().as_u16();
+        answer(contract::unreadable_body(status))
+    })
+}
+
+async fn set_key(
+    session: Session,
+    key: web::Path<String>,
+    body: Result<web::Bytes, actix_web::Error>,
+) -> Handled {
+    let body = match body_or_reply(body) {
+        Ok(body) => body,
+        Err(reply) => return Ok(reply),
+    };
     Ok(answer(contract::set_key(&session, &key, &body).await?))
 }
 
@@ -69,7 +117,15 @@ async fn get_pref(prefs: NamedSession<Prefs>, key: web::Path<String>) -> Handled
     Ok(answer(contract::get_key(&prefs, &key).await?))
 }
 
-async fn set_pref(prefs: NamedSession<Prefs>, key: web::Path<String>, body: web::Bytes) -> Handled {
+async fn set_pref(
+    prefs: NamedSession<Prefs>,
+    key: web::Path<String>,
+    body: Result<web::Bytes, actix_web::Error>,
+) -> Handled {
+    let body = match body_or_reply(body) {
+        Ok(body) => body,
+        Err(reply) => return Ok(reply),
+    };
     Ok(answer(contract::set_key(&prefs, &key, &body).await?))
 }
 
@@ -105,8 +161,12 @@ async fn logout(session: Session) -> Handled {
     Ok(answer(contract::logout(&session).await?))
 }
 
-async fn add_flash(session: Session, body: String) -> Handled {
-    Ok(answer(contract::add_flash(&session, body).await?))
+async fn add_flash(session: Session, body: Result<web::Bytes, actix_web::Error>) -> Handled {
+    let body = match body_or_reply(body) {
+        Ok(body) => body,
+        Err(reply) => return Ok(reply),
+    };
+    Ok(answer(contract::add_flash(&session, &body).await?))
 }
 
 async fn take_flashes(session: Session) -> Handled {

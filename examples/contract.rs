@@ -128,6 +128,10 @@ pub async fn locked(session: &Session, hold: &Hold) -> Result<Reply, Error> {
     Ok(Reply::ok(n.to_string()))
 }
 
+/// The longest login `duration` the demo takes: 400 days, the most a browser keeps a
+/// cookie.
+pub const MAX_LOGIN_SECONDS: u64 = 400 * 24 * 3600;
+
 /// The query of `POST /login/{user}`.
 #[derive(Debug, Default, Deserialize)]
 pub struct LoginQuery {
@@ -153,6 +157,12 @@ pub async fn login(
         login = login.remember(remember != 0);
     }
     if let Some(seconds) = query.duration {
+        if seconds > MAX_LOGIN_SECONDS {
+            return Ok(Reply::text(
+                400,
+                format!("duration is at most {MAX_LOGIN_SECONDS} seconds (400 days)\n"),
+            ));
+        }
         login = login.idle(Duration::from_secs(seconds.max(1)));
     }
     session.login_with(user, login).await?;
@@ -165,10 +175,23 @@ pub async fn logout(session: &Session) -> Result<Reply, Error> {
     Ok(Reply::ok("ok"))
 }
 
-/// `POST /flash`: the body is the message.
-pub async fn add_flash(session: &Session, message: String) -> Result<Reply, Error> {
+/// `POST /flash`: the body is the message (UTF-8 text).
+pub async fn add_flash(session: &Session, body: &[u8]) -> Result<Reply, Error> {
+    let Ok(message) = std::str::from_utf8(body) else {
+        return Ok(Reply::text(400, "the flash message is not UTF-8 text\n"));
+    };
     session.flash(message).await?;
     Ok(Reply::ok("ok"))
+}
+
+/// The answer to a request whose body the framework could not read (`status` is its
+/// status): over the 2 MiB limit (413), or cut short (400).
+pub fn unreadable_body(status: u16) -> Reply {
+    match status {
+        413 => Reply::text(413, "request body over the demo's limit of 2 MiB\n"),
+        400..=499 => Reply::text(status, "the request body could not be read\n"),
+        _ => Reply::text(400, "the request body could not be read\n"),
+    }
 }
 
 /// `GET /flash`: the messages since the last `GET /flash`.

@@ -33,15 +33,16 @@ fn main() -> ExitCode {
 }
 
 async fn serve(args: Args) -> ExitCode {
-    let managers = match args.managers().await {
-        Ok(managers) => managers,
+    // The recorder first: the managers export their counters at 0 when they are built.
+    let metrics = match install_metrics(&args) {
+        Ok(metrics) => metrics,
         Err(message) => {
             eprintln!("demo: {message}");
             return ExitCode::from(2);
         }
     };
-    let metrics = match install_metrics(&args) {
-        Ok(metrics) => metrics,
+    let managers = match args.managers().await {
+        Ok(managers) => managers,
         Err(message) => {
             eprintln!("demo: {message}");
             return ExitCode::from(2);

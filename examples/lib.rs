@@ -40,6 +40,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query};
 use axum::http::header::{CONTENT_TYPE, USER_AGENT};
 use axum::http::{HeaderMap, StatusCode};
@@ -306,7 +307,20 @@ async fn get_key(session: Session, Path(key): Path<String>) -> Handled {
     Ok(Answer(contract::get_key(&session, &key).await?))
 }
 
-async fn set_key(session: Session, Path(key): Path<String>, body: Bytes) -> Handled {
+/// The request body, or the contract's answer to one that cannot be read.
+fn body_or_reply(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Answer> {
+    body.map_err(|rejection| Answer(contract::unreadable_body(rejection.status().as_u16())))
+}
+
+async fn set_key(
+    session: Session,
+    Path(key): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Handled {
+    let body = match body_or_reply(body) {
+        Ok(body) => body,
+        Err(reply) => return Ok(reply),
+    };
     Ok(Answer(contract::set_key(&session, &key, &body).await?))
 }
 
@@ -314,7 +328,15 @@ async fn get_pref(prefs: NamedSession<Prefs>, Path(key): Path<String>) -> Handle
     Ok(Answer(contract::get_key(&prefs, &key).await?))
 }
 
-async fn set_pref(prefs: NamedSession<Prefs>, Path(key): Path<String>, body: Bytes) -> Handled {
+async fn set_pref(
+    prefs: NamedSession<Prefs>,
+    Path(key): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Handled {
+    let body = match body_or_reply(body) {
+        Ok(body) => body,
+        Err(reply) => return Ok(reply),
+    };
     Ok(Answer(contract::set_key(&prefs, &key, &body).await?))
 }
 
@@ -350,8 +372,12 @@ async fn logout(session: Session) -> Handled {
     Ok(Answer(contract::logout(&session).await?))
 }
 
-async fn add_flash(session: Session, body: String) -> Handled {
-    Ok(Answer(contract::add_flash(&session, body).await?))
+async fn add_flash(session: Session, body: Result<Bytes, BytesRejection>) -> Handled {
+    let body = match body_or_reply(body) {
+        Ok(body) => body,
+        Err(reply) => return Ok(reply),
+    };
+    Ok(Answer(contract::add_flash(&session, &body).await?))
 }
 
 async fn take_flashes(session: Session) -> Handled {

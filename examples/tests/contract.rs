@@ -306,7 +306,8 @@ fn hostile_cookies_get_a_fresh_session_never_a_5xx(target: &Target) {
         format!("id={}", "A".repeat(4000)).into_bytes(),
         format!("id={real_id}x").into_bytes(),
         format!("id={}", &real_id[..42]).into_bytes(),
-        format!("id=\"{real_id}\"").into_bytes(),
+        // A quote on one side only (RFC 6265 quotes the whole value, which is accepted).
+        format!("id=\"{real_id}").into_bytes(),
         b"id=\xff\xfe\xfd".to_vec(),
         b";;;=;=id==;".to_vec(),
         b"id=../../etc/passwd".to_vec(),
@@ -441,6 +442,59 @@ fn lock_wait_timeout_is_a_503_with_retry_after(target: &Target) {
     assert_eq!(holder.join().unwrap().body, "1");
 }
 
+/// A number goes in and comes back as the same double, in JSON and in MessagePack.
+fn numbers_read_back_as_the_same_double(target: &Target) {
+    for codec in ["json", "msgpack"] {
+        let demo = target.start(&["--codec", codec]);
+        let mut jar = common::Jar::default();
+        for (i, number) in [
+            "1.5e-300",
+            "123456789.12345679",
+            "0.1",
+            "-2.2250738585072014e-308",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let put = jar.request(&demo.addr, "PUT", &format!("/set/n{i}"), number);
+            assert_eq!(put.status, 200, "{put:?}");
+            let back = jar.request(&demo.addr, "GET", &format!("/get/n{i}"), "");
+            let (sent, read): (f64, f64) = (number.parse().unwrap(), back.body.parse().unwrap());
+            assert_eq!(
+                sent.to_bits(),
+                read.to_bits(),
+                "{codec}: {number} read back as {}",
+                back.body
+            );
+        }
+    }
+}
+
+/// A locked section that outlives its session (its absolute lifetime ends while the lock
+/// is held) never answers 200 for a write that is lost, nor "busy, retry": either the write
+/// is where the browser reads it, or the answer says that the session ended.
+fn a_locked_section_that_outlives_its_session_says_so(target: &Target) {
+    let demo = target.start(&["--absolute-ttl", "2"]);
+    let mut jar = common::Jar::default();
+    assert_eq!(jar.request(&demo.addr, "PUT", "/set/x", "1").status, 200);
+    std::thread::sleep(Duration::from_millis(1000));
+    let locked = jar.request(&demo.addr, "GET", "/locked?hold_ms=1500", "");
+    match locked.status {
+        200 => {
+            let read = jar.request(&demo.addr, "GET", "/get/locked", "");
+            assert_eq!(
+                read.body, locked.body,
+                "answered 200 ({locked:?}), and the write is lost: {read:?}"
+            );
+        }
+        status => {
+            assert_eq!(status, 409, "{locked:?}");
+            assert!(locked.body.contains("session ended"), "{locked:?}");
+            assert!(locked.id_cookies().is_empty(), "{locked:?}");
+        }
+    }
+}
+
 /// One test per (binary, store, case).
 macro_rules! contract_suite {
     ($($module:ident: $bin:literal on $store:literal;)*) => {$(
@@ -467,6 +521,8 @@ macro_rules! contract_suite {
                 prefs_survive_logout_and_clear,
                 the_users_sessions_are_listed_and_revoked,
                 lock_wait_timeout_is_a_503_with_retry_after,
+                numbers_read_back_as_the_same_double,
+                a_locked_section_that_outlives_its_session_says_so,
             );
         }
     )*};

@@ -118,7 +118,7 @@ fn thirty_kinds_of_tampered_or_foreign_cookies_get_a_fresh_session_never_a_5xx()
             }
         }),
         ("padded", format!("{good}==")),
-        ("quoted", format!("\"{good}\"")),
+        ("quoted on one side only", format!("\"{good}")),
         ("with a write count", format!("{good}.7")),
         (
             "percent-encoded",
@@ -272,7 +272,12 @@ fn every_route_works_except_the_lock_and_the_index() {
     let demo = cookie_demo(&[K1], &[]);
     let mut jar = Jar::default();
     let addr = demo.addr.as_str();
-    assert_eq!(jar.request(addr, "GET", "/locked", "").status, 501);
+    let locked = jar.request(addr, "GET", "/locked", "");
+    assert_eq!(locked.status, 501);
+    assert!(
+        locked.body.contains("cannot lock"),
+        "the 501 says what is missing: {locked:?}"
+    );
     assert_eq!(
         jar.request(addr, "PUT", "/set/a", "{\"x\":[1,2]}").status,
         200
@@ -336,6 +341,60 @@ fn every_route_works_except_the_lock_and_the_index() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("32 bytes"));
+}
+
+/// RFC 6265 allows a cookie value in double quotes (Python's `http.cookies` adds them
+/// around a Fernet token's `=` padding): a quoted session, whole or in chunks, opens.
+#[test]
+fn a_quoted_cookie_value_opens() {
+    let demo = cookie_demo(&[K1], &[]);
+    let mut jar = Jar::default();
+    count(&demo, &mut jar);
+    assert_eq!(count(&demo, &mut jar), "2");
+    let mut quoted = Jar::default();
+    quoted.0 = jar
+        .0
+        .iter()
+        .map(|(k, v)| (k.clone(), format!("\"{v}\"")))
+        .collect();
+    assert_eq!(
+        count(&demo, &mut quoted),
+        "3",
+        "the quoted cookie did not open"
+    );
+    // The same over chunks.
+    let big = format!("\"{}\"", "y".repeat(6000));
+    assert_eq!(jar.request(&demo.addr, "PUT", "/set/big", &big).status, 200);
+    assert!(jar.names().len() > 2, "chunked: {:?}", jar.names());
+    let mut quoted = Jar::default();
+    quoted.0 = jar
+        .0
+        .iter()
+        .map(|(k, v)| (k.clone(), format!("\"{v}\"")))
+        .collect();
+    let back = quoted.request(&demo.addr, "GET", "/get/big", "");
+    assert_eq!(back.body, big, "the quoted chunks did not open");
+}
+
+/// A login's `duration` is bounded: a cookie no browser would keep that long is refused
+/// with a message, never sent as a 136-year `Max-Age`.
+#[test]
+fn an_endless_login_duration_is_refused() {
+    let demo = cookie_demo(&[K1], &[]);
+    let mut jar = Jar::default();
+    let answer = jar.request(
+        &demo.addr,
+        "POST",
+        "/login/ada?duration=18446744073709551615",
+        "",
+    );
+    assert_eq!(answer.status, 400, "{answer:?}");
+    assert!(answer.body.contains("at most"), "{answer:?}");
+    assert!(answer.set_cookies().is_empty(), "{answer:?}");
+    let answer = jar.request(&demo.addr, "POST", "/login/ada?duration=34560000", "");
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let set = answer.set_cookies().join("\n");
+    assert!(set.contains("Max-Age=34560000"), "{set}");
 }
 
 #[test]

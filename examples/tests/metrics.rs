@@ -134,6 +134,14 @@ fn scripted_sequence_shows_in_the_metrics(bin: &str) {
     redis.kill();
     let outage = get(&demo.addr, "/", Some(cookie));
     assert_eq!(outage.status, 503, "{outage:?}");
+    // Every 503 says when to retry, a store outage's as a lock timeout's.
+    assert!(
+        outage
+            .headers
+            .to_ascii_lowercase()
+            .contains("retry-after: 1"),
+        "a 503 without Retry-After: {outage:?}"
+    );
     let text = metrics();
     let errors = sample(&text, "sessio_store_errors_total{kind=\"unavailable\"}")
         + sample(&text, "sessio_store_errors_total{kind=\"timeout\"}");
@@ -195,7 +203,7 @@ fn metrics_count_what_each_process_did_to_a_shared_locked_session() {
     // A holds the lock; B waits for it, gives up after 200 ms (never having read the
     // session: a waiter reads it only once the lock is its own), then logs the session out
     // (a logout neither waits for the lock nor reads the session first), and A's section
-    // ends without writing.
+    // ends without writing, answering that the session ended (409).
     let (addr, held) = (a.addr.clone(), cookie.clone());
     let holder = std::thread::spawn(move || get(&addr, "/locked?hold_ms=1200", Some(&held)));
     std::thread::sleep(std::time::Duration::from_millis(300));
@@ -204,7 +212,8 @@ fn metrics_count_what_each_process_did_to_a_shared_locked_session() {
     let logout = request(&b.addr, "POST", "/logout", Some(&cookie), "");
     assert_eq!(logout.status, 200, "{logout:?}");
     let holder = holder.join().unwrap();
-    assert_eq!(holder.status, 503, "the logout was undone: {holder:?}");
+    assert_eq!(holder.status, 409, "the logout was undone: {holder:?}");
+    assert!(holder.body.contains("session ended"), "{holder:?}");
     assert_eq!(
         lifecycle(&a),
         Lifecycle {
@@ -276,5 +285,40 @@ fn metrics_answer_only_get() {
         let post = request(&demo.addr, "POST", "/metrics", None, "");
         assert_eq!(post.status, 405, "{bin}: {post:?}");
         assert!(post.cookie().is_none(), "{bin}: {post:?}");
+    }
+}
+
+/// Before any traffic, a scrape already lists every session counter at 0 (and Redis's
+/// near-cache counters), so that `rate()` and alerts work from the first scrape.
+#[test]
+fn every_counter_is_listed_at_zero_before_any_traffic() {
+    let redis = RedisServer::start();
+    for bin in ["demo", "demo_actix"] {
+        let demo = Demo::start_example(bin, &["--store", &redis.url(), "--metrics"]);
+        let text = scrape(&demo);
+        for name in [
+            "sessio_sessions_created_total",
+            "sessio_sessions_loaded_total",
+            "sessio_sessions_saved_total",
+            "sessio_sessions_rotated_total",
+            "sessio_sessions_destroyed_total",
+            "sessio_conflicts_total",
+            "sessio_lock_waits_total",
+            "sessio_lock_timeouts_total",
+            "sessio_lock_lost_total",
+            "sessio_store_errors_total{kind=\"unavailable\"}",
+            "sessio_store_errors_total{kind=\"timeout\"}",
+            "sessio_near_cache_hits_total",
+            "sessio_near_cache_misses_total",
+        ] {
+            assert!(
+                text.lines().any(|l| l == format!("{name} 0")),
+                "{bin}: {name} is not listed at 0 before any traffic:\n{text}"
+            );
+        }
+        assert!(
+            text.contains("# HELP sessio_sessions_created_total"),
+            "{bin}: no help text:\n{text}"
+        );
     }
 }

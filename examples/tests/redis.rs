@@ -157,3 +157,59 @@ fn a_redis_secondary_gets_every_write_and_its_outage_fails_only_required_request
     let answer = get(&required.addr, "/", Some(&strict));
     assert_eq!(answer.status, 503, "{answer:?}");
 }
+
+/// A logout with a required secondary that is down does not half happen: it fails (503,
+/// no deletion cookie) and the session is still logged in everywhere, the primary and
+/// the secondary alike; once the secondary is back, the logout goes through.
+#[test]
+fn a_logout_with_a_required_secondary_down_either_happens_or_does_not() {
+    let mut redis = RedisServer::start();
+    let url = redis.url();
+    let port = url
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_string();
+    let demo = Demo::start(&[
+        "--store",
+        "memory",
+        "--secondary",
+        &url,
+        "--secondary-required",
+    ]);
+    let login = common::request(&demo.addr, "POST", "/login/alice", None, "");
+    assert_eq!(login.status, 200, "{login:?}");
+    let cookie = login.cookie().unwrap();
+    redis.kill();
+    let logout = common::request(&demo.addr, "POST", "/logout", Some(&cookie), "");
+    assert_eq!(logout.status, 503, "{logout:?}");
+    assert!(
+        logout.headers.to_ascii_lowercase().contains("retry-after:"),
+        "{logout:?}"
+    );
+    assert!(
+        logout.set_cookies().is_empty(),
+        "a failed logout sent a cookie: {logout:?}"
+    );
+    let me = get(&demo.addr, "/me", Some(&cookie));
+    assert_eq!(
+        (me.status, me.body.as_str()),
+        (200, "alice"),
+        "the logout answered 503 but happened"
+    );
+    // The secondary is back (an empty Redis on the same port): the retried logout happens.
+    let _back = RedisServer::start_on(port.parse().unwrap());
+    let mut retried = None;
+    for _ in 0..50 {
+        let answer = common::request(&demo.addr, "POST", "/logout", Some(&cookie), "");
+        if answer.status == 200 {
+            retried = Some(answer);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let retried = retried.expect("the logout goes through once the secondary is back");
+    assert!(retried.headers.contains("Max-Age=0"), "{retried:?}");
+    assert_eq!(get(&demo.addr, "/me", Some(&cookie)).status, 401);
+}

@@ -626,13 +626,30 @@ impl RedisStoreBuilder {
     }
 
     fn build(self, backend: Backend) -> RedisStore {
-        RedisStore {
+        let store = RedisStore {
             inner: Arc::new(Inner {
                 backend,
                 timeout: self.command_timeout,
                 scripts: Scripts::new(),
             }),
+        };
+        if store.cache().is_some() {
+            // Exported at 0 from the start, so that a scrape before any traffic lists them.
+            for (name, help) in [
+                (
+                    "sessio_near_cache_hits_total",
+                    "session reads served by the near cache",
+                ),
+                (
+                    "sessio_near_cache_misses_total",
+                    "session reads the near cache could not serve",
+                ),
+            ] {
+                metrics::describe_counter!(name, help);
+                metrics::counter!(name).increment(0);
+            }
         }
+        store
     }
 }
 

@@ -324,8 +324,8 @@ pub async fn a_logout_during_a_lock_stays_a_logout<S: Store + Clone>(store: &S, 
     guard.insert("locked", &1).await.unwrap();
     let unlocked = guard.unlock().await;
     assert!(
-        matches!(unlocked, Err(Error::LockLost)),
-        "the locked section must end with LockLost, not report success: {unlocked:?}"
+        matches!(unlocked, Err(Error::Ended)),
+        "the locked section must end with Ended (the session is gone), not report success: {unlocked:?}"
     );
     let _ = commit(&holder).await;
     assert!(

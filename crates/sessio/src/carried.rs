@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 
-use crate::cookie::CookieJar;
+use crate::cookie::{unquote, CookieJar};
 use crate::policy::SharedClock;
 use crate::seal::Sealer;
 use crate::store::{Loaded, Outcome, Store, StoreResult, Version};
@@ -89,7 +89,9 @@ impl Carried {
                 let Ok(cookie) = std::str::from_utf8(pair[..eq].trim_ascii()) else {
                     continue;
                 };
-                let value = std::str::from_utf8(pair[eq + 1..].trim_ascii()).ok();
+                // RFC 6265 allows the value in double quotes (Python's http.cookies adds
+                // them around values with `=`, such as a Fernet token's padding).
+                let value = std::str::from_utf8(unquote(pair[eq + 1..].trim_ascii())).ok();
                 if cookie == name {
                     if mains.is_empty() {
                         sent.push(cookie.to_owned());

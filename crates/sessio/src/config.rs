@@ -31,7 +31,7 @@ use crate::record::Codec;
 /// | [`with_lock_lease`](Self::with_lock_lease) | 10 s | how long a [`lock`](crate::Session::lock) holds before it lapses by itself |
 /// | [`with_lock_wait`](Self::with_lock_wait) | 5 s | how long `lock()` waits for another holder before [`Error::LockTimeout`](crate::Error::LockTimeout) |
 /// | [`with_max_retries`](Self::with_max_retries) | 32 | conditional-save attempts under contention before [`Error::Conflict`](crate::Error::Conflict) |
-/// | [`with_rotation_grace`](Self::with_rotation_grace) | 60 s | how long a rotated-away id forwards in-flight writes to its successor |
+/// | [`with_rotation_grace`](Self::with_rotation_grace) | 60 s | how long a rotated-away id leads its in-flight requests to the successor |
 /// | [`with_clock`](Self::with_clock) | system clock | where expiry reads the time |
 /// | [`with_session_index`](Self::with_session_index) | off | keep an index of each user's sessions (list, revoke, cap per user) |
 /// | [`with_id_generator`](Self::with_id_generator) | 256 random bits, base64url | a custom id format, checked to carry at least 128 random bits |
@@ -302,9 +302,12 @@ impl Config {
         self
     }
 
-    /// How long a rotated-away id keeps forwarding the writes that were in flight during
-    /// the rotation to its successor (default 60 s). Readers never follow it: a request
-    /// that arrives with the old id gets a fresh session.
+    /// How long an id that [`Session::cycle_id`](crate::Session::cycle_id) moved away
+    /// keeps leading to its successor (default 60 s): the browser's requests that were
+    /// already on their way with it read and write the new session, unseen and without a
+    /// cookie. After the grace the old id is dead. A login's old id is dead at once
+    /// (requests carrying it are refused); the grace only bounds how long they are told so
+    /// rather than given a fresh session.
     pub fn with_rotation_grace(mut self, grace: Duration) -> Self {
         self.moved_ttl = grace;
         self

@@ -99,7 +99,7 @@ pub(crate) fn find<'a>(
                 continue;
             };
             let cookie = pair[..eq].trim_ascii();
-            let value = pair[eq + 1..].trim_ascii();
+            let value = unquote(pair[eq + 1..].trim_ascii());
             if stamp_name
                 .as_deref()
                 .is_some_and(|s| cookie == s.as_bytes())
@@ -110,7 +110,6 @@ pub(crate) fn find<'a>(
             if cookie != name.as_bytes() || matches!(presented, Presented::Id(..)) {
                 continue;
             }
-            // A quoted value is not an id we issued (we never quote): it is refused.
             match parse(value, ids) {
                 Some((id, writes)) => {
                     presented = Presented::Id(id, writes.map(|writes| Stamp { tag: None, writes }))
@@ -123,6 +122,15 @@ pub(crate) fn find<'a>(
         *carried = Some(stamp);
     }
     presented
+}
+
+/// A cookie value without the double quotes RFC 6265 allows around it (some clients, such
+/// as Python's `http.cookies`, add them).
+pub(crate) fn unquote(value: &[u8]) -> &[u8] {
+    match value {
+        [b'"', inner @ .., b'"'] => inner,
+        _ => value,
+    }
 }
 
 /// The name of the write-count cookie that goes with session cookie `name`.
@@ -265,14 +273,16 @@ mod tests {
             ),
             Presented::Id(id.clone(), None)
         );
+        // RFC 6265 allows the value in double quotes; a lone quote is not that.
         let quoted = format!("x=1;id=\"{}\"", id.as_str());
+        let ids = Ids::Builtin(IdFormat::Native);
         assert_eq!(
-            find(
-                [quoted.as_bytes()],
-                "id",
-                &Ids::Builtin(IdFormat::Native),
-                false
-            ),
+            find([quoted.as_bytes()], "id", &ids, false),
+            Presented::Id(id.clone(), None)
+        );
+        let half = format!("x=1;id=\"{}", id.as_str());
+        assert_eq!(
+            find([half.as_bytes()], "id", &ids, false),
             Presented::Invalid
         );
         assert_eq!(

@@ -55,6 +55,7 @@ impl Engine {
         config: Config,
         cookies: Option<Arc<Sealing>>,
     ) -> Result<Self, Error> {
+        crate::meter::register();
         let compat = config.compat.is_some();
         let format = if compat {
             Format::JsonOnly

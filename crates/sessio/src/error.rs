@@ -8,8 +8,9 @@ use std::time::Duration;
 /// Each error knows the HTTP answer it deserves ([`status`](Self::status)): the store's
 /// trouble and lock contention are `503` (retry later), a session over the size limit is
 /// `413`, a value nested too deeply is `422`, a request whose session a login replaced
-/// meanwhile is `409`, a feature the store or configuration lacks is `501`, and programming
-/// errors are `500`. Every `503` and `409` comes with a [`retry_after`](Self::retry_after).
+/// meanwhile and a locked section whose session ended are `409`, a feature the store or
+/// configuration lacks is `501`, and programming errors are `500`. Every `503`, and the
+/// `409` of [`Error::Superseded`], comes with a [`retry_after`](Self::retry_after).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -116,6 +117,13 @@ pub enum Error {
         key: String,
     },
 
+    /// The session ended while this request held its lock: it expired (idle or absolute
+    /// lifetime) or another request logged it out. Nothing of the locked section was
+    /// written; the client's next request starts a new session, so a plain retry is not
+    /// what the user wants.
+    #[error("the session ended (it expired, or another request logged it out) while this request held its lock; nothing was written. The client's next request starts a new session")]
+    Ended,
+
     /// The session id this request carried was rotated away by a login (on another
     /// request) before this request could write: the request is refused, and its client
     /// keeps the cookie it has. A browser's own request that raced its login simply retries
@@ -159,13 +167,13 @@ impl Error {
     }
 
     /// The HTTP status this error deserves: `503` for [`is_unavailable`](Self::is_unavailable),
-    /// `409` for [`Error::Superseded`], `413` for [`Error::TooLarge`] and
+    /// `409` for [`Error::Superseded`] and [`Error::Ended`], `413` for [`Error::TooLarge`] and
     /// [`Error::CookieTooLarge`], `422` for [`Error::TooDeep`], `501` for
     /// [`Error::LockUnsupported`] and [`Error::NoSessionIndex`], `500` otherwise.
     pub fn status(&self) -> u16 {
         match self {
             _ if self.is_unavailable() => 503,
-            Self::Superseded => 409,
+            Self::Superseded | Self::Ended => 409,
             Self::TooLarge { .. } | Self::CookieTooLarge { .. } => 413,
             Self::TooDeep { .. } => 422,
             Self::LockUnsupported | Self::NoSessionIndex => 501,
@@ -179,11 +187,13 @@ impl Error {
             Self::Store(_) | Self::Poisoned => "session store unavailable, please retry\n",
             _ if self.is_unavailable() => "session busy, please retry\n",
             Self::Superseded => "the session changed with a login meanwhile: please retry\n",
+            Self::Ended => "the session ended while this request ran: nothing was saved\n",
             Self::TooLarge { .. } | Self::CookieTooLarge { .. } => {
                 "session too large: the data was not saved\n"
             }
             Self::TooDeep { .. } => "value nested too deeply for the session: not saved\n",
             Self::NoSessionIndex => "the sessions index is not available on this server\n",
+            Self::LockUnsupported => "this server's session store cannot lock sessions\n",
             _ => "session error\n",
         }
     }

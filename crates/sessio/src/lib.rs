@@ -36,19 +36,27 @@
 //! - **I3 — a real lock.** [`Session::lock`] excludes other lock holders in every process,
 //!   with a lease and a wait deadline. The holder's save merges plain writes of other keys
 //!   and is refused ([`Error::Overwritten`]) rather than overwrite a key another request
-//!   changed meanwhile; a logout or rotation by another request ends the section with
-//!   [`Error::LockLost`]. Nothing of a refused section is written.
+//!   changed meanwhile; a rotation by another request ends the section with
+//!   [`Error::LockLost`], a logout or the session's expiry with [`Error::Ended`]. Nothing
+//!   of a refused section is written.
 //! - **I4 — no panics.** Any sequence of public calls, in any order, returns a value or an
 //!   error; locking composes with [`Session::cycle_id`] and [`Session::destroy`].
 //! - **I5 — read-your-writes** for one client across processes. A store that serves reads
 //!   from an in-process cache says so ([`Store::serves_from_cache`]); the engine then keeps
-//!   a write count in the record and in the cookie (`<id>.<count>`), and a cookie newer
-//!   than the cached copy is read from the store itself.
+//!   a write count in the record and in a cookie of its own (`<name>.w`), and a count
+//!   newer than the cached copy's is read from the store itself.
 //! - **I6 — stale cookies are harmless.** A request carrying a rotated-away or unknown id
 //!   never removes or replaces the browser's cookie unless that request itself writes.
 //! - **I7 — bounded by bytes.** The [`MemoryStore`] has a byte budget and evicts sessions
 //!   nobody came back to first; ids are checked before any store lookup, so a forged id
 //!   costs a store one read and nothing that grows.
+//! - **I8 — the browser keeps its session.** Whatever order a browser's answers arrive in,
+//!   its final cookie is its session (logged in after a login, the successor after a
+//!   rotation), holding every write answered 2xx. The id cookie is sent only when the id
+//!   is new; a request still carrying an id that [`Session::cycle_id`] moved away follows
+//!   it for the rotation grace, unseen and without a cookie; one carrying an id that a
+//!   login moved away is refused ([`Error::Superseded`], `409` with `Retry-After`) and
+//!   never reaches the logged-in session.
 //!
 //! Also: ids are 256 random bits from the OS, never adopted when the server did not issue
 //! them, and the store is keyed by a hash of the id; a store error is an error, never

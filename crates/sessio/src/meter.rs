@@ -28,6 +28,73 @@ use std::time::Duration;
 
 use crate::store::StoreErrorKind;
 
+/// The counters known in advance, with their help text.
+const COUNTERS: [(&str, &str); 9] = [
+    (
+        "sessio_sessions_created_total",
+        "new sessions written for the first time",
+    ),
+    (
+        "sessio_sessions_loaded_total",
+        "live sessions read for a request",
+    ),
+    (
+        "sessio_sessions_saved_total",
+        "writes of an existing session's changes",
+    ),
+    (
+        "sessio_sessions_rotated_total",
+        "sessions moved to a new id",
+    ),
+    (
+        "sessio_sessions_destroyed_total",
+        "live sessions ended (logout, emptied, revoked)",
+    ),
+    (
+        "sessio_conflicts_total",
+        "writes that met a concurrent change, merged and retried",
+    ),
+    (
+        "sessio_lock_waits_total",
+        "session locks found held and waited for",
+    ),
+    (
+        "sessio_lock_timeouts_total",
+        "session lock waits that ran out",
+    ),
+    (
+        "sessio_lock_lost_total",
+        "locked sections that ended unwritten",
+    ),
+];
+
+/// Describes every metric and exports each counter at 0, so that a scrape before any
+/// traffic already lists them (`rate()` and alerts work from the first scrape). Called
+/// when a manager is built: with a recorder installed before that, nothing is missing.
+pub(crate) fn register() {
+    for (name, help) in COUNTERS {
+        metrics::describe_counter!(name, help);
+        metrics::counter!(name).increment(0);
+    }
+    metrics::describe_counter!(
+        "sessio_store_errors_total",
+        "failed session store calls, by kind"
+    );
+    for kind in [
+        StoreErrorKind::Unavailable,
+        StoreErrorKind::Timeout,
+        StoreErrorKind::Full,
+        StoreErrorKind::Protocol,
+    ] {
+        metrics::counter!("sessio_store_errors_total", "kind" => kind_label(kind)).increment(0);
+    }
+    metrics::describe_histogram!(
+        "sessio_store_call_seconds",
+        metrics::Unit::Seconds,
+        "latency of each session store call, by store and operation"
+    );
+}
+
 /// One store call took `took`.
 pub(crate) fn store_call(store: &'static str, op: &'static str, took: Duration) {
     metrics::histogram!("sessio_store_call_seconds", "store" => store, "op" => op)

@@ -52,6 +52,10 @@ pub(crate) fn unix_millis(t: SystemTime) -> u64 {
         .map_or(0, |d| d.as_millis().try_into().unwrap_or(u64::MAX))
 }
 
+/// The longest `Max-Age` a cookie is sent with: 400 days, the cap that RFC 6265bis sets
+/// for browsers (Chromium applies it).
+pub(crate) const MAX_COOKIE_AGE: Duration = Duration::from_secs(400 * 24 * 3600);
+
 /// The expiry rules of one configuration.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Policy {
@@ -118,9 +122,11 @@ impl Policy {
     }
 
     /// The cookie's `Max-Age` for a record that lives `ttl`: whole seconds rounded up, so
-    /// that a session with 0.8 s left is not sent `Max-Age=0` (which deletes the cookie).
+    /// that a session with 0.8 s left is not sent `Max-Age=0` (which deletes the cookie),
+    /// and at most [`MAX_COOKIE_AGE`] (what browsers keep at most; a longer session renews
+    /// its cookie when it is used).
     pub fn max_age(ttl: Duration) -> Duration {
-        Duration::from_secs(crate::store::support::ttl_secs(ttl))
+        Duration::from_secs(crate::store::support::ttl_secs(ttl)).min(MAX_COOKIE_AGE)
     }
 }
 
@@ -129,6 +135,20 @@ mod tests {
     use super::*;
 
     const T0: u64 = 1_700_000_000_000;
+
+    #[test]
+    fn cookie_ages_are_whole_seconds_and_capped_at_400_days() {
+        assert_eq!(
+            Policy::max_age(Duration::from_millis(800)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            Policy::max_age(Duration::from_secs(60)),
+            Duration::from_secs(60)
+        );
+        let forever = Duration::from_secs(u64::from(u32::MAX));
+        assert_eq!(Policy::max_age(forever), MAX_COOKIE_AGE);
+    }
 
     fn at(ms: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_millis(ms)

@@ -239,7 +239,7 @@ async fn a_rotated_session_stays_listed_and_revocable() {
     assert_eq!(user_of(&one, &a).await, None);
 }
 
-/// The revoked session holds its lock (another process): its section ends with LockLost
+/// The revoked session holds its lock (another process): its section ends with Ended
 /// and nothing of it is written; the revocation stands.
 #[tokio::test]
 async fn revoking_a_session_under_its_lock_ends_the_lock() {
@@ -256,7 +256,7 @@ async fn revoking_a_session_under_its_lock_ends_the_lock() {
     revoker.commit().await.unwrap();
 
     let ended = guard.unlock().await;
-    assert!(matches!(ended, Err(Error::LockLost)), "{ended:?}");
+    assert!(matches!(ended, Err(Error::Ended)), "{ended:?}");
     let after = open(&one, &a);
     assert_eq!(after.current_user::<String>().await.unwrap(), None);
     assert_eq!(after.get::<i64>("balance").await.unwrap(), None);

@@ -23,9 +23,10 @@ impl Session {
     ///
     /// The lock excludes other `lock()` holders. It does not stop plain requests: their
     /// writes and the lock holder's are merged key by key like any two concurrent writes,
-    /// so neither overwrites a change it has not seen. A logout or a rotation by another
-    /// request while the lock is held ends the locked section with [`Error::LockLost`]
-    /// (nothing of it is written); the logout stays a logout. Inside the section,
+    /// so neither overwrites a change it has not seen. A rotation by another request while
+    /// the lock is held ends the locked section with [`Error::LockLost`], a logout or the
+    /// session's expiry with [`Error::Ended`] (nothing of it is written); the logout stays
+    /// a logout. Inside the section,
     /// [`cycle_id`](Session::cycle_id) and [`destroy`](Session::destroy) work as anywhere
     /// (the lock moves with a rotated session, and ends with a destroyed one).
     ///
@@ -215,8 +216,9 @@ impl SessionLock {
     /// trip. The lease is released even when the save fails.
     ///
     /// # Errors
-    /// [`Error::LockLost`] if the lease lapsed or the session was rotated or destroyed by
-    /// another request (nothing was written), [`Error::Store`], [`Error::TooLarge`].
+    /// [`Error::LockLost`] if the lease lapsed or the session was rotated by another
+    /// request, [`Error::Ended`] if it was destroyed or expired meanwhile (nothing was
+    /// written either way), [`Error::Store`], [`Error::TooLarge`].
     pub async fn unlock(mut self) -> Result<(), Error> {
         let Some(token) = self.token.take() else {
             return Ok(());

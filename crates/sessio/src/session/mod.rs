@@ -359,12 +359,20 @@ impl Session {
     }
 
     /// Gives the session a new id, keeping its data: the new record is written before the
-    /// old one is retired, and the absolute lifetime is not extended. Do this on login and
-    /// on any privilege change, against session fixation. Applied when the request commits.
+    /// old one is retired, and the absolute lifetime is not extended. Applied when the
+    /// request commits.
     ///
-    /// Writes that other requests made with the old id while the rotation ran are carried
-    /// over to the new one; a request that arrives later with the old id gets a fresh,
-    /// empty session.
+    /// The browser's other requests may still be on their way with the old id. For the
+    /// rotation grace ([`Config::with_rotation_grace`](crate::Config::with_rotation_grace))
+    /// they follow the rotation: they read and write the new session, are never told its
+    /// id, and send no cookie, so whatever order the answers arrive in, the browser ends
+    /// with the new id and every write. After the grace the old id is dead.
+    ///
+    /// A login rotates too ([`login`](Self::login)), and its old id is dead at once: a
+    /// request carrying it is refused with [`Error::Superseded`], so an id planted before
+    /// the login never reaches the logged-in session. For a privilege change within a
+    /// login (a second factor, a "sudo" mode), log the user in again: that rotation has the
+    /// login's strictness.
     ///
     /// # Errors
     /// [`Error::Store`] if the store fails.

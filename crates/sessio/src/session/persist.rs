@@ -59,10 +59,13 @@ impl Session {
                 released = self.release_lease(&held).await;
             }
         }
-        if matches!(result, Err(Error::LockLost)) {
+        if matches!(result, Err(Error::LockLost | Error::Ended)) {
             crate::meter::lock_lost();
         }
-        if matches!(result, Err(Error::Store(_) | Error::LockLost)) {
+        if matches!(
+            result,
+            Err(Error::Store(_) | Error::LockLost | Error::Ended)
+        ) {
             st.phase = Phase::Failed;
         }
         result.and(released)
@@ -104,6 +107,9 @@ impl Session {
         if !st.dirty() {
             return Ok(());
         }
+        // The clock again: a handler (a locked section, say) may have run for a while since
+        // the session was read, and what is written now must expire from now.
+        st.now = engine.now();
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -122,8 +128,9 @@ impl Session {
             };
             if let Step::Orphaned = step {
                 if st.lock.is_some() {
-                    // Destroyed while we held its lock: the section ends, nothing written.
-                    return Err(Error::LockLost);
+                    // Destroyed or expired while we held its lock: the section ends,
+                    // nothing written, and the answer says why.
+                    return Err(Error::Ended);
                 }
                 st.orphan(engine, skip);
             }
@@ -267,7 +274,17 @@ impl Session {
             }
         }
         let now = st.now;
-        let keep = match engine.policy.ttl(&st.meta, now) {
+        let ttl = engine.policy.ttl(&st.meta, now);
+        if ttl.is_none()
+            && !st.edits.keys.is_empty()
+            && !st.data.is_empty()
+            && matches!(st.phase, Phase::Stored { .. })
+        {
+            // The session outlived its absolute lifetime while this request ran: its
+            // writes go into a new session, as if they had arrived after it ended.
+            return Ok(Step::Orphaned);
+        }
+        let keep = match ttl {
             Some(ttl) if !st.data.is_empty() => {
                 engine.policy.stamp_created(&mut st.meta, now);
                 // Counted from the record this write replaces (set by load and rebase).

@@ -101,8 +101,9 @@ pub(crate) struct State {
     /// The id the client sent was rotated away by a login: the session reads as empty,
     /// any write is refused with `Error::Superseded`, and no cookie is sent.
     pub superseded: bool,
-    /// The request's clock, read once when the session is first used (and again after
-    /// waiting for a lock): expiry needs no finer time, and clock reads are not free.
+    /// The request's clock, read when the session is first used, again after waiting for
+    /// a lock, and before each write: expiry needs no finer time, and clock reads are not
+    /// free.
     pub now: SystemTime,
 }
 

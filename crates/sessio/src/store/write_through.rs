@@ -28,8 +28,13 @@ use super::{
 ///   settles.
 /// - **A failing secondary** is logged (`tracing`, warning) and counted
 ///   ([`failures`](Self::failures)) and, by default, does not fail the request: the primary
-///   has the write. With [`required`](Self::required) its error is the request's error
-///   (the primary has the write all the same, so a retry is safe).
+///   has the write. With [`required`](Self::required) its error is the request's error:
+///   for a create or a save the primary has the write all the same, so a retry is safe; a
+///   delete (a logout, a clear) goes to the secondaries *first*, so that a failing one
+///   stops it before the primary ends the session: a logout either happens everywhere or
+///   fails with the session still logged in. (A delete the primary then refuses, because
+///   the record changed meanwhile, leaves the secondaries without their copy until the
+///   session's next write.)
 ///
 /// ```
 /// use sessio::store::{Store, WriteThrough};
@@ -210,10 +215,18 @@ impl Store for WriteThrough {
         self.after(key, outcome, Mirror::Write(data, ttl)).await
     }
     async fn delete_if(&self, key: &str, expected: &Loaded) -> StoreResult<Outcome<()>> {
+        if self.required {
+            self.copy(key, Mirror::Delete).await?;
+            return self.primary.delete_if(key, expected).await;
+        }
         let outcome = self.primary.delete_if(key, expected).await?;
         self.after(key, outcome, Mirror::Delete).await
     }
     async fn delete(&self, key: &str) -> StoreResult<()> {
+        if self.required {
+            self.copy(key, Mirror::Delete).await?;
+            return self.primary.delete(key).await;
+        }
         self.primary.delete(key).await?;
         self.copy(key, Mirror::Delete).await
     }
@@ -267,6 +280,13 @@ impl LockingStore for WriteThrough {
         expected: &Loaded,
         then: AfterWrite,
     ) -> StoreResult<Outcome<()>> {
+        if self.required {
+            self.copy(key, Mirror::Delete).await?;
+            return self
+                .primary_locking()?
+                .delete_locked(key, token, expected, then)
+                .await;
+        }
         let outcome = self
             .primary_locking()?
             .delete_locked(key, token, expected, then)

@@ -94,10 +94,10 @@ async fn get_key(session: Session, key: web::Path<String>) -> Handled {
 }
 
 /// The request body, or the contract's answer to one that cannot be read.
-fn body_or_reply(body: Result<web::Bytes, actix_web::Error>) -> Result<web::Bytes, HttpResponse> {
+fn body_or_reply(body: Result<web::Bytes, actix_web::Error>) -> Result<web::Bytes, Reply> {
     body.map_err(|error| {
         let status = error.as_response_error().status_code().as_u16();
-        answer(contract::unreadable_body(status))
+        contract::unreadable_body(status)
     })
 }
 
@@ -108,7 +108,7 @@ async fn set_key(
 ) -> Handled {
     let body = match body_or_reply(body) {
         Ok(body) => body,
-        Err(reply) => return Ok(reply),
+        Err(reply) => return Ok(answer(reply)),
     };
     Ok(answer(contract::set_key(&session, &key, &body).await?))
 }
@@ -124,7 +124,7 @@ async fn set_pref(
 ) -> Handled {
     let body = match body_or_reply(body) {
         Ok(body) => body,
-        Err(reply) => return Ok(reply),
+        Err(reply) => return Ok(answer(reply)),
     };
     Ok(answer(contract::set_key(&prefs, &key, &body).await?))
 }
@@ -164,7 +164,7 @@ async fn logout(session: Session) -> Handled {
 async fn add_flash(session: Session, body: Result<web::Bytes, actix_web::Error>) -> Handled {
     let body = match body_or_reply(body) {
         Ok(body) => body,
-        Err(reply) => return Ok(reply),
+        Err(reply) => return Ok(answer(reply)),
     };
     Ok(answer(contract::add_flash(&session, &body).await?))
 }

@@ -8,12 +8,14 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::Demo;
 use serde_json::{json, Value};
+use sessio_store_tests::servers::RedisServer;
 
 /// A chromedriver process and one headless Chromium session, ended on drop.
 struct Browser {
@@ -303,4 +305,250 @@ fn remember_me_off_is_a_browser_session_cookie() {
         .unwrap()
         .as_secs();
     assert!(expiry > now + 86_400, "{persistent}");
+}
+
+/// Runs per store and scenario of the in-flight tests below with every fetch started in
+/// the same task; as many again follow with the launches 1 to 3 ms apart.
+const IN_FLIGHT_RUNS: usize = 20;
+/// Writes in flight during each login or rotation.
+const IN_FLIGHT_WRITES: usize = 4;
+
+/// The page's side of one in-flight run: `IN_FLIGHT_WRITES` `fetch()` PUTs and the step
+/// (`POST` the login or the rotation), the step at position `arguments[2]` of the launch
+/// order, none awaited before the others start; then all awaited. With `arguments[4]` at
+/// 0 every fetch starts in the same task; above 0, the launches are that many milliseconds
+/// apart (so that a slow step can also answer before the writes). Each answer, in launch
+/// order, as `{path, status, arrived, sent, head, retryAfter, body}`: `arrived` is the
+/// answer's place in the order the answers' heads arrived, `sent` and `head` the page's
+/// clock (ms) when the fetch started and when its head arrived; `status` -1 for a network
+/// error.
+const IN_FLIGHT_SCRIPT: &str = r#"
+const [run, step, stepAt, writes, spread] = arguments;
+const done = arguments[arguments.length - 1];
+let arrivals = 0;
+const launch = (path, init) => {
+    const sent = performance.now();
+    return fetch(path, init).then(
+        r => {
+            const head = performance.now(), arrived = arrivals++;
+            return r.text().then(body => ({path, status: r.status, arrived, sent, head,
+                                           retryAfter: r.headers.get('retry-after'), body}));
+        },
+        e => ({path, status: -1, arrived: arrivals++, sent, head: performance.now(),
+               retryAfter: null, body: String(e)}));
+};
+const launches = [];
+for (let w = 0; w <= writes; w++) {
+    if (w === stepAt) {
+        launches.push(() => launch(step, {method: 'POST', credentials: 'same-origin'}));
+    }
+    if (w < writes) {
+        launches.push(() => launch('/set/w' + w, {method: 'PUT', body: String(run),
+                                                  credentials: 'same-origin'}));
+    }
+}
+const inFlight = spread === 0
+    ? launches.map(start => start())
+    : launches.map((start, i) => new Promise(
+          resolve => setTimeout(() => resolve(start()), i * spread)));
+Promise.all(inFlight).then(done);
+"#;
+
+/// `GET` each path from the page, one after the other: `[{path, status, body}]`.
+const READ_SCRIPT: &str = r#"
+const [paths] = arguments;
+const done = arguments[arguments.length - 1];
+(async () => {
+    const out = [];
+    for (const path of paths) {
+        try {
+            const r = await fetch(path, {credentials: 'same-origin'});
+            out.push({path, status: r.status, body: await r.text()});
+        } catch (e) {
+            out.push({path, status: -1, body: String(e)});
+        }
+    }
+    return out;
+})().then(done);
+"#;
+
+impl Browser {
+    fn script_async(&self, script: &str, args: Value) -> Value {
+        self.in_session(
+            "POST",
+            "/execute/async",
+            json!({ "script": script, "args": args }),
+        )
+    }
+
+    fn delete_all_cookies(&self) {
+        self.in_session("DELETE", "/cookie", json!({}));
+    }
+}
+
+/// What one run left broken, and the answers that show it.
+struct Broken {
+    run: usize,
+    what: &'static str,
+    detail: String,
+}
+
+/// 2 × IN_FLIGHT_RUNS fresh sessions in one real browser, each seeded, then `step` (a
+/// login or a rotation) racing IN_FLIGHT_WRITES fetch PUTs; checks what I8 promises the user:
+/// logged in after the login, a new id after the rotation, the seed and every write
+/// answered 2xx in the final cookie's session, every refused write a 409 with
+/// `Retry-After`.
+fn browser_keeps_its_session(store: &str, step: &str) {
+    let demo = Demo::start(&["--store", store, "--secure"]);
+    let site = format!("http://localhost:{}", port_of(&demo));
+    let browser = Browser::start();
+    browser.go(&format!("{site}/get/nothing"));
+    let login = step.starts_with("/login/");
+    let mut broken: Vec<Broken> = Vec::new();
+    let mut statuses: BTreeMap<String, usize> = BTreeMap::new();
+    for run in 0..2 * IN_FLIGHT_RUNS {
+        let mut fail =
+            |what: &'static str, detail: String| broken.push(Broken { run, what, detail });
+        browser.delete_all_cookies();
+        assert!(browser.cookies().is_empty(), "{:?}", browser.cookies());
+        let seeded = browser.fetch("/set/seed", "{method: 'PUT', body: '7'}");
+        assert_eq!(seeded, 200, "run {run}: the seed");
+        let before = browser
+            .cookie("id")
+            .unwrap_or_else(|| panic!("run {run}: no session cookie after the seed"));
+        // The step's place in the launch order cycles. The first IN_FLIGHT_RUNS runs start
+        // every fetch at once; the next ones space the launches 1 to 3 ms apart, so that a
+        // slow step (a login on Redis) also answers before some writes.
+        let stepped_at = run % (IN_FLIGHT_WRITES + 1);
+        let spread = if run < IN_FLIGHT_RUNS { 0 } else { 1 + run % 3 };
+        let answers = browser.script_async(
+            IN_FLIGHT_SCRIPT,
+            json!([run, step, stepped_at, IN_FLIGHT_WRITES, spread]),
+        );
+        let answers = answers.as_array().cloned().unwrap_or_default();
+        assert_eq!(
+            answers.len(),
+            IN_FLIGHT_WRITES + 1,
+            "run {run}: {answers:?}"
+        );
+        // All five were in flight together if the last one started before the first
+        // answer's head arrived.
+        let clock = |a: &Value, k: &str| a[k].as_f64().unwrap_or(f64::NAN);
+        let last_sent = answers.iter().map(|a| clock(a, "sent")).fold(0.0, f64::max);
+        let first_head = answers
+            .iter()
+            .map(|a| clock(a, "head"))
+            .fold(f64::INFINITY, f64::min);
+        let together = if last_sent < first_head {
+            "all in flight together"
+        } else {
+            "not all in flight together"
+        };
+        *statuses
+            .entry(format!("runs with spread {spread} ms, {together}"))
+            .or_default() += 1;
+        let mut acknowledged = Vec::new();
+        for a in &answers {
+            let (path, status) = (
+                a["path"].as_str().unwrap_or_default(),
+                a["status"].as_i64().unwrap_or(-1),
+            );
+            let kind = if path == step { step } else { "write" };
+            *statuses.entry(format!("{kind} {status}")).or_default() += 1;
+            if path == step {
+                let arrived = &a["arrived"];
+                *statuses
+                    .entry(format!("{step} answered #{arrived}"))
+                    .or_default() += 1;
+                if status != 200 {
+                    fail("the step was not answered 200", format!("{a}"));
+                }
+            } else if (200..300).contains(&status) {
+                acknowledged.push(path.trim_start_matches("/set/").to_string());
+            } else if status != 409 || a["retryAfter"].is_null() {
+                fail("a write refused without 409 + Retry-After", format!("{a}"));
+            }
+        }
+        let after = browser.cookie("id");
+        let jar = format!(
+            "cookies before {before}, after {:?}; answers {answers:?}",
+            browser.cookies()
+        );
+        let mut paths = vec!["/me".to_string(), "/get/seed".to_string()];
+        paths.extend(acknowledged.iter().map(|k| format!("/get/{k}")));
+        let reads = browser.script_async(READ_SCRIPT, json!([paths]));
+        let reads = reads.as_array().cloned().unwrap_or_default();
+        assert_eq!(reads.len(), paths.len(), "run {run}: {reads:?}");
+        let me = &reads[0];
+        if login {
+            if me["status"] != 200 || me["body"] != "alice" {
+                fail("logged out after the login", format!("/me: {me}; {jar}"));
+            }
+        } else {
+            match &after {
+                None => fail("no cookie after the rotation", jar.clone()),
+                Some(c) if c["value"] == before["value"] => {
+                    fail("the rotation left the cookie unchanged", jar.clone())
+                }
+                Some(_) => {}
+            }
+            if me["status"] != 401 {
+                fail("logged in without a login", format!("/me: {me}; {jar}"));
+            }
+        }
+        if reads[1]["status"] != 200 || reads[1]["body"] != "7" {
+            fail("the seed is gone", format!("{}; {jar}", reads[1]));
+        }
+        let written = run.to_string();
+        for read in &reads[2..] {
+            if read["status"] != 200 || read["body"] != written.as_str() {
+                fail("a write answered 2xx is missing", format!("{read}; {jar}"));
+            }
+        }
+    }
+    eprintln!(
+        "{step} on {store}: {} runs, answers {statuses:#?}",
+        2 * IN_FLIGHT_RUNS
+    );
+    if !broken.is_empty() {
+        let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
+        let runs: std::collections::BTreeSet<usize> = broken.iter().map(|b| b.run).collect();
+        for b in &broken {
+            *kinds.entry(b.what).or_default() += 1;
+        }
+        let first: Vec<String> = broken
+            .iter()
+            .take(3)
+            .map(|b| format!("run {}: {}: {}", b.run, b.what, b.detail))
+            .collect();
+        panic!(
+            "{step} on {store}: {} of {} runs broke ({kinds:?}); answers {statuses:?}; \
+             first:\n{}",
+            runs.len(),
+            2 * IN_FLIGHT_RUNS,
+            first.join("\n")
+        );
+    }
+}
+
+#[test]
+fn a_login_with_four_writes_in_flight_stays_logged_in() {
+    browser_keeps_its_session("memory", "/login/alice");
+}
+
+#[test]
+fn a_login_with_four_writes_in_flight_stays_logged_in_on_redis() {
+    let redis = RedisServer::start();
+    browser_keeps_its_session(&redis.url(), "/login/alice");
+}
+
+#[test]
+fn a_rotation_with_four_writes_in_flight_keeps_the_session() {
+    browser_keeps_its_session("memory", "/rotate");
+}
+
+#[test]
+fn a_rotation_with_four_writes_in_flight_keeps_the_session_on_redis() {
+    let redis = RedisServer::start();
+    browser_keeps_its_session(&redis.url(), "/rotate");
 }

@@ -351,12 +351,11 @@ fn a_quoted_cookie_value_opens() {
     let mut jar = Jar::default();
     count(&demo, &mut jar);
     assert_eq!(count(&demo, &mut jar), "2");
-    let mut quoted = Jar::default();
-    quoted.0 = jar
+    let mut quoted = Jar(jar
         .0
         .iter()
         .map(|(k, v)| (k.clone(), format!("\"{v}\"")))
-        .collect();
+        .collect());
     assert_eq!(
         count(&demo, &mut quoted),
         "3",
@@ -366,12 +365,11 @@ fn a_quoted_cookie_value_opens() {
     let big = format!("\"{}\"", "y".repeat(6000));
     assert_eq!(jar.request(&demo.addr, "PUT", "/set/big", &big).status, 200);
     assert!(jar.names().len() > 2, "chunked: {:?}", jar.names());
-    let mut quoted = Jar::default();
-    quoted.0 = jar
+    let mut quoted = Jar(jar
         .0
         .iter()
         .map(|(k, v)| (k.clone(), format!("\"{v}\"")))
-        .collect();
+        .collect());
     let back = quoted.request(&demo.addr, "GET", "/get/big", "");
     assert_eq!(back.body, big, "the quoted chunks did not open");
 }

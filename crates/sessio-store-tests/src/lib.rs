@@ -112,6 +112,8 @@ macro_rules! basic_suite {
             sessions::unknown_ids_are_never_adopted,
             sessions::rotation_keeps_data_and_the_old_id_follows_unseen,
             sessions::writes_racing_a_rotation_are_kept,
+            sessions::writes_racing_a_login_are_refused_not_followed,
+            sessions::a_flash_is_taken_exactly_once,
             sessions::stale_cookies_never_touch_the_browser_cookie,
             sessions::a_logout_racing_a_rotation_ends_the_successor,
             sessions::messagepack_sessions_merge_rotate_and_read_back,

@@ -244,6 +244,66 @@ pub async fn rotation_keeps_data_and_the_old_id_follows_unseen<S: Store + Clone>
     );
 }
 
+/// I8 at the store: writers that loaded the session before a *login* and save after it
+/// are refused ([`sessio::Error::Superseded`]), never followed into the logged-in session
+/// (the old id may be an attacker's), and send no cookie; the login keeps what was
+/// written before it.
+pub async fn writes_racing_a_login_are_refused_not_followed<S: Store + Clone>(
+    store: &S,
+    _: Timing,
+) {
+    let (manager, old) = new_session(store, "login-race").await;
+    let writers: Vec<_> = (0..4).map(|_| request(&manager, &old)).collect();
+    for writer in &writers {
+        assert_eq!(writer.get::<bool>("seed").await.unwrap(), Some(true));
+    }
+    let login = request(&manager, &old);
+    login.login("alice").await.unwrap();
+    let new = cookie_pair(&commit(&login).await.unwrap().expect("the login's new id"));
+    for (i, writer) in writers.into_iter().enumerate() {
+        writer.insert(&format!("w{i}"), &i).await.unwrap();
+        let refused = commit(&writer).await;
+        assert!(
+            matches!(refused, Err(sessio::Error::Superseded)),
+            "a write with the pre-login id: {refused:?}"
+        );
+    }
+    let after = request(&manager, &new);
+    assert_eq!(after.get::<bool>("seed").await.unwrap(), Some(true));
+    for i in 0..4 {
+        assert_eq!(
+            after.get::<usize>(&format!("w{i}")).await.unwrap(),
+            None,
+            "a write with the pre-login id reached the login"
+        );
+    }
+}
+
+/// Flash messages are taken once: two requests that both saw one take it at the same time,
+/// and exactly one of them gets it, whether the take empties the session (a deletion) or
+/// not (a save).
+pub async fn a_flash_is_taken_exactly_once<S: Store + Clone>(store: &S, _: Timing) {
+    for lone in [true, false] {
+        let manager = manager(store, "flash-once");
+        let first = manager.session(std::iter::empty());
+        if !lone {
+            first.insert("keep", &1).await.unwrap();
+        }
+        first.flash("hello").await.unwrap();
+        let cookie = cookie_pair(&commit(&first).await.unwrap().expect("a cookie"));
+        let (a, b) = (request(&manager, &cookie), request(&manager, &cookie));
+        // Both have read the session (and so the message) before either takes it.
+        assert!(a.contains_key(sessio::keys::FLASH_KEY).await.unwrap());
+        assert!(b.contains_key(sessio::keys::FLASH_KEY).await.unwrap());
+        let (ta, tb) = tokio::join!(a.take_flashes::<String>(), b.take_flashes::<String>());
+        let taken = ta.unwrap().len() + tb.unwrap().len();
+        assert_eq!(
+            taken, 1,
+            "lone = {lone}: the message was shown {taken} times"
+        );
+    }
+}
+
 /// Writers that loaded the session before a rotation and save after it: every write is in
 /// the successor, and none of them reveals the new id to its client.
 pub async fn writes_racing_a_rotation_are_kept<S: Store + Clone>(store: &S, _: Timing) {

@@ -94,9 +94,19 @@ enum Broken {
 /// One browser: a session with `seed`, then `step` (a login or a rotation) racing WRITES
 /// PUTs, alternating between the processes. Returns what the user would see broken.
 fn trial(p: &Pair, n: usize, step: &str) -> Vec<Broken> {
+    trial_of(p, n, step, seeded(p, n))
+}
+
+/// A browser holding a session with `seed` = 7.
+fn seeded(p: &Pair, n: usize) -> BrowserModel {
     let browser = BrowserModel::default();
     let seeded = browser.send(&p.addr(n), "PUT", "/set/seed", "7");
     assert_eq!(seeded.status, 200, "{seeded:?}");
+    browser
+}
+
+/// [`trial`] with a browser already holding its session.
+fn trial_of(p: &Pair, n: usize, step: &str, browser: BrowserModel) -> Vec<Broken> {
     let before = browser.cookies();
     let mut threads = Vec::new();
     for w in 0..WRITES {
@@ -115,9 +125,20 @@ fn trial(p: &Pair, n: usize, step: &str) -> Vec<Broken> {
     }));
     let mut acknowledged = Vec::new();
     let mut broken = Vec::new();
+    let mut step_refused = false;
     for t in threads {
         let (key, answer) = t.join().unwrap();
         match key {
+            // A login that lost the race to a rotation (a write renewing the cookie) is
+            // refused, retryably and without a cookie; the page retries it.
+            None if answer.status == 409 => {
+                assert!(
+                    answer.headers.to_ascii_lowercase().contains("retry-after:")
+                        && answer.set_cookies().is_empty(),
+                    "{step}: {answer:?}"
+                );
+                step_refused = true;
+            }
             None => assert_eq!(answer.status, 200, "{step}: {answer:?}"),
             Some(key) if (200..300).contains(&answer.status) => acknowledged.push(key),
             Some(_) => {
@@ -132,6 +153,10 @@ fn trial(p: &Pair, n: usize, step: &str) -> Vec<Broken> {
     }
     // The browser goes on with whatever its jar holds now.
     let reader = p.addr(n + 1);
+    if step_refused {
+        let again = browser.send(&reader, "POST", step, "");
+        assert_eq!(again.status, 200, "{step}, retried: {again:?}");
+    }
     if step.starts_with("/login/") {
         let me = browser.send(&reader, "GET", "/me", "");
         if me.status != 200 || me.body != "alice" {
@@ -178,6 +203,32 @@ fn browsers_keep_their_session(p: &Pair, step: &str) {
         failures.is_empty(),
         "{step}: {failed_trials} of {TRIALS} browsers broke: {failures:#?}"
     );
+}
+
+/// The same when every browser's cookie is due for renewal (the demo's `--ttl 6`: past
+/// half its age after 3 s): the requests in flight with the old id must not bring it back
+/// after the login's or the rotation's answer.
+fn steps_with_writes_in_flight_when_the_cookie_is_due_for_renewal(url: Option<&str>) {
+    let store = url.unwrap_or("memory");
+    let start = || Demo::start(&["--store", store, "--ttl", "6"]);
+    let p = Pair {
+        a: start(),
+        b: url.map(|_| start()),
+    };
+    for step in ["/login/alice", "/rotate"] {
+        let browsers: Vec<BrowserModel> = (0..20).map(|n| seeded(&p, n)).collect();
+        std::thread::sleep(Duration::from_millis(3100));
+        let mut broken = Vec::new();
+        for (n, browser) in browsers.into_iter().enumerate() {
+            broken.extend(trial_of(&p, n, step, browser));
+        }
+        assert!(
+            broken.is_empty(),
+            "{step}: {} failures, e.g. {:?}",
+            broken.len(),
+            broken.first()
+        );
+    }
 }
 
 fn login_with_writes_in_flight(p: &Pair) {
@@ -349,6 +400,17 @@ macro_rules! on_stores {
             }
         }
     )*};
+}
+
+#[test]
+fn memory_steps_with_writes_in_flight_when_the_cookie_is_due_for_renewal() {
+    steps_with_writes_in_flight_when_the_cookie_is_due_for_renewal(None);
+}
+
+#[test]
+fn redis_steps_with_writes_in_flight_when_the_cookie_is_due_for_renewal() {
+    let server = RedisServer::start();
+    steps_with_writes_in_flight_when_the_cookie_is_due_for_renewal(Some(&server.url()));
 }
 
 on_stores! {

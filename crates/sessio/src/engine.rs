@@ -114,6 +114,7 @@ impl Engine {
             writes: 0,
             ttl_override: None,
             browser_cookie: self.config.session_cookie,
+            issued: 0,
         }
     }
 

@@ -121,6 +121,30 @@ impl Policy {
         }
     }
 
+    /// Stamps the time a new id is issued (not in the compat format).
+    pub fn stamp_issued(&self, meta: &mut Meta, now: SystemTime) {
+        if self.keeps_created {
+            meta.issued = unix_millis(now).max(1);
+        }
+    }
+
+    /// Whether a persistent cookie is due for renewal: more than half of the `Max-Age` it
+    /// was sent with has passed (or, for a record that does not say when its id was
+    /// issued, whenever a read would extend the record).
+    pub fn cookie_due(
+        &self,
+        meta: &Meta,
+        ttl: Duration,
+        due_for_touch: bool,
+        now: SystemTime,
+    ) -> bool {
+        if meta.issued == 0 {
+            return due_for_touch;
+        }
+        let age = unix_millis(now).saturating_sub(meta.issued);
+        u128::from(age) * 2 >= Self::max_age(ttl).as_millis()
+    }
+
     /// The cookie's `Max-Age` for a record that lives `ttl`: whole seconds rounded up, so
     /// that a session with 0.8 s left is not sent `Max-Age=0` (which deletes the cookie),
     /// and at most [`MAX_COOKIE_AGE`] (what browsers keep at most; a longer session renews

@@ -1,12 +1,13 @@
 //! The bytes a session becomes in a store.
 //!
 //! Native format: a 14-byte header (format tag, flags, creation time in Unix milliseconds,
-//! a write counter), an optional 4-byte idle-timeout override, then the session's JSON
-//! object. A rotated-away
-//! session leaves a *forward* record: the header with the moved flag, then the store key of
-//! its successor, so that a write that was in flight during the rotation can still reach the
-//! data (never a reader: see `session::persist`). The `sanic_session` compatibility format
-//! is the JSON object alone, exactly what the Python library writes; it has no forwards.
+//! a write counter), an optional 4-byte idle-timeout override, an optional 8-byte time the
+//! id was issued, then the session's JSON (or MessagePack) object. A rotated-away session
+//! leaves a *forward* record: the header with the moved flag (and the login flag if a
+//! login moved it), then the store key of its successor, so that the requests that were
+//! in flight during the rotation still reach the data (see `session::persist`). The
+//! `sanic_session` compatibility format is the JSON object alone, exactly what the Python
+//! library writes; it has no forwards.
 
 use serde_json::{Map, Value};
 
@@ -21,6 +22,9 @@ const FLAG_MOVED: u8 = 4;
 const FLAG_MSGPACK: u8 = 8;
 /// On a forward: the rotation was a login's (see [`Forward::login`]).
 const FLAG_LOGIN: u8 = 16;
+/// On a live record: the time its id was issued follows the header (8 bytes, after the
+/// idle-timeout override if any).
+const FLAG_ISSUED: u8 = 32;
 /// The deepest nesting of a value inside the session object that can be read back
 /// (serde_json refuses to read past 128 levels; the object itself is one).
 pub(crate) const MAX_DEPTH: usize = 100;
@@ -38,6 +42,10 @@ pub(crate) struct Meta {
     pub ttl_override: Option<u32>,
     /// The session asked for a cookie that dies with the browser ("remember me" off).
     pub browser_cookie: bool,
+    /// Unix milliseconds when the current id was issued (the session created or rotated),
+    /// which is when the browser was last sent its cookie; 0 when unknown (records written
+    /// before it was kept, and the compat format).
+    pub issued: u64,
 }
 
 /// How the session's data is written after the header (native format only; records of
@@ -109,12 +117,18 @@ pub(crate) fn encode(format: Format, codec: Codec, meta: &Meta, data: &Data) -> 
         if meta.browser_cookie {
             flags |= FLAG_BROWSER_COOKIE;
         }
+        if meta.issued != 0 {
+            flags |= FLAG_ISSUED;
+        }
         out.push(TAG);
         out.push(flags);
         out.extend_from_slice(&meta.created.to_le_bytes());
         out.extend_from_slice(&meta.writes.to_le_bytes());
         if let Some(ttl) = meta.ttl_override {
             out.extend_from_slice(&ttl.to_le_bytes());
+        }
+        if meta.issued != 0 {
+            out.extend_from_slice(&meta.issued.to_le_bytes());
         }
     }
     match codec {
@@ -202,6 +216,11 @@ pub(crate) fn decode(format: Format, bytes: &[u8]) -> Result<(Meta, Data), Decod
             meta.ttl_override = Some(u32::from_le_bytes(raw.try_into().expect("4 bytes")));
             body = &body[4..];
         }
+        if flags & FLAG_ISSUED != 0 {
+            let raw = body.get(..8).ok_or(DecodeError::Header)?;
+            meta.issued = u64::from_le_bytes(raw.try_into().expect("8 bytes"));
+            body = &body[8..];
+        }
     }
     let data: Data = match msgpack {
         false => serde_json::from_slice(body)?,
@@ -245,13 +264,17 @@ mod tests {
             any::<u32>(),
             proptest::option::of(any::<u32>()),
             any::<bool>(),
+            any::<u64>(),
         )
-            .prop_map(|(created, writes, ttl_override, browser_cookie)| Meta {
-                created,
-                writes,
-                ttl_override,
-                browser_cookie,
-            })
+            .prop_map(
+                |(created, writes, ttl_override, browser_cookie, issued)| Meta {
+                    created,
+                    writes,
+                    ttl_override,
+                    browser_cookie,
+                    issued,
+                },
+            )
     }
 
     proptest! {

@@ -111,7 +111,7 @@ async fn untouched_sessions_cost_nothing_and_reads_cost_one_round_trip() {
 }
 
 #[tokio::test]
-async fn reads_touch_once_the_throttle_has_passed() {
+async fn reads_touch_past_the_throttle_and_renew_the_cookie_past_half_its_age() {
     let store = Counted::default();
     let config = Config::default()
         .with_idle_timeout(Duration::from_secs(4))
@@ -133,14 +133,37 @@ async fn reads_touch_once_the_throttle_has_passed() {
     tokio::time::sleep(Duration::from_millis(700)).await;
     let later = manager.session([cookie.as_bytes()]);
     later.get::<i32>("a").await.unwrap();
-    let renewed = later
+    assert_eq!(
+        later.commit().await.unwrap(),
+        None,
+        "a touch sends no cookie while the cookie is young"
+    );
+    assert_eq!(store.touches.load(Ordering::SeqCst), 1);
+
+    // Past half the cookie's 4 s: the cookie is renewed, with a new id (the id cookie is
+    // only ever sent with a new id, so that a late answer cannot bring an old one back).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let older = manager.session([cookie.as_bytes()]);
+    older.get::<i32>("a").await.unwrap();
+    let renewed = older
         .commit()
         .await
         .unwrap()
-        .expect("the renewed expiry is sent");
-    assert_eq!(store.touches.load(Ordering::SeqCst), 1);
+        .expect("the renewed cookie is sent");
     assert!(renewed.contains("Max-Age=4"), "{renewed}");
-    assert_eq!(pair(&renewed), cookie, "a touch keeps the id");
+    let new = pair(&renewed);
+    assert_ne!(new, cookie, "a renewal rotates the id");
+    let after = manager.session([new.as_bytes()]);
+    assert_eq!(after.get::<i32>("a").await.unwrap(), Some(1));
+    assert_eq!(
+        after.commit().await.unwrap(),
+        None,
+        "the new cookie is young"
+    );
+    // A request still on its way with the old id follows, without a cookie.
+    let late = manager.session([cookie.as_bytes()]);
+    assert_eq!(late.get::<i32>("a").await.unwrap(), Some(1));
+    assert_eq!(late.commit().await.unwrap(), None);
 }
 
 #[tokio::test]

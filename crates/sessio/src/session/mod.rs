@@ -517,9 +517,37 @@ impl Session {
             }
             _ => true,
         };
+        // Where rotations leave forwards (the native format), the id cookie is only ever
+        // sent with a new id: a persistent cookie past half its age, or one whose
+        // attributes this request changed, is renewed by rotating the id. The browser's
+        // other requests in flight follow the rotation; re-sending the old id instead could
+        // arrive after a login's answer and take the browser out of its session.
+        let renew = engine.forwards()
+            && self.inner.carried.is_none()
+            && matches!(
+                st.phase,
+                Phase::Stored {
+                    origin: Origin::Client,
+                    ..
+                }
+            )
+            && (cookie_changed
+                || (!st.meta.browser_cookie
+                    && ttl
+                        .is_some_and(|ttl| engine.policy.cookie_due(&st.meta, ttl, due, st.now))));
+        let only_renewing = renew && !st.dirty() && st.lock.is_none();
+        if renew {
+            st.edits.rotate = true;
+        }
         let mut renewed = false;
         if st.dirty() || st.lock.is_some() {
-            self.persist(&mut st, None, AfterWrite::Release).await?;
+            match self.persist(&mut st, None, AfterWrite::Release).await {
+                Ok(()) => {}
+                // A login moved the session on while this request only meant to renew its
+                // cookie: there is nothing left to renew, and the request's answer stands.
+                Err(Error::Superseded) if only_renewing => st.edits = Default::default(),
+                Err(error) => return Err(error),
+            }
             renewed = due;
         } else if let (
             Phase::Stored {
@@ -585,10 +613,11 @@ impl Session {
                     *origin = Origin::Client;
                 }
             }
+            // The compat format leaves no forwards: the cookie is renewed in place.
             Phase::Stored {
                 origin: Origin::Client,
                 ..
-            } if cookie_changed || (renewed && persistent) => {
+            } if !engine.forwards() && (cookie_changed || (renewed && persistent)) => {
                 if let Some(id) = st.presented.id() {
                     out.push(engine.jar.issue(id, max_age(&st)));
                 }

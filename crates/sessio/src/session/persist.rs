@@ -287,6 +287,10 @@ impl Session {
         let keep = match ttl {
             Some(ttl) if !st.data.is_empty() => {
                 engine.policy.stamp_created(&mut st.meta, now);
+                if matches!(st.phase, Phase::New) || st.edits.rotate {
+                    // A new id: the browser gets its cookie now.
+                    engine.policy.stamp_issued(&mut st.meta, now);
+                }
                 // Counted from the record this write replaces (set by load and rebase).
                 st.meta.writes = st.meta.writes.wrapping_add(1);
                 Some((engine.encode(&st.meta, &st.data)?, ttl))

@@ -179,6 +179,7 @@ impl State {
             // Never extend the absolute lifetime with our own copy of the metadata.
             self.meta.created = fetched.meta.created;
             self.meta.writes = fetched.meta.writes;
+            self.meta.issued = fetched.meta.issued;
         } else {
             self.meta = fetched.meta;
         }

@@ -2,12 +2,16 @@
 //! one session, checked against a reference model of what must be stored.
 //!
 //! Up to three requests are open at once on the client's current cookie; each inserts,
-//! removes, updates (atomic increment), increments under the lock, rotates the id, or
-//! commits, in any order the generator picks. The model applies a request's changes when
-//! it commits (an `update` or a locked section saves at once, with everything the request
-//! changed before), keyed by key: that is exactly the merge the engine promises (I1, I3).
-//! At the end the session read through the client's cookie must equal the model, and no
-//! call may fail or panic (I4).
+//! removes, updates (atomic increment), increments under the lock, rotates the id, logs a
+//! user in, or commits, in any order the generator picks. The model applies a request's
+//! changes when it commits (an `update` or a locked section saves at once, with everything
+//! the request changed before), keyed by key: that is exactly the merge the engine promises
+//! (I1, I3). A rotation's new id becomes the client's cookie, and a second rotation of an
+//! already rotated session sends none (I8); once a login is done, every write of a request
+//! sent before it is refused with `Superseded` and none of it is stored, and so is a login
+//! on a session that another request rotated meanwhile (I8). At the end the session read
+//! through the client's cookie must equal the model, and no other call may fail or panic
+//! (I4).
 //!
 //! ```
 //! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
@@ -38,6 +42,9 @@ pub enum Op {
     LockedIncrement(usize, usize),
     /// `h` rotates the id (applied at its commit).
     Rotate(usize),
+    /// `h` logs a user in (a rotation with a login's strictness, applied at its commit):
+    /// requests sent before it with the old id are refused once it is done.
+    Login(usize),
     /// `h` commits.
     Commit(usize),
 }
@@ -53,6 +60,7 @@ pub fn ops() -> impl Strategy<Value = Vec<Op>> {
         (h.clone(), k.clone()).prop_map(|(h, k)| Op::Update(h, k)),
         (h.clone(), k.clone()).prop_map(|(h, k)| Op::LockedIncrement(h, k)),
         h.clone().prop_map(Op::Rotate),
+        h.clone().prop_map(Op::Login),
         h.prop_map(Op::Commit),
     ];
     proptest::collection::vec(op, 1..24)
@@ -65,8 +73,27 @@ struct Request {
     /// Changes not yet saved: key -> new value (`None` = removed).
     pending: BTreeMap<String, Option<i64>>,
     rotate: bool,
+    /// The rotation is a login's.
+    login: bool,
     /// The cookie the request was sent with.
     sent_with: String,
+    /// How many logins had been done when the request was sent.
+    logins_seen: usize,
+}
+
+/// The ids and logins of the client so far.
+struct Client {
+    cookie: String,
+    logins: usize,
+}
+
+impl Client {
+    /// Whether `r` can no longer write: a login moved the session on since it was sent,
+    /// or it logs in on a session that another request rotated meanwhile. Either way the
+    /// engine refuses it with `Superseded`.
+    fn refuses(&self, r: &Request) -> bool {
+        self.logins > r.logins_seen || (r.login && r.sent_with != self.cookie)
+    }
 }
 
 fn key(k: usize) -> String {
@@ -76,22 +103,32 @@ fn key(k: usize) -> String {
 /// Runs `ops` against `store` and against the model, and panics on any difference.
 pub async fn check<S: Store + Clone>(store: &S, ops: &[Op]) {
     // "seed" is never touched, so the session never empties (an emptied session ends).
-    let (manager, mut cookie) = new_session(store, "model").await;
+    let (manager, cookie) = new_session(store, "model").await;
+    let mut client = Client { cookie, logins: 0 };
     let mut model: BTreeMap<String, i64> = BTreeMap::new();
     let mut open: [Option<Request>; 3] = [None, None, None];
 
-    async fn finish(r: Request, model: &mut BTreeMap<String, i64>, cookie: &mut String) {
-        let set = crate::commit(&r.session)
-            .await
-            .expect("commit must succeed");
+    async fn finish(r: Request, model: &mut BTreeMap<String, i64>, client: &mut Client) {
+        let result = crate::commit(&r.session).await;
+        if client.refuses(&r) && (r.rotate || !r.pending.is_empty()) {
+            assert!(
+                matches!(result, Err(sessio::Error::Superseded)),
+                "a write sent before a login, or a login on a rotated session: {result:?}"
+            );
+            return;
+        }
+        let set = result.expect("commit must succeed");
         for (k, v) in r.pending {
             match v {
                 Some(v) => model.insert(k, v),
                 None => model.remove(&k),
             };
         }
-        if r.rotate && r.sent_with == *cookie {
-            *cookie = cookie_pair(&set.expect("a rotation sends the new id"));
+        if r.rotate && r.sent_with == client.cookie {
+            client.cookie = cookie_pair(&set.expect("a rotation sends the new id"));
+            if r.login {
+                client.logins += 1;
+            }
         } else if r.rotate {
             // Another request rotated the session since this one was sent: this rotation
             // is done already, and its answer must not race that one for the cookie.
@@ -108,11 +145,11 @@ pub async fn check<S: Store + Clone>(store: &S, ops: &[Op]) {
     async fn finish_if_rotated(
         slot: &mut Option<Request>,
         model: &mut BTreeMap<String, i64>,
-        cookie: &mut String,
+        client: &mut Client,
     ) {
         if slot.as_ref().is_some_and(|r| r.rotate) {
             let r = slot.take().expect("checked");
-            finish(r, model, cookie).await;
+            finish(r, model, client).await;
         }
     }
 
@@ -128,20 +165,22 @@ pub async fn check<S: Store + Clone>(store: &S, ops: &[Op]) {
     for op in ops {
         let h = match op {
             Op::Open(h) | Op::Insert(h, ..) | Op::Remove(h, _) | Op::Update(h, _) => *h,
-            Op::LockedIncrement(h, _) | Op::Rotate(h) | Op::Commit(h) => *h,
+            Op::LockedIncrement(h, _) | Op::Rotate(h) | Op::Login(h) | Op::Commit(h) => *h,
         };
         if matches!(op, Op::Open(_)) || open[h].is_none() {
             if let Some(previous) = open[h].take() {
-                finish(previous, &mut model, &mut cookie).await;
+                finish(previous, &mut model, &mut client).await;
             }
-            let session = request(&manager, &cookie);
+            let session = request(&manager, &client.cookie);
             session.len().await.expect("a read must succeed");
             open[h] = Some(Request {
                 session,
                 view: model.clone(),
                 pending: BTreeMap::new(),
                 rotate: false,
-                sent_with: cookie.clone(),
+                login: false,
+                sent_with: client.cookie.clone(),
+                logins_seen: client.logins,
             });
             if matches!(op, Op::Open(_)) {
                 continue;
@@ -169,11 +208,19 @@ pub async fn check<S: Store + Clone>(store: &S, ops: &[Op]) {
             }
             Op::Update(_, k) => {
                 let r = open[h].as_mut().expect("open");
-                let n = r
+                let updated = r
                     .session
                     .update(&key(*k), |n: Option<i64>| n.unwrap_or(0) + 1)
-                    .await
-                    .expect("update");
+                    .await;
+                if client.refuses(r) {
+                    assert!(
+                        matches!(updated, Err(sessio::Error::Superseded)),
+                        "an update sent before a login: {updated:?}"
+                    );
+                    open[h] = None;
+                    continue;
+                }
+                let n = updated.expect("update");
                 // With its own change of the key pending, `update` starts from that change
                 // and, if the record moved meanwhile, from the fresh value: both are fine.
                 let own = r.pending.remove(&key(*k));
@@ -184,14 +231,28 @@ pub async fn check<S: Store + Clone>(store: &S, ops: &[Op]) {
                 }
                 model.insert(key(*k), n);
                 r.view = model.clone();
-                finish_if_rotated(&mut open[h], &mut model, &mut cookie).await;
+                finish_if_rotated(&mut open[h], &mut model, &mut client).await;
             }
             Op::LockedIncrement(_, k) => {
                 let r = open[h].as_mut().expect("open");
-                let guard = r.session.lock().await.expect("lock");
-                let n: i64 = guard.get(&key(*k)).await.expect("get").unwrap_or(0);
-                guard.insert(&key(*k), n + 1).await.expect("insert");
-                guard.unlock().await.expect("unlock");
+                let refused = client.refuses(r);
+                let locked = async {
+                    let guard = r.session.lock().await?;
+                    let n: i64 = guard.get(&key(*k)).await?.unwrap_or(0);
+                    guard.insert(&key(*k), n + 1).await?;
+                    guard.unlock().await?;
+                    Ok::<i64, sessio::Error>(n)
+                }
+                .await;
+                if refused {
+                    assert!(
+                        matches!(locked, Err(sessio::Error::Superseded)),
+                        "a locked section sent before a login: {locked:?}"
+                    );
+                    open[h] = None;
+                    continue;
+                }
+                let n = locked.expect("the locked increment");
                 // Under the lock the request sees the fresh record with its own changes.
                 let own = r.pending.remove(&key(*k));
                 apply_pending(r, &mut model);
@@ -203,23 +264,29 @@ pub async fn check<S: Store + Clone>(store: &S, ops: &[Op]) {
                 let _ = n;
                 model.insert(key(*k), n + 1);
                 r.view = model.clone();
-                finish_if_rotated(&mut open[h], &mut model, &mut cookie).await;
+                finish_if_rotated(&mut open[h], &mut model, &mut client).await;
             }
             Op::Rotate(_) => {
                 let r = open[h].as_mut().expect("open");
                 r.session.cycle_id().await.expect("cycle_id");
                 r.rotate = true;
             }
+            Op::Login(_) => {
+                let r = open[h].as_mut().expect("open");
+                r.session.login("ada").await.expect("login");
+                r.rotate = true;
+                r.login = true;
+            }
             Op::Commit(_) => {
                 let r = open[h].take().expect("open");
-                finish(r, &mut model, &mut cookie).await;
+                finish(r, &mut model, &mut client).await;
             }
         }
     }
     for r in open.iter_mut().filter_map(Option::take) {
-        finish(r, &mut model, &mut cookie).await;
+        finish(r, &mut model, &mut client).await;
     }
-    let after = request(&manager, &cookie);
+    let after = request(&manager, &client.cookie);
     for k in 0..4 {
         assert_eq!(
             after.get::<i64>(&key(k)).await.expect("read"),

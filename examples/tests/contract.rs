@@ -467,6 +467,12 @@ fn numbers_read_back_as_the_same_double(target: &Target) {
                 back.body
             );
         }
+        // `-0.0` over `0.0` is a write like any other.
+        for number in ["0.0", "-0.0"] {
+            assert_eq!(jar.request(&demo.addr, "PUT", "/set/z", number).status, 200);
+        }
+        let back = jar.request(&demo.addr, "GET", "/get/z", "");
+        assert_eq!(back.body, "-0.0", "{codec}");
     }
 }
 

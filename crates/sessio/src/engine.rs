@@ -144,7 +144,13 @@ impl Engine {
             return View::Gone;
         }
         match record::decode_record(self.format, &loaded.data) {
-            Ok(Record::Moved(to)) => View::Moved(to),
+            // The engine, not the store's TTL, ends a forward (see `Forward::until`).
+            Ok(Record::Moved(forward))
+                if forward.until != 0 && forward.until <= crate::policy::unix_millis(now) =>
+            {
+                View::Gone
+            }
+            Ok(Record::Moved(forward)) => View::Moved(forward),
             Ok(Record::Live(mut meta, data)) => {
                 if self.format == Format::JsonOnly {
                     meta.browser_cookie = self.config.session_cookie;

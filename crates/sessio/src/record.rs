@@ -86,6 +86,9 @@ pub(crate) struct Forward {
     /// A login rotated the session: requests still carrying the old id are refused rather
     /// than followed (they may be an attacker's, who planted the old id).
     pub login: bool,
+    /// Unix milliseconds when the forward ends (the rotation grace), whatever the store's
+    /// TTL says (a touch racing the rotation may have extended that); 0 when unknown.
+    pub until: u64,
 }
 
 /// Why stored bytes could not be read as a session.
@@ -155,7 +158,8 @@ pub(crate) fn encode_moved(forward: &Forward) -> Vec<u8> {
     } else {
         FLAG_MOVED
     });
-    out.extend_from_slice(&[0; HEADER - 2]);
+    out.extend_from_slice(&forward.until.to_le_bytes());
+    out.extend_from_slice(&[0; HEADER - 10]);
     out.extend_from_slice(successor.as_bytes());
     out
 }
@@ -170,6 +174,7 @@ pub(crate) fn decode_record(format: Format, bytes: &[u8]) -> Result<Record, Deco
         return Ok(Record::Moved(Forward {
             to: to.to_owned(),
             login: bytes[1] & FLAG_LOGIN != 0,
+            until: u64::from_le_bytes(bytes[2..10].try_into().expect("8 bytes")),
         }));
     }
     decode(format, bytes).map(|(meta, data)| Record::Live(meta, data))
@@ -316,6 +321,7 @@ mod tests {
             let forward = Forward {
                 to: "session:abc".into(),
                 login,
+                until: 1_700_000_000_000,
             };
             let bytes = encode_moved(&forward);
             assert_eq!(
@@ -326,6 +332,7 @@ mod tests {
         let bytes = encode_moved(&Forward {
             to: "session:abc".into(),
             login: true,
+            until: 0,
         });
         assert!(decode(Format::Native, &bytes).is_err());
         let live = encode(Format::Native, Codec::Json, &Meta::default(), &Data::new());

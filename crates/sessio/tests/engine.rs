@@ -636,3 +636,193 @@ async fn a_flood_of_one_shot_sessions_does_not_evict_returning_users() {
         );
     }
 }
+
+/// A forward ends with the rotation grace whatever the store's TTL says: a request that
+/// read the session before the rotation and touches it after (extending the forward's
+/// TTL in the store to the whole idle timeout) does not keep the old id alive.
+#[tokio::test]
+async fn a_touch_racing_a_rotation_does_not_keep_the_old_id_alive() {
+    use std::sync::Mutex;
+    use std::time::SystemTime;
+    #[derive(Debug)]
+    struct Manual(Mutex<SystemTime>);
+    impl sessio::Clock for Manual {
+        fn now(&self) -> SystemTime {
+            *self.0.lock().unwrap()
+        }
+    }
+    let start = SystemTime::now();
+    let clock = Arc::new(Manual(Mutex::new(start)));
+    let config = Config::default()
+        .with_touch_after(Duration::from_secs(1))
+        .with_rotation_grace(Duration::from_secs(60))
+        .with_clock(clock.clone());
+    let store = MemoryStore::default();
+    let manager = SessionManager::new(store.clone(), config).unwrap();
+    let first = manager.session(std::iter::empty());
+    first.insert("a", 1).await.unwrap();
+    let old = pair(&first.commit().await.unwrap().unwrap());
+
+    *clock.0.lock().unwrap() = start + Duration::from_secs(5);
+    let reader = manager.session([old.as_bytes()]);
+    assert_eq!(reader.get::<i32>("a").await.unwrap(), Some(1));
+    let rotation = manager.session([old.as_bytes()]);
+    rotation.cycle_id().await.unwrap();
+    let new = pair(&rotation.commit().await.unwrap().expect("the new id"));
+    // The reader is due for a touch, which lands on the forward.
+    assert_eq!(reader.commit().await.unwrap(), None);
+
+    // Within the grace the old id leads to the successor; past it, nowhere.
+    let within = manager.session([old.as_bytes()]);
+    assert_eq!(within.get::<i32>("a").await.unwrap(), Some(1));
+    *clock.0.lock().unwrap() = start + Duration::from_secs(66);
+    let past = manager.session([old.as_bytes()]);
+    assert!(
+        past.is_empty().await.unwrap(),
+        "the old id outlived its grace"
+    );
+    let current = manager.session([new.as_bytes()]);
+    assert_eq!(current.get::<i32>("a").await.unwrap(), Some(1));
+}
+
+/// A logout carrying an id that a login moved away is refused (the old id may have been
+/// planted): the login stands. A logout carrying an id that a plain rotation moved away
+/// ends the successor (it is the browser's own stale tab).
+#[tokio::test]
+async fn a_logout_with_a_pre_login_id_is_refused_and_one_after_a_rotation_is_not() {
+    let manager = SessionManager::new(MemoryStore::default(), Config::default()).unwrap();
+    let first = manager.session(std::iter::empty());
+    first.insert("a", 1).await.unwrap();
+    let planted = pair(&first.commit().await.unwrap().unwrap());
+    let login = manager.session([planted.as_bytes()]);
+    login.login("victim").await.unwrap();
+    let victim = pair(&login.commit().await.unwrap().expect("the login's id"));
+    for read_first in [false, true] {
+        let logout = manager.session([planted.as_bytes()]);
+        if read_first {
+            assert_eq!(logout.current_user::<String>().await.unwrap(), None);
+        }
+        logout.logout().await.unwrap();
+        let refused = logout.commit().await;
+        assert!(
+            matches!(refused, Err(sessio::Error::Superseded)),
+            "{refused:?}"
+        );
+    }
+    let still = manager.session([victim.as_bytes()]);
+    assert_eq!(
+        still.current_user::<String>().await.unwrap().as_deref(),
+        Some("victim")
+    );
+    // A plain rotation's old id: the logout ends the successor.
+    let rotation = manager.session([victim.as_bytes()]);
+    rotation.cycle_id().await.unwrap();
+    let rotated = pair(&rotation.commit().await.unwrap().expect("the new id"));
+    let stale_tab = manager.session([victim.as_bytes()]);
+    stale_tab.logout().await.unwrap();
+    let removal = stale_tab.commit().await.unwrap().expect("a removal cookie");
+    assert!(removal.contains("Max-Age=0"), "{removal}");
+    let gone = manager.session([rotated.as_bytes()]);
+    assert!(
+        gone.is_empty().await.unwrap(),
+        "the successor outlived the logout"
+    );
+}
+
+/// `-0.0` written over `0.0` is a change: the client reads back what it wrote.
+#[tokio::test]
+async fn negative_zero_over_zero_is_a_write() {
+    let manager = SessionManager::new(MemoryStore::default(), Config::default()).unwrap();
+    let first = manager.session(std::iter::empty());
+    first.insert("z", 0.0_f64).await.unwrap();
+    let cookie = pair(&first.commit().await.unwrap().unwrap());
+    let second = manager.session([cookie.as_bytes()]);
+    second.insert("z", -0.0_f64).await.unwrap();
+    second.commit().await.unwrap();
+    let read: f64 = manager
+        .session([cookie.as_bytes()])
+        .get("z")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(read == 0.0 && read.is_sign_negative(), "{read}");
+}
+
+/// A store whose next `save` fails with a timeout, after doing the write (`done`) or not.
+#[derive(Clone, Default)]
+struct LostReply {
+    store: MemoryStore,
+    /// 0: normal; 1: the next save is done, then reported as a timeout; 2: it is not done.
+    mode: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl Store for LostReply {
+    async fn load(&self, key: &str) -> StoreResult<Option<Loaded>> {
+        self.store.load(key).await
+    }
+    async fn create(&self, key: &str, data: &[u8], ttl: Duration) -> StoreResult<Outcome<Version>> {
+        self.store.create(key, data, ttl).await
+    }
+    async fn save(
+        &self,
+        key: &str,
+        expected: &Loaded,
+        data: &[u8],
+        ttl: Duration,
+    ) -> StoreResult<Outcome<Version>> {
+        match self.mode.swap(0, Ordering::SeqCst) {
+            0 => self.store.save(key, expected, data, ttl).await,
+            1 => {
+                self.store.save(key, expected, data, ttl).await?;
+                Err(sessio::store::StoreError::timeout("the reply was lost"))
+            }
+            _ => Err(sessio::store::StoreError::timeout("the request was lost")),
+        }
+    }
+    async fn delete_if(&self, key: &str, expected: &Loaded) -> StoreResult<Outcome<()>> {
+        self.store.delete_if(key, expected).await
+    }
+    async fn delete(&self, key: &str) -> StoreResult<()> {
+        self.store.delete(key).await
+    }
+    async fn touch(&self, key: &str, ttl: Duration) -> StoreResult<bool> {
+        self.store.touch(key, ttl).await
+    }
+}
+
+/// A login whose retiring write's reply is lost (a store timeout): the engine reads the
+/// old record back to learn what happened. Done: the login answers with its new id, the
+/// data intact. Not done: the login fails and the old id still holds the data, never a
+/// forward to a successor that was taken back.
+#[tokio::test]
+async fn a_rotation_whose_reply_is_lost_is_resolved_by_reading_back() {
+    for (mode, done) in [(1, true), (2, false)] {
+        let store = LostReply::default();
+        let manager = SessionManager::new(store.clone(), Config::default()).unwrap();
+        let first = manager.session(std::iter::empty());
+        first.insert("cart", "book").await.unwrap();
+        let old = pair(&first.commit().await.unwrap().unwrap());
+        let login = manager.session([old.as_bytes()]);
+        login.login("ada").await.unwrap();
+        store.mode.store(mode, Ordering::SeqCst);
+        let answered = login.commit().await;
+        let holder = if done {
+            pair(&answered.unwrap().expect("the login's new id"))
+        } else {
+            assert!(answered.is_err(), "{answered:?}");
+            old.clone()
+        };
+        let after = manager.session([holder.as_bytes()]);
+        assert_eq!(
+            after.get::<String>("cart").await.unwrap().as_deref(),
+            Some("book"),
+            "mode {mode}: the data was lost"
+        );
+        assert_eq!(
+            after.current_user::<String>().await.unwrap().is_some(),
+            done,
+            "mode {mode}"
+        );
+    }
+}

@@ -239,7 +239,7 @@ impl Session {
         let key = key.key_name();
         let value = serialize(key, &value)?;
         let mut st = self.state().await?;
-        if st.data.get(key) != Some(&value) {
+        if !st.data.get(key).is_some_and(|old| identical(old, &value)) {
             st.set(key, Some(value));
         }
         Ok(())
@@ -470,8 +470,10 @@ impl Session {
     /// a rotation's answer would take the browser out of its session.
     ///
     /// # Errors
-    /// The store's error, or [`Error::Conflict`], [`Error::TooLarge`], [`Error::LockLost`]:
-    /// the data was not saved, and the response must say so.
+    /// The store's error, or [`Error::Conflict`], [`Error::TooLarge`], [`Error::LockLost`],
+    /// [`Error::Ended`] (a locked section whose session ended), [`Error::Superseded`] (a
+    /// write or a logout carrying an id that a login moved away): the data was not saved,
+    /// and the response must say so.
     pub async fn commit(&self) -> Result<Option<String>, Error> {
         let mut cookies = self.commit_cookies().await?;
         match cookies.len() {
@@ -651,6 +653,14 @@ impl Session {
         }
         Ok(out)
     }
+}
+
+/// Whether `a` and `b` are the same JSON, number for number: `-0.0` and `0.0` compare
+/// equal as numbers, yet a client that wrote one must read it back.
+fn identical(a: &Value, b: &Value) -> bool {
+    a == b
+        && (matches!(a, Value::String(_) | Value::Bool(_) | Value::Null)
+            || a.to_string() == b.to_string())
 }
 
 /// Whether write count `a` is after `b` (counts wrap).

@@ -146,7 +146,8 @@ impl Session {
     /// Deletes `key` and, if a rotation left a forward there, the sessions it leads to: a
     /// logout that raced a rotation ends the rotated session too (one more read per
     /// logout). A stale tab's logout within the rotation grace ends the new session
-    /// as well, which is what its user asked for.
+    /// as well, which is what its user asked for. A *login's* forward is not followed by a
+    /// logout ([`Error::Superseded`]): the old id may be an attacker's.
     ///
     /// With `owner` (a revocation through a user's sessions index), a live record that is
     /// not that user's login (another user logged in on the same browser meanwhile) stops
@@ -171,6 +172,12 @@ impl Session {
                 return Ok(ended);
             };
             let (next, member, live) = match engine.view(Some(loaded.clone()), engine.now()) {
+                // A logout carrying an id that a login moved away never reaches the login
+                // (whoever planted that id must not end the user's session): it is refused,
+                // and the browser's own retries with the cookie it holds now.
+                View::Moved(forward) if forward.login && owner.is_none() => {
+                    return Err(Error::Superseded)
+                }
                 View::Moved(forward) => (Some(forward.to), None, false),
                 View::Live(fetched) => (None, engine.membership(&fetched.data), true),
                 View::Gone => (None, None, false),
@@ -465,6 +472,7 @@ impl Session {
             record::encode_moved(&record::Forward {
                 to: key.clone(),
                 login: st.edits.login,
+                until: crate::policy::unix_millis(st.now + grace),
             })
         });
         let retired = match (&forward, lease) {
@@ -483,6 +491,25 @@ impl Session {
                     .await
             }
             (None, None) => self.store().delete_if(old, base).await,
+        };
+        let retired = match retired {
+            Err(error) => {
+                // The store did not say whether the old record was retired (a timeout, a
+                // dropped connection). Read it back rather than guess: undoing a rotation
+                // that did happen would leave a forward to nothing, and the session lost.
+                let old = old.clone();
+                match self.store().load_fresh(&old).await {
+                    Ok(Some(now)) if forward.as_ref().is_some_and(|f| now.data == *f) => {
+                        Ok(Outcome::Done(()))
+                    }
+                    // Not retired: the successor is taken back below.
+                    Ok(_) => Err(error),
+                    // Still unknown: the successor may be the session now, so it stays
+                    // (unannounced, it expires with its TTL if it is not).
+                    Err(_) => return Err(error.into()),
+                }
+            }
+            done => done,
         };
         let step = match retired {
             Ok(Outcome::Done(())) => {

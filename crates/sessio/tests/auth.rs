@@ -242,35 +242,56 @@ async fn a_stored_user_of_another_type_is_an_error_naming_the_key() {
     assert!(error.to_string().contains(USER_KEY), "{error}");
 }
 
-/// A rotation (or a login) that lands between a logout's read of the record and its
-/// delete: the logout still ends the rotated session (found by a hostile two-process run:
-/// the delete removed only the forward, and the successor stayed logged in).
+/// A rotation that lands between a logout's read of the record and its delete: the
+/// logout still ends the rotated session (found by a hostile two-process run: the delete
+/// removed only the forward, and the successor stayed logged in). A *login* landing there
+/// instead makes the logout fail (`Superseded`, the old id may be an attacker's): the login
+/// stands, whole, and the browser's retried logout ends it.
 #[tokio::test]
 async fn a_rotation_between_a_logouts_read_and_delete_is_ended_too() {
-    let memory = MemoryStore::default();
-    // Stops the logout between its read of the record and its delete.
-    let hooked = PauseAfterFreshRead::new(memory.clone(), |_| true);
-    let one = SessionManager::new(memory.clone(), Config::default()).unwrap();
-    let two = SessionManager::new(hooked.clone(), Config::default()).unwrap();
-    let session = one.session(std::iter::empty());
-    session.login("ada").await.unwrap();
-    let cookie = pair(&session.commit().await.unwrap().unwrap());
+    for relogin in [false, true] {
+        let memory = MemoryStore::default();
+        // Stops the logout between its read of the record and its delete.
+        let hooked = PauseAfterFreshRead::new(memory.clone(), |_| true);
+        let one = SessionManager::new(memory.clone(), Config::default()).unwrap();
+        let two = SessionManager::new(hooked.clone(), Config::default()).unwrap();
+        let session = one.session(std::iter::empty());
+        session.login("ada").await.unwrap();
+        let cookie = pair(&session.commit().await.unwrap().unwrap());
 
-    let logout = two.session([cookie.as_bytes()]);
-    logout.logout().await.unwrap();
-    let (paused_rx, resume_tx) = hooked.arm();
-    let logging_out = tokio::spawn(async move { logout.commit().await });
-    paused_rx.await.unwrap(); // the logout has read the record, not deleted it yet
-    let rotation = one.session([cookie.as_bytes()]);
-    rotation.login("ada").await.unwrap();
-    let rotated = pair(&rotation.commit().await.unwrap().expect("the new id"));
-    resume_tx.send(()).unwrap();
-    logging_out.await.unwrap().unwrap();
+        let logout = two.session([cookie.as_bytes()]);
+        logout.logout().await.unwrap();
+        let (paused_rx, resume_tx) = hooked.arm();
+        let logging_out = tokio::spawn(async move { logout.commit().await });
+        paused_rx.await.unwrap(); // the logout has read the record, not deleted it yet
+        let rotation = one.session([cookie.as_bytes()]);
+        if relogin {
+            rotation.login("ada").await.unwrap();
+        } else {
+            rotation.cycle_id().await.unwrap();
+        }
+        let rotated = pair(&rotation.commit().await.unwrap().expect("the new id"));
+        resume_tx.send(()).unwrap();
+        let logged_out = logging_out.await.unwrap();
 
-    let after = one.session([rotated.as_bytes()]);
-    assert_eq!(
-        after.current_user::<String>().await.unwrap(),
-        None,
-        "the rotated session outlived the logout"
-    );
+        let after = one.session([rotated.as_bytes()]);
+        if relogin {
+            assert!(
+                matches!(logged_out, Err(Error::Superseded)),
+                "{logged_out:?}"
+            );
+            assert_eq!(
+                after.current_user::<String>().await.unwrap().as_deref(),
+                Some("ada"),
+                "the login was half ended"
+            );
+        } else {
+            logged_out.unwrap();
+            assert_eq!(
+                after.current_user::<String>().await.unwrap(),
+                None,
+                "the rotated session outlived the logout"
+            );
+        }
+    }
 }

@@ -774,7 +774,11 @@ impl Store for LostReply {
         match self.mode.swap(0, Ordering::SeqCst) {
             0 => self.store.save(key, expected, data, ttl).await,
             1 => {
-                self.store.save(key, expected, data, ttl).await?;
+                let outcome = self.store.save(key, expected, data, ttl).await?;
+                assert!(
+                    matches!(outcome, Outcome::Done(_)),
+                    "the write was not done"
+                );
                 Err(sessio::store::StoreError::timeout("the reply was lost"))
             }
             _ => Err(sessio::store::StoreError::timeout("the request was lost")),

@@ -658,9 +658,20 @@ impl Session {
 /// Whether `a` and `b` are the same JSON, number for number: `-0.0` and `0.0` compare
 /// equal as numbers, yet a client that wrote one must read it back.
 fn identical(a: &Value, b: &Value) -> bool {
-    a == b
-        && (matches!(a, Value::String(_) | Value::Bool(_) | Value::Null)
-            || a.to_string() == b.to_string())
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            x == y && x.as_f64().map(f64::to_bits) == y.as_f64().map(f64::to_bits)
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(v, w)| identical(v, w))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| identical(v, w)))
+        }
+        _ => a == b,
+    }
 }
 
 /// Whether write count `a` is after `b` (counts wrap).

@@ -12,3 +12,20 @@ proptest! {
         runtime.block_on(sessio_store_tests::model::check(&MemoryStore::default(), &ops));
     }
 }
+
+/// A case the generator found: a request sent before a login whose only change left is a
+/// plain rotation of a session another request rotated already (dropped, not refused).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redundant_rotation_after_a_login_is_dropped() {
+    use sessio_store_tests::model::{check, Op};
+    let ops = [
+        Op::Rotate(2),
+        Op::LockedIncrement(0, 0),
+        Op::Update(2, 0),
+        Op::Login(1),
+        Op::Update(0, 0),
+        Op::Rotate(0),
+        Op::Update(1, 0),
+    ];
+    check(&MemoryStore::default(), &ops).await;
+}

@@ -125,10 +125,11 @@ pub enum Error {
     Ended,
 
     /// The session id this request carried was rotated away by a login (on another
-    /// request) before this request could write: the request is refused, and its client
-    /// keeps the cookie it has. A browser's own request that raced its login simply retries
-    /// with the new cookie; a request carrying an id planted before the login (session
-    /// fixation) never reaches the logged-in session.
+    /// request) before this request could write, or this request logs in on a session
+    /// that another request rotated meanwhile (a cookie renewal, say): the request is
+    /// refused, and its client keeps the cookie it has. A browser's own request that raced
+    /// simply retries with the cookie it holds by then; a request carrying an id planted
+    /// before a login (session fixation) never reaches the logged-in session.
     #[error("the session id this request carried was replaced by a login while the request ran; nothing was written. Retry the request: the client's current cookie carries the new id")]
     Superseded,
 
@@ -186,7 +187,7 @@ impl Error {
         match self {
             Self::Store(_) | Self::Poisoned => "session store unavailable, please retry\n",
             _ if self.is_unavailable() => "session busy, please retry\n",
-            Self::Superseded => "the session changed with a login meanwhile: please retry\n",
+            Self::Superseded => "the session's id changed while this request ran: please retry\n",
             Self::Ended => "the session ended while this request ran: nothing was saved\n",
             Self::TooLarge { .. } | Self::CookieTooLarge { .. } => {
                 "session too large: the data was not saved\n"

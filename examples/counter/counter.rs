@@ -11,9 +11,11 @@ use axum::{routing::get, Router};
 use sessio_axum::{MemoryStore, Session, SessionError, SessionLayer};
 
 async fn index(session: Session) -> Result<String, SessionError> {
-    // Interact with the session like a map of JSON values.
-    let count = session.get::<u64>("foo").await?.unwrap_or(0) + 1;
-    session.insert("foo", count).await?;
+    // An atomic read-modify-write of one key: two tabs counting at once lose no visit
+    // (a `get` then an `insert` could).
+    let count = session
+        .update("foo", |n: Option<u64>| n.unwrap_or(0) + 1)
+        .await?;
     Ok(count.to_string())
 }
 

@@ -9,37 +9,10 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{get, request, Answer, Demo};
+use common::{get, request, Answer, Demo, Pair};
 use sessio_store_tests::servers::{
     memcached_url, MariaDbServer, MemcachedServer, PostgresServer, RedisServer, TempDir,
 };
-
-/// Two addresses serving one store (the same twice for the memory store).
-struct Pair {
-    a: Demo,
-    b: Option<Demo>,
-}
-
-impl Pair {
-    fn memory() -> Self {
-        Self {
-            a: Demo::start(&["--store", "memory"]),
-            b: None,
-        }
-    }
-    fn shared(url: &str) -> Self {
-        Self {
-            a: Demo::start(&["--store", url]),
-            b: Some(Demo::start(&["--store", url])),
-        }
-    }
-    fn a(&self) -> String {
-        self.a.addr.clone()
-    }
-    fn b(&self) -> String {
-        self.b.as_ref().unwrap_or(&self.a).addr.clone()
-    }
-}
 
 fn set_cookie(answer: &Answer) -> Option<String> {
     answer.cookie()

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{request, Answer, Demo, Jar};
+use common::{request, Answer, Demo, Jar, Pair};
 use sessio_store_tests::servers::{
     memcached_url, MemcachedServer, PostgresServer, RedisServer, TempDir,
 };
@@ -24,33 +24,6 @@ use sessio_store_tests::servers::{
 const TRIALS: usize = 200;
 /// Writes in flight during each login or rotation.
 const WRITES: usize = 4;
-
-/// The processes serving one store (the same one twice on memory).
-struct Pair {
-    a: Demo,
-    b: Option<Demo>,
-}
-
-impl Pair {
-    fn memory() -> Self {
-        Self {
-            a: Demo::start(&["--store", "memory"]),
-            b: None,
-        }
-    }
-    fn shared(url: &str) -> Self {
-        Self {
-            a: Demo::start(&["--store", url]),
-            b: Some(Demo::start(&["--store", url])),
-        }
-    }
-    fn addr(&self, i: usize) -> String {
-        match (&self.b, i % 2) {
-            (Some(b), 1) => b.addr.clone(),
-            _ => self.a.addr.clone(),
-        }
-    }
-}
 
 /// A browser's cookie jar shared by its concurrent requests: each request carries the
 /// cookies the jar held when it was sent; each answer's cookies are applied when it

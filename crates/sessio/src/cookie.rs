@@ -36,7 +36,8 @@ pub(crate) struct Stamp {
     pub writes: u32,
 }
 
-/// The tag of the record under store key `key`: 48 bits of its SHA-256, base64url.
+/// The tag of the record under store key `key`: 48 bits of its SHA-256, base64url (see
+/// `Engine::tag`, which takes them from the key itself when the key is already a hash).
 pub(crate) fn tag(key: &str) -> String {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine as _;
@@ -52,8 +53,9 @@ impl Presented {
         }
     }
 
-    /// The write count the client saw of the record under `key`, if it sent one for it.
-    pub(crate) fn writes_for(&self, key: &str) -> Option<u32> {
+    /// The write count the client saw of the record tagged `tag` (computed only when the
+    /// client sent a tagged count), if it sent one for it.
+    pub(crate) fn writes_for(&self, tag: impl FnOnce() -> String) -> Option<u32> {
         match self {
             Self::Id(_, Some(Stamp { tag: None, writes })) => Some(*writes),
             Self::Id(
@@ -62,7 +64,7 @@ impl Presented {
                     tag: Some(t),
                     writes,
                 }),
-            ) if *t == tag(key) => Some(*writes),
+            ) if *t == tag() => Some(*writes),
             _ => None,
         }
     }
@@ -82,17 +84,16 @@ impl Presented {
 
 /// Finds the session cookie among `headers`, tolerating anything else in them: other
 /// cookies that are not UTF-8, malformed pairs, stray separators. The first well-formed id
-/// under `name` wins; with `stamps`, the write count under `<name>.w` goes with it. Never
-/// fails, never panics.
+/// under `name` wins; with `stamp_name` (`<name>.w`), the write count under it goes with
+/// it. Never fails, never panics.
 pub(crate) fn find<'a>(
     headers: impl IntoIterator<Item = &'a [u8]>,
     name: &str,
     ids: &Ids,
-    stamps: bool,
+    stamp_name: Option<&str>,
 ) -> Presented {
     let mut presented = Presented::Absent;
     let mut stamp = None;
-    let stamp_name = stamps.then(|| stamp_name(name));
     for header in headers {
         for pair in header.split(|&b| b == b';') {
             let Some(eq) = pair.iter().position(|&b| b == b'=') else {
@@ -100,10 +101,7 @@ pub(crate) fn find<'a>(
             };
             let cookie = pair[..eq].trim_ascii();
             let value = unquote(pair[eq + 1..].trim_ascii());
-            if stamp_name
-                .as_deref()
-                .is_some_and(|s| cookie == s.as_bytes())
-            {
+            if stamp_name.is_some_and(|s| cookie == s.as_bytes()) {
                 stamp = stamp.or_else(|| parse_stamp(value));
                 continue;
             }
@@ -131,11 +129,6 @@ pub(crate) fn unquote(value: &[u8]) -> &[u8] {
         [b'"', inner @ .., b'"'] => inner,
         _ => value,
     }
-}
-
-/// The name of the write-count cookie that goes with session cookie `name`.
-pub(crate) fn stamp_name(name: &str) -> String {
-    format!("{name}.w")
 }
 
 /// A write-count cookie's value: `<tag>.<count>`.
@@ -173,6 +166,8 @@ fn parse(value: &[u8], ids: &Ids) -> Option<(SessionId, Option<u32>)> {
 #[derive(Debug, Clone)]
 pub(crate) struct CookieJar {
     pub name: String,
+    /// The write-count cookie's name, `<name>.w` (see [`Stamp`]).
+    pub stamp_name: String,
     path: String,
     domain: Option<String>,
     secure: bool,
@@ -182,8 +177,10 @@ pub(crate) struct CookieJar {
 
 impl CookieJar {
     pub(crate) fn new(config: &Config) -> Self {
+        let name = config.cookie_name();
         Self {
-            name: config.cookie_name(),
+            stamp_name: format!("{name}.w"),
+            name,
             path: config.path.clone(),
             domain: config.domain.clone(),
             secure: config.secure,
@@ -217,7 +214,7 @@ impl CookieJar {
             stamp.tag.as_deref().unwrap_or_default(),
             stamp.writes
         );
-        self.issue_value(&stamp_name(&self.name), &value, max_age)
+        self.issue_value(&self.stamp_name, &value, max_age)
     }
 
     /// The `Set-Cookie` value of cookie `name` (the session cookie, or one of the cookie
@@ -269,7 +266,7 @@ mod tests {
                 [header.as_slice()],
                 "id",
                 &Ids::Builtin(IdFormat::Native),
-                false
+                None
             ),
             Presented::Id(id.clone(), None)
         );
@@ -277,12 +274,12 @@ mod tests {
         let quoted = format!("x=1;id=\"{}\"", id.as_str());
         let ids = Ids::Builtin(IdFormat::Native);
         assert_eq!(
-            find([quoted.as_bytes()], "id", &ids, false),
+            find([quoted.as_bytes()], "id", &ids, None),
             Presented::Id(id.clone(), None)
         );
         let half = format!("x=1;id=\"{}", id.as_str());
         assert_eq!(
-            find([half.as_bytes()], "id", &ids, false),
+            find([half.as_bytes()], "id", &ids, None),
             Presented::Invalid
         );
         assert_eq!(
@@ -290,7 +287,7 @@ mod tests {
                 [b"x=1".as_slice()],
                 "id",
                 &Ids::Builtin(IdFormat::Native),
-                false
+                None
             ),
             Presented::Absent
         );
@@ -299,7 +296,7 @@ mod tests {
                 [b"id=garbage".as_slice()],
                 "id",
                 &Ids::Builtin(IdFormat::Native),
-                false
+                None
             ),
             Presented::Invalid
         );
@@ -308,7 +305,7 @@ mod tests {
                 [b"id=\xff".as_slice()],
                 "id",
                 &Ids::Builtin(IdFormat::Native),
-                false
+                None
             ),
             Presented::Invalid
         );
@@ -319,7 +316,7 @@ mod tests {
                 [two.as_bytes()],
                 "id",
                 &Ids::Builtin(IdFormat::Native),
-                false
+                None
             ),
             Presented::Id(id.clone(), None)
         );
@@ -329,7 +326,7 @@ mod tests {
                 [b"id=bad".as_slice(), second.as_bytes()],
                 "id",
                 &Ids::Builtin(IdFormat::Native),
-                false
+                None
             ),
             Presented::Id(id.clone(), None)
         );
@@ -340,7 +337,7 @@ mod tests {
                 [counted.as_bytes()],
                 "id",
                 &Ids::Builtin(IdFormat::Native),
-                false
+                None
             ),
             Presented::Id(
                 id.clone(),
@@ -357,7 +354,7 @@ mod tests {
                     [value.as_bytes()],
                     "id",
                     &Ids::Builtin(IdFormat::Native),
-                    false
+                    None
                 ),
                 Presented::Invalid,
                 "{bad}"
@@ -369,7 +366,7 @@ mod tests {
                 [b"xid=1".as_slice()],
                 "id",
                 &Ids::Builtin(IdFormat::Native),
-                false
+                None
             ),
             Presented::Absent
         );
@@ -381,17 +378,17 @@ mod tests {
         let ids = Ids::Builtin(IdFormat::Native);
         let key = "session:abc";
         let header = format!("id.w={}.7; id={}", tag(key), id.as_str());
-        let presented = find([header.as_bytes()], "id", &ids, true);
+        let presented = find([header.as_bytes()], "id", &ids, Some("id.w"));
         assert_eq!(presented.id(), Some(&id));
-        assert_eq!(presented.writes_for(key), Some(7));
+        assert_eq!(presented.writes_for(|| tag(key)), Some(7));
         assert_eq!(
-            presented.writes_for("session:other"),
+            presented.writes_for(|| tag("session:other")),
             None,
             "another record's count"
         );
         // Without stamps (a store without a cache) the cookie is not read.
         assert_eq!(
-            find([header.as_bytes()], "id", &ids, false).writes_for(key),
+            find([header.as_bytes()], "id", &ids, None).writes_for(|| tag(key)),
             None
         );
         for bad in [
@@ -402,7 +399,7 @@ mod tests {
         ] {
             let header = format!("id={}; id.w={bad}", id.as_str());
             assert_eq!(
-                find([header.as_bytes()], "id", &ids, true).stamp(),
+                find([header.as_bytes()], "id", &ids, Some("id.w")).stamp(),
                 None,
                 "{bad}"
             );

@@ -100,6 +100,17 @@ impl Engine {
         id.store_key(&self.config.key_prefix, self.config.hashed_keys)
     }
 
+    /// The tag that ties a write count to the record under `key` (see `cookie::Stamp`):
+    /// with hashed keys the key already ends in a SHA-256, so its last 8 characters (48
+    /// bits) serve, with no hashing on the request's path; otherwise 48 bits of the key's
+    /// SHA-256.
+    pub(crate) fn tag(&self, key: &str) -> String {
+        match key.len().checked_sub(8) {
+            Some(start) if self.config.hashed_keys => key[start..].to_owned(),
+            _ => crate::cookie::tag(key),
+        }
+    }
+
     /// A fresh id and its store key.
     pub(crate) fn fresh(&self) -> Result<(SessionId, String), Error> {
         let id = self.ids.generate()?;

@@ -168,8 +168,12 @@ impl SessionManager {
                 Session::new(engine.clone(), presented, Some(Arc::new(carried)))
             }
             _ => {
-                let presented =
-                    cookie::find(cookie_headers, &engine.jar.name, &engine.ids, engine.stamps);
+                let presented = cookie::find(
+                    cookie_headers,
+                    &engine.jar.name,
+                    &engine.ids,
+                    engine.stamps.then_some(engine.jar.stamp_name.as_str()),
+                );
                 Session::new(engine.clone(), presented, None)
             }
         }

@@ -563,19 +563,20 @@ async fn values_too_deep_to_read_back_are_refused_when_written() {
     );
 }
 
+/// A clock the test moves by hand.
+#[derive(Debug)]
+struct Manual(std::sync::Mutex<std::time::SystemTime>);
+
+impl sessio::Clock for Manual {
+    fn now(&self) -> std::time::SystemTime {
+        *self.0.lock().unwrap()
+    }
+}
+
 #[tokio::test]
 async fn a_rotation_near_the_absolute_deadline_keeps_the_cookie() {
-    use std::sync::Mutex;
-    use std::time::{SystemTime, UNIX_EPOCH};
-    #[derive(Debug)]
-    struct Manual(Mutex<SystemTime>);
-    impl sessio::Clock for Manual {
-        fn now(&self) -> SystemTime {
-            *self.0.lock().unwrap()
-        }
-    }
-    let start = SystemTime::now();
-    let clock = Arc::new(Manual(Mutex::new(start)));
+    let start = std::time::SystemTime::now();
+    let clock = Arc::new(Manual(std::sync::Mutex::new(start)));
     let config = Config::default()
         .with_absolute_timeout(Some(Duration::from_secs(100)))
         .with_clock(clock.clone());
@@ -593,7 +594,6 @@ async fn a_rotation_near_the_absolute_deadline_keeps_the_cookie() {
         .unwrap()
         .expect("a rotation sends the new id");
     assert!(set.contains("Max-Age=2"), "{set}");
-    let _ = UNIX_EPOCH;
 }
 
 #[tokio::test]
@@ -642,17 +642,8 @@ async fn a_flood_of_one_shot_sessions_does_not_evict_returning_users() {
 /// TTL in the store to the whole idle timeout) does not keep the old id alive.
 #[tokio::test]
 async fn a_touch_racing_a_rotation_does_not_keep_the_old_id_alive() {
-    use std::sync::Mutex;
-    use std::time::SystemTime;
-    #[derive(Debug)]
-    struct Manual(Mutex<SystemTime>);
-    impl sessio::Clock for Manual {
-        fn now(&self) -> SystemTime {
-            *self.0.lock().unwrap()
-        }
-    }
-    let start = SystemTime::now();
-    let clock = Arc::new(Manual(Mutex::new(start)));
+    let start = std::time::SystemTime::now();
+    let clock = Arc::new(Manual(std::sync::Mutex::new(start)));
     let config = Config::default()
         .with_touch_after(Duration::from_secs(1))
         .with_rotation_grace(Duration::from_secs(60))

@@ -99,6 +99,50 @@ impl Drop for Demo {
     }
 }
 
+/// The demo processes serving one store: two sharing it, or one on the memory store
+/// (whose sessions live in the process).
+pub struct Pair {
+    pub a: Demo,
+    pub b: Option<Demo>,
+}
+
+impl Pair {
+    /// One demo on the memory store.
+    pub fn memory() -> Self {
+        Self {
+            a: Demo::start(&["--store", "memory"]),
+            b: None,
+        }
+    }
+
+    /// Two demos on the store at `url`.
+    pub fn shared(url: &str) -> Self {
+        Self {
+            a: Demo::start(&["--store", url]),
+            b: Some(Demo::start(&["--store", url])),
+        }
+    }
+
+    /// The first process's address.
+    pub fn a(&self) -> String {
+        self.a.addr.clone()
+    }
+
+    /// The second process's address (the first's on memory).
+    pub fn b(&self) -> String {
+        self.b.as_ref().unwrap_or(&self.a).addr.clone()
+    }
+
+    /// Request `i`'s address: the processes in turn.
+    pub fn addr(&self, i: usize) -> String {
+        if i % 2 == 0 {
+            self.a()
+        } else {
+            self.b()
+        }
+    }
+}
+
 /// An HTTP answer.
 #[derive(Debug)]
 pub struct Answer {

@@ -144,25 +144,14 @@ impl Session {
             return Ok(());
         };
         let mut key = engine.key(id);
-        let loaded = self.store().load(&key).await;
-        let mut view = match loaded {
-            Ok(loaded) => engine.view(loaded, st.now),
-            Err(error) => {
-                st.phase = Phase::Failed;
-                return Err(error.into());
-            }
-        };
-        if let (View::Live(fetched), Some(seen)) = (&view, st.presented.writes_for(&key)) {
+        let mut view = self.fetch(st, &key, false).await?;
+        if let (View::Live(fetched), Some(seen)) =
+            (&view, st.presented.writes_for(|| engine.tag(&key)))
+        {
             if engine.stamps && newer(seen, fetched.meta.writes) {
                 // The client saw a write this (cached) copy lacks: ask the
                 // authoritative copy.
-                view = match self.store().load_fresh(&key).await {
-                    Ok(fresh) => engine.view(fresh, st.now),
-                    Err(error) => {
-                        st.phase = Phase::Failed;
-                        return Err(error.into());
-                    }
-                };
+                view = self.fetch(st, &key, true).await?;
             }
         }
         let mut origin = Origin::Client;
@@ -183,13 +172,7 @@ impl Session {
                 View::Moved(forward) => {
                     key = forward.to;
                     origin = Origin::Followed;
-                    view = match self.store().load_fresh(&key).await {
-                        Ok(loaded) => engine.view(loaded, st.now),
-                        Err(error) => {
-                            st.phase = Phase::Failed;
-                            return Err(error.into());
-                        }
-                    };
+                    view = self.fetch(st, &key, true).await?;
                 }
             }
         }
@@ -198,6 +181,23 @@ impl Session {
         Err(Error::Conflict {
             attempts: persist::MAX_HOPS as u32,
         })
+    }
+
+    /// `key` as the engine sees it, read from the store (from the store itself, past any
+    /// cache, with `fresh`). A store error leaves the session's state unknown.
+    async fn fetch(&self, st: &mut State, key: &str, fresh: bool) -> Result<View, Error> {
+        let loaded = if fresh {
+            self.store().load_fresh(key).await
+        } else {
+            self.store().load(key).await
+        };
+        match loaded {
+            Ok(loaded) => Ok(self.engine().view(loaded, st.now)),
+            Err(error) => {
+                st.phase = Phase::Failed;
+                Err(error.into())
+            }
+        }
     }
 
     /// The value under `key` (a string, or a [`SessionKey`](crate::keys::SessionKey)),
@@ -629,11 +629,7 @@ impl Session {
                 st.ended = false;
                 out.push(engine.jar.removal());
                 if st.presented.stamp().is_some_and(|s| s.tag.is_some()) {
-                    out.push(
-                        engine
-                            .jar
-                            .removal_named(&cookie::stamp_name(&engine.jar.name)),
-                    );
+                    out.push(engine.jar.removal_named(&engine.jar.stamp_name));
                 }
             }
             _ => {}
@@ -641,7 +637,7 @@ impl Session {
         // With a caching store, the write count the client saw (see `Engine::stamps`).
         if let (true, Phase::Stored { key, .. }) = (engine.stamps, &st.phase) {
             let current = cookie::Stamp {
-                tag: Some(cookie::tag(key)),
+                tag: Some(engine.tag(key)),
                 writes: st.meta.writes,
             };
             if st.presented.stamp() != Some(&current) {

@@ -135,7 +135,7 @@ impl Pair {
 
     /// Request `i`'s address: the processes in turn.
     pub fn addr(&self, i: usize) -> String {
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             self.a()
         } else {
             self.b()

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use clap::{Parser, ValueEnum};
 use sessio::cookie_store::CookieStore;
 use sessio::store::WriteThrough;
-use sessio::{Codec, Compat};
+use sessio::{codec::Codec, Compat};
 
 use crate::{open_store, DemoOptions, Managers};
 

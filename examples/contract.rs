@@ -234,7 +234,7 @@ fn unix_seconds(t: std::time::SystemTime) -> u64 {
 /// `GET /sessions` (behind the login guard).
 pub async fn list_sessions(session: &Session) -> Result<Reply, Error> {
     let devices: Vec<Device> = session
-        .sessions()
+        .devices()
         .await?
         .into_iter()
         .map(|s| Device {

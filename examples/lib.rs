@@ -32,7 +32,7 @@
 //!                      that is not one of theirs
 //! ```
 //!
-//! The sessions index is on whenever the store can keep it; `max_sessions_per_user` caps
+//! The devices index is on whenever the store can keep it; `max_sessions_per_user` caps
 //! each user's sessions (a login past it ends the least recently active one).
 #![warn(missing_docs)]
 
@@ -48,8 +48,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::Router;
 use sessio::cookie_store::CookieStore;
-use sessio::index::SessionIndex;
-use sessio::{Codec, Compat, Config, MemoryStore, SessionManager, Store};
+use sessio::devices::Devices;
+use sessio::{codec::Codec, store::Store, Compat, Config, MemoryStore, SessionManager};
 use sessio_axum::{LoggedIn, NamedSession, Session, SessionError, SessionLayer};
 
 pub mod actix;
@@ -199,11 +199,11 @@ impl Managers {
         // The user's sessions: on whenever the store can keep them (a maximum asks for it
         // explicitly, and is refused on a store that cannot).
         if store.keeps_live_records() || options.max_sessions_per_user.is_some() {
-            let mut index = SessionIndex::new();
+            let mut index = Devices::new();
             if let Some(max) = options.max_sessions_per_user {
                 index = index.max_per_user(max);
             }
-            config = config.with_session_index(index);
+            config = config.with_devices(index);
         }
         Ok(Self {
             session: SessionManager::from_arc(Arc::clone(&store), config)?,
@@ -213,7 +213,7 @@ impl Managers {
 
     /// The demo's sessions on the encrypted cookie store (`--store cookie`): the session
     /// and the preferences sealed in the browser's cookies (the preferences in
-    /// `prefs_store`, under their own cookie). `/locked` and the sessions index answer
+    /// `prefs_store`, under their own cookie). `/locked` and the devices index answer
     /// `501`.
     ///
     /// # Errors

@@ -113,7 +113,7 @@ fn counter_counts_per_cookie(target: &Target) {
 
 fn attacker_chosen_ids_are_replaced(target: &Target) {
     let demo = target.start(&[]);
-    let forged = format!("id={}", sessio::SessionId::generate().unwrap().as_str());
+    let forged = format!("id={}", sessio::id::SessionId::generate().unwrap().as_str());
     let answer = get(&demo.addr, "/", Some(&forged));
     assert_eq!(answer.body, "1");
     let issued = answer.cookie().expect("a new id is issued");

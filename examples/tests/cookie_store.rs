@@ -1,7 +1,7 @@
 //! The demo on the encrypted cookie store (`--store cookie`), over real TCP on 127.0.0.1:
 //! the counter across two processes, 30 kinds of tampered or foreign cookies, key
 //! rotation across restarts, a 12 KiB session over chunks, expiry from inside the seal,
-//! and every route of the demo (`/locked` and the sessions index answer 501).
+//! and every route of the demo (`/locked` and the devices index answer 501).
 
 mod common;
 

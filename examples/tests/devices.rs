@@ -266,7 +266,7 @@ fn on_memcached_the_sessions_routes_answer_501() {
     assert_eq!(me(&demo.addr, &cookie).body, "ada", "logins work");
     let answer = get(&demo.addr, "/sessions", Some(&cookie));
     assert_eq!(answer.status, 501, "{answer:?}");
-    assert!(answer.body.contains("sessions index"), "{answer:?}");
+    assert!(answer.body.contains("devices index"), "{answer:?}");
     assert_eq!(
         post(&demo.addr, "/sessions/revoke-others", Some(&cookie)).status,
         501

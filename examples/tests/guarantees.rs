@@ -529,7 +529,7 @@ fn redis_forged_ids_leave_no_tracking_memory() {
     let before = redis_info(&server, "tracking_total_keys");
     for i in 0..2000 {
         // Well-formed, never issued by the server.
-        let forged = format!("id={}", sessio::SessionId::generate().unwrap().as_str());
+        let forged = format!("id={}", sessio::id::SessionId::generate().unwrap().as_str());
         let path = if i % 10 == 0 { "/locked" } else { "/get/x" };
         let answer = get(&demo.addr, path, Some(&forged));
         assert!(answer.status < 500, "{answer:?}");

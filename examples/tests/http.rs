@@ -141,7 +141,7 @@ async fn start(options: DemoOptions) -> (Server, MemoryStore, Http) {
 #[tokio::test]
 async fn attacker_chosen_ids_are_replaced() {
     let (_server, store, http) = start(DemoOptions::default()).await;
-    let forged = sessio::SessionId::generate().unwrap();
+    let forged = sessio::id::SessionId::generate().unwrap();
     let cookie = format!("id={}", forged.as_str());
     let answer = http.get("/", Some(&cookie)).await;
     assert_eq!(answer.body, "1");
@@ -301,7 +301,7 @@ async fn hostile_cookies_get_a_fresh_session_never_a_5xx() {
     let (_server, _store, http) = start(DemoOptions::default()).await;
     let real = http.get("/", None).await.cookie().unwrap();
     let real_id = real.trim_start_matches("id=").to_string();
-    let forged = sessio::SessionId::generate().unwrap();
+    let forged = sessio::id::SessionId::generate().unwrap();
     let long = "A".repeat(8000);
     let hostile: Vec<Vec<u8>> = vec![
         b"id=".to_vec(),

@@ -97,7 +97,7 @@ fn messagepack_and_json_processes_share_sessions() {
 /// The store key under which the session of `cookie` (`id=...`) lives.
 fn store_key(cookie: &str) -> String {
     let id = cookie.trim_start_matches("id=").split('.').next().unwrap();
-    sessio::SessionId::parse(id, sessio::IdFormat::Native)
+    sessio::id::SessionId::parse(id, sessio::id::IdFormat::Native)
         .expect("a native id")
         .store_key("session:", true)
 }

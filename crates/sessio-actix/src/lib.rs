@@ -67,8 +67,12 @@ use actix_web::{HttpResponseBuilder, ResponseError};
 use serde::de::DeserializeOwned;
 use sessio::integration::PlainHttp;
 
+// What an app names besides this crate's own types: the engine's configuration and the
+// modules for logins, typed keys, the user's devices, ids and stores, so that a crate
+// depending on this one alone needs no `sessio` line.
 pub use sessio::{
-    self, Compat, Config, ConfigError, MemoryStore, SameSite, SessionLock, SessionManager, Store,
+    self, auth, clock, codec, devices, id, keys, store, Compat, Config, ConfigError, MemoryStore,
+    SameSite, SessionLock, SessionManager,
 };
 
 /// The session of the current request, as an actix-web extractor. Derefs to
@@ -215,7 +219,7 @@ struct Tagged<N>(sessio::Session, PhantomData<fn() -> N>);
 
 impl SessionMiddleware {
     /// A middleware over `store` with the default [`Config`].
-    pub fn new(store: impl Store) -> Self {
+    pub fn new(store: impl store::Store) -> Self {
         Self::from_manager(
             SessionManager::new(store, Config::default()).expect("the default config is valid"),
         )
@@ -225,7 +229,7 @@ impl SessionMiddleware {
     ///
     /// # Errors
     /// A [`ConfigError`] naming the option to change if the options do not fit together.
-    pub fn with_config(store: impl Store, config: Config) -> Result<Self, ConfigError> {
+    pub fn with_config(store: impl store::Store, config: Config) -> Result<Self, ConfigError> {
         Ok(Self::from_manager(SessionManager::new(store, config)?))
     }
 

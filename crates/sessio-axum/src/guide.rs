@@ -167,12 +167,12 @@
 //!
 //! ## 6. The user's devices
 //!
-//! Turn on the sessions index ([`Config::with_session_index`](sessio::Config::with_session_index))
+//! Turn on the devices index ([`Config::with_devices`](sessio::Config::with_devices))
 //! and each login gets a *handle*, a public name for that session that is not its id. A
 //! user can then list their sessions, end one, or end all but the current one ("log out
 //! other devices", after a password change); a maximum per user ends the least recently
 //! active session at the login past it. Revocation works across processes: the revoked
-//! session is logged out at its next request, wherever it lands. See [`sessio::index`] for
+//! session is logged out at its next request, wherever it lands. See [`sessio::devices`] for
 //! what it stores and costs.
 //!
 //! ```
@@ -181,7 +181,7 @@
 //! use axum::routing::{delete, get, post};
 //! use axum::{Json, Router};
 //! use sessio::auth::Login;
-//! use sessio::index::SessionIndex;
+//! use sessio::devices::Devices;
 //! use sessio::Config;
 //! use sessio_axum::{LoggedIn, MemoryStore, Session, SessionError, SessionLayer};
 //!
@@ -196,7 +196,7 @@
 //!     _: LoggedIn<u64>,
 //!     session: Session,
 //! ) -> Result<Json<Vec<(String, bool, Option<String>)>>, SessionError> {
-//!     let list = session.sessions().await?;
+//!     let list = session.devices().await?;
 //!     Ok(Json(list.into_iter().map(|s| (s.handle, s.current, s.label)).collect()))
 //! }
 //!
@@ -216,7 +216,7 @@
 //!     })
 //! }
 //!
-//! let config = Config::default().with_session_index(SessionIndex::new().max_per_user(10));
+//! let config = Config::default().with_devices(Devices::new().max_per_user(10));
 //! let app: Router = Router::new()
 //!     .route("/login", post(login))
 //!     .route("/devices", get(devices))
@@ -227,7 +227,7 @@
 //!
 //! The store must keep records until they expire: Memcached, a cache, is refused when the
 //! index is on, and without the index these calls fail with
-//! [`Error::NoSessionIndex`](sessio::Error::NoSessionIndex) (`501`).
+//! [`Error::DevicesOff`](sessio::Error::DevicesOff) (`501`).
 //!
 //! ## 7. When things fail
 //!

@@ -39,7 +39,7 @@
 //! | lock wait timeout, lease lost, too much contention | `503` with `Retry-After: 1` |
 //! | a session over the size limit ([`sessio::Error::TooLarge`]) | `413` `session too large` |
 //! | a value nested too deeply to read back ([`sessio::Error::TooDeep`]) | `422` |
-//! | a feature the store or configuration lacks ([`sessio::Error::LockUnsupported`], [`sessio::Error::NoSessionIndex`]) | `501` |
+//! | a feature the store or configuration lacks ([`sessio::Error::LockUnsupported`], [`sessio::Error::DevicesOff`]) | `501` |
 //! | a value that does not (de)serialize | `500` |
 //! | garbage, oversized, forged or unknown cookie | not an error: a fresh session |
 //!
@@ -74,8 +74,12 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 pub use login::{LoggedIn, LoginRejection};
+// What an app names besides this crate's own types: the engine's configuration and the
+// modules for logins, typed keys, the user's devices, ids and stores, so that a crate
+// depending on this one alone needs no `sessio` line.
 pub use sessio::{
-    self, Compat, Config, ConfigError, MemoryStore, SameSite, SessionLock, SessionManager, Store,
+    self, auth, clock, codec, devices, id, keys, store, Compat, Config, ConfigError, MemoryStore,
+    SameSite, SessionLock, SessionManager,
 };
 
 /// The session of the current request, as an axum extractor. Derefs to
@@ -312,7 +316,7 @@ impl std::fmt::Debug for SessionLayer {
 
 impl SessionLayer {
     /// A layer over `store` with the default [`Config`].
-    pub fn new(store: impl Store) -> Self {
+    pub fn new(store: impl store::Store) -> Self {
         Self::from_manager(
             SessionManager::new(store, Config::default()).expect("the default config is valid"),
         )
@@ -322,7 +326,7 @@ impl SessionLayer {
     ///
     /// # Errors
     /// A [`ConfigError`] naming the option to change if the options do not fit together.
-    pub fn with_config(store: impl Store, config: Config) -> Result<Self, ConfigError> {
+    pub fn with_config(store: impl store::Store, config: Config) -> Result<Self, ConfigError> {
         Ok(Self::from_manager(SessionManager::new(store, config)?))
     }
 

@@ -421,7 +421,7 @@ async fn an_unlocked_record_is_its_bytes_alone() {
     assert_eq!(lines.next().unwrap().unwrap(), "{\"a\":1}");
 }
 
-/// Memcached evicts live items when it needs room, so the user's sessions index (which
+/// Memcached evicts live items when it needs room, so the user's devices index (which
 /// must never lose an entry under a live session) is refused, naming the stores that can.
 #[tokio::test]
 async fn the_sessions_index_is_refused_naming_the_stores_that_can_keep_it() {
@@ -430,7 +430,7 @@ async fn the_sessions_index_is_refused_naming_the_stores_that_can_keep_it() {
         .await
         .expect("connect");
     assert!(!store.keeps_live_records());
-    let config = sessio::Config::default().with_session_index(sessio::index::SessionIndex::new());
+    let config = sessio::Config::default().with_devices(sessio::devices::Devices::new());
     let error = sessio::SessionManager::new(store, config).unwrap_err();
     let message = error.to_string();
     for name in [

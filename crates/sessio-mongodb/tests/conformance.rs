@@ -25,7 +25,7 @@ async fn setup() -> Fixture<Serialized<MongoStore>> {
 
 sessio_store_tests::basic_suite!(setup, Timing::SECONDS);
 sessio_store_tests::locking_suite!(setup, Timing::SECONDS);
-sessio_store_tests::index_suite!(setup, Timing::SECONDS);
+sessio_store_tests::devices_suite!(setup, Timing::SECONDS);
 
 #[tokio::test]
 async fn setup_reports_a_server_without_index_support_clearly() {

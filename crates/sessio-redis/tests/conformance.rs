@@ -30,7 +30,7 @@ mod standalone {
 
     sessio_store_tests::basic_suite!(setup, Timing::FAST);
     sessio_store_tests::locking_suite!(setup, Timing::FAST);
-    sessio_store_tests::index_suite!(setup, Timing::FAST);
+    sessio_store_tests::devices_suite!(setup, Timing::FAST);
 }
 
 mod without_near_cache {
@@ -49,7 +49,7 @@ mod without_near_cache {
 
     sessio_store_tests::basic_suite!(setup, Timing::FAST);
     sessio_store_tests::locking_suite!(setup, Timing::FAST);
-    sessio_store_tests::index_suite!(setup, Timing::FAST);
+    sessio_store_tests::devices_suite!(setup, Timing::FAST);
 }
 
 mod cluster {
@@ -65,7 +65,7 @@ mod cluster {
 
     sessio_store_tests::basic_suite!(setup, Timing::FAST);
     sessio_store_tests::locking_suite!(setup, Timing::FAST);
-    sessio_store_tests::index_suite!(setup, Timing::FAST);
+    sessio_store_tests::devices_suite!(setup, Timing::FAST);
 }
 
 mod sentinel {
@@ -81,7 +81,7 @@ mod sentinel {
 
     sessio_store_tests::basic_suite!(setup, Timing::FAST);
     sessio_store_tests::locking_suite!(setup, Timing::FAST);
-    sessio_store_tests::index_suite!(setup, Timing::FAST);
+    sessio_store_tests::devices_suite!(setup, Timing::FAST);
 }
 
 #[tokio::test]

@@ -25,7 +25,7 @@ async fn setup() -> Fixture<MySqlStore> {
 
 sessio_store_tests::basic_suite!(setup, Timing::FAST);
 sessio_store_tests::locking_suite!(setup, Timing::FAST);
-sessio_store_tests::index_suite!(setup, Timing::FAST);
+sessio_store_tests::devices_suite!(setup, Timing::FAST);
 
 #[tokio::test]
 async fn hostile_names_are_refused_and_the_sweeper_keeps_live_rows() {

@@ -25,7 +25,7 @@ async fn setup() -> Fixture<PostgresStore> {
 
 sessio_store_tests::basic_suite!(setup, Timing::FAST);
 sessio_store_tests::locking_suite!(setup, Timing::FAST);
-sessio_store_tests::index_suite!(setup, Timing::FAST);
+sessio_store_tests::devices_suite!(setup, Timing::FAST);
 
 #[tokio::test]
 async fn migrate_is_idempotent_and_names_are_checked() {

@@ -27,7 +27,7 @@ async fn setup() -> Fixture<SqliteStore> {
 
 sessio_store_tests::basic_suite!(setup, Timing::FAST);
 sessio_store_tests::locking_suite!(setup, Timing::FAST);
-sessio_store_tests::index_suite!(setup, Timing::FAST);
+sessio_store_tests::devices_suite!(setup, Timing::FAST);
 
 #[tokio::test]
 async fn two_stores_on_one_file_see_each_others_writes_and_leases() {

@@ -1,4 +1,4 @@
-//! The user's sessions index over a store ([`index_suite!`](crate::index_suite)): listing
+//! The user's devices index over a store ([`devices_suite!`](crate::devices_suite)): listing
 //! across "processes" (two managers on one store), revoking under concurrent logins and a
 //! racing rotation, the maximum per user, and expiry with the sessions.
 
@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sessio::auth::Login;
-use sessio::index::SessionIndex;
-use sessio::{Config, SessionManager, Store};
+use sessio::devices::Devices;
+use sessio::{store::Store, Config, SessionManager};
 
 use crate::{commit, cookie_pair, request, unique, Timing};
 
@@ -15,13 +15,13 @@ use crate::{commit, cookie_pair, request, unique, Timing};
 fn pair_of_managers<S: Store + Clone>(
     store: &S,
     name: &str,
-    index: SessionIndex,
+    index: Devices,
 ) -> (SessionManager, SessionManager) {
     let config = Config::default()
         .with_key_prefix(format!("{}:", unique(name)))
         .with_max_retries(200)
         .with_touch_after(Duration::ZERO)
-        .with_session_index(index);
+        .with_devices(index);
     let one = SessionManager::from_arc(Arc::new(store.clone()), config.clone()).expect("config");
     let two = SessionManager::from_arc(Arc::new(store.clone()), config).expect("config");
     (one, two)
@@ -48,7 +48,7 @@ pub async fn revoke_others_ends_every_other_session_of_the_user<S: Store + Clone
     store: &S,
     _: Timing,
 ) {
-    let (one, two) = pair_of_managers(store, "revoke-others", SessionIndex::new());
+    let (one, two) = pair_of_managers(store, "revoke-others", Devices::new());
     let bob = login(&two, "bob", Login::new()).await;
     let tasks: Vec<_> = (0..12)
         .map(|i| {
@@ -62,7 +62,7 @@ pub async fn revoke_others_ends_every_other_session_of_the_user<S: Store + Clone
     for task in tasks {
         cookies.push(task.await.expect("a login panicked"));
     }
-    let list = request(&one, &cookies[5]).sessions().await.unwrap();
+    let list = request(&one, &cookies[5]).devices().await.unwrap();
     assert_eq!(
         list.len(),
         12,
@@ -83,10 +83,7 @@ pub async fn revoke_others_ends_every_other_session_of_the_user<S: Store + Clone
         }
     }
     assert_eq!(user_of(&one, &bob).await.as_deref(), Some("bob"));
-    assert_eq!(
-        request(&one, &cookies[5]).sessions().await.unwrap().len(),
-        1
-    );
+    assert_eq!(request(&one, &cookies[5]).devices().await.unwrap().len(), 1);
 }
 
 /// A revocation that races the revoked session's own rotation ends the rotated session
@@ -96,7 +93,7 @@ pub async fn a_revocation_racing_a_rotation_ends_the_rotated_session<S: Store + 
     store: &S,
     _: Timing,
 ) {
-    let (one, two) = pair_of_managers(store, "revoke-rotate", SessionIndex::new());
+    let (one, two) = pair_of_managers(store, "revoke-rotate", Devices::new());
     let target = login(&one, "ada", Login::new()).await;
     let revoker = login(&two, "ada", Login::new()).await;
     let bob = login(&two, "bob", Login::new()).await;
@@ -112,7 +109,7 @@ pub async fn a_revocation_racing_a_rotation_ends_the_rotated_session<S: Store + 
 
     // The target rotates after the revoker read the index and before it revokes.
     let revoking = request(&two, &revoker);
-    assert_eq!(revoking.sessions().await.unwrap().len(), 2);
+    assert_eq!(revoking.devices().await.unwrap().len(), 2);
     let rotating = request(&one, &target);
     rotating.cycle_id().await.unwrap();
     let rotated = cookie_pair(&commit(&rotating).await.unwrap().expect("a new id"));
@@ -130,7 +127,7 @@ pub async fn a_revocation_racing_a_rotation_ends_the_rotated_session<S: Store + 
 /// With a maximum of 2, the third login ends the least recently active session (the one
 /// not written since), on whichever process it was.
 pub async fn the_maximum_ends_the_least_recently_active<S: Store + Clone>(store: &S, _: Timing) {
-    let (one, two) = pair_of_managers(store, "max", SessionIndex::new().max_per_user(2));
+    let (one, two) = pair_of_managers(store, "max", Devices::new().max_per_user(2));
     let first = login(&one, "ada", Login::new()).await;
     tokio::time::sleep(Duration::from_millis(20)).await;
     let second = login(&two, "ada", Login::new()).await;
@@ -147,20 +144,20 @@ pub async fn the_maximum_ends_the_least_recently_active<S: Store + Clone>(store:
     );
     assert_eq!(user_of(&one, &first).await.as_deref(), Some("ada"));
     assert_eq!(user_of(&two, &third).await.as_deref(), Some("ada"));
-    assert_eq!(request(&one, &third).sessions().await.unwrap().len(), 2);
+    assert_eq!(request(&one, &third).devices().await.unwrap().len(), 2);
 }
 
 /// An entry expires with its session: a session idle past its timeout leaves the list of
 /// the user's other sessions.
 pub async fn entries_expire_with_their_sessions<S: Store + Clone>(store: &S, timing: Timing) {
-    let (one, two) = pair_of_managers(store, "expiry", SessionIndex::new());
+    let (one, two) = pair_of_managers(store, "expiry", Devices::new());
     let idle = Duration::from_secs(1);
     let short = login(&one, "ada", Login::new().idle(idle)).await;
     let long = login(&two, "ada", Login::new().idle(Duration::from_secs(60))).await;
-    assert_eq!(request(&one, &long).sessions().await.unwrap().len(), 2);
+    assert_eq!(request(&one, &long).devices().await.unwrap().len(), 2);
     tokio::time::sleep(idle + timing.past_short_ttl).await;
     assert_eq!(user_of(&one, &short).await, None);
-    let list = request(&two, &long).sessions().await.unwrap();
+    let list = request(&two, &long).devices().await.unwrap();
     assert_eq!(list.len(), 1, "the expired one is not listed: {list:?}");
     assert!(list[0].current);
 }
@@ -173,7 +170,7 @@ pub async fn concurrent_logins_past_the_maximum_leave_exactly_the_maximum<S: Sto
     _: Timing,
 ) {
     for round in 0..10 {
-        let (one, two) = pair_of_managers(store, "max-race", SessionIndex::new().max_per_user(3));
+        let (one, two) = pair_of_managers(store, "max-race", Devices::new().max_per_user(3));
         let tasks: Vec<_> = (0..6)
             .map(|i| {
                 let manager = if i % 2 == 0 { one.clone() } else { two.clone() };

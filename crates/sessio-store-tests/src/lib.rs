@@ -12,7 +12,7 @@
 //!
 //! sessio_store_tests::basic_suite!(memory, Timing::FAST);
 //! sessio_store_tests::locking_suite!(memory, Timing::FAST);
-//! sessio_store_tests::index_suite!(memory, Timing::FAST);
+//! sessio_store_tests::devices_suite!(memory, Timing::FAST);
 //! # fn main() {}
 //! ```
 //!
@@ -20,7 +20,7 @@
 //! (no lost writes, destroyed stays destroyed, no fixation, rotation, stale cookies);
 //! [`locking_suite!`] the [`LockingStore`](sessio::store::LockingStore) contract and the
 //! lock's guarantees (exclusion, fencing, composing with logout, rotation and plain
-//! writes); [`index_suite!`] the user's sessions index over the store. The setup function
+//! writes); [`devices_suite!`] the user's devices index over the store. The setup function
 //! runs once per test and returns the store with whatever must
 //! live as long as it (a private server, see [`servers`]).
 //!
@@ -42,7 +42,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sessio::store::LeaseToken;
-use sessio::{Config, Session, SessionManager, Store};
+use sessio::{store::Store, Config, Session, SessionManager};
 
 /// How long the store takes to notice expiry, so timing tests wait long enough.
 #[derive(Debug, Clone, Copy)]
@@ -145,11 +145,11 @@ macro_rules! locking_suite {
     };
 }
 
-/// Expands to one `#[tokio::test]` per case of the user's sessions index
-/// ([`sessio::index`]) over the store: for stores that keep records until they expire
+/// Expands to one `#[tokio::test]` per case of the user's devices index
+/// ([`sessio::devices`]) over the store: for stores that keep records until they expire
 /// (not Memcached). `$setup` is an `async fn() -> Fixture<S>`.
 #[macro_export]
-macro_rules! index_suite {
+macro_rules! devices_suite {
     ($setup:path, $timing:expr) => {
         $crate::__cases!($setup, $timing;
             devices::revoke_others_ends_every_other_session_of_the_user,

@@ -23,7 +23,7 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use sessio::{Session, Store};
+use sessio::{store::Store, Session};
 
 use crate::{cookie_pair, new_session, request};
 

@@ -1,7 +1,7 @@
 //! The engine's guarantees over a store: no lost writes (I1), destroyed stays destroyed
 //! (I2), no fixation, rotation, and stale cookies that never touch the browser's (I6).
 
-use sessio::Store;
+use sessio::store::Store;
 
 use crate::{commit, concurrently, cookie_pair, manager, new_session, request, Timing};
 use sessio::SessionManager;
@@ -161,7 +161,7 @@ pub(crate) fn id_of(pair: &str) -> &str {
 /// An id the server never issued is replaced, not adopted.
 pub async fn unknown_ids_are_never_adopted<S: Store + Clone>(store: &S, _: Timing) {
     let manager = manager(store, "fixation");
-    let forged = sessio::SessionId::generate().unwrap();
+    let forged = sessio::id::SessionId::generate().unwrap();
     let cookie = format!("{}={}", manager.config().cookie_name(), forged.as_str());
     let session = request(&manager, &cookie);
     session.insert("user", "victim").await.unwrap();
@@ -364,7 +364,7 @@ pub async fn stale_cookies_never_touch_the_browser_cookie<S: Store + Clone>(stor
     let forged = format!(
         "{}={}",
         manager.config().cookie_name(),
-        sessio::SessionId::generate().unwrap().as_str()
+        sessio::id::SessionId::generate().unwrap().as_str()
     );
     let unknown = request(&manager, &forged);
     assert!(unknown.is_empty().await.unwrap());
@@ -418,7 +418,7 @@ pub async fn messagepack_sessions_merge_rotate_and_read_back<S: Store + Clone>(
     store: &S,
     _: Timing,
 ) {
-    use sessio::Codec;
+    use sessio::codec::Codec;
     let json = crate::manager(store, "msgpack");
     let config = json.config().clone().with_codec(Codec::MessagePack);
     let msgpack =

@@ -68,7 +68,7 @@ fn engine(c: &mut Criterion) {
 /// and its size in the store, printed beside the timings.
 #[cfg(feature = "msgpack")]
 fn codecs(c: &mut Criterion) {
-    use sessio::Codec;
+    use sessio::codec::Codec;
     let rt = runtime();
     let cart: Vec<_> = (0..20)
         .map(

@@ -68,11 +68,11 @@ impl Login {
         self
     }
 
-    /// A label for this session in the user's sessions index (e.g. the user agent, or
+    /// A label for this session in the user's devices index (e.g. the user agent, or
     /// "Firefox on Linux"), shown by [`Session::sessions`](crate::Session::sessions).
     /// Kept up to 256 bytes. Ignored when the index is off.
     pub fn label(mut self, label: impl Into<String>) -> Self {
-        self.label = Some(crate::index::clip_label(label.into()));
+        self.label = Some(crate::devices::clip_label(label.into()));
         self
     }
 

@@ -13,8 +13,8 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 
+use crate::clock::SharedClock;
 use crate::cookie::{unquote, CookieJar};
-use crate::policy::SharedClock;
 use crate::seal::Sealer;
 use crate::store::{Loaded, Outcome, Store, StoreResult, Version};
 use crate::Error;

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 pub use cookie::SameSite;
 
+use crate::clock::{Clock, SharedClock, SystemClock};
+use crate::codec::Codec;
+use crate::devices::Devices;
 use crate::id::{check_generator, IdGenerator};
-use crate::index::SessionIndex;
-use crate::policy::{Clock, SharedClock, SystemClock};
-use crate::record::Codec;
 
 /// Everything a [`SessionManager`](crate::SessionManager) can be told, with safe defaults.
 ///
@@ -33,7 +33,7 @@ use crate::record::Codec;
 /// | [`with_max_retries`](Self::with_max_retries) | 32 | conditional-save attempts under contention before [`Error::Conflict`](crate::Error::Conflict) |
 /// | [`with_rotation_grace`](Self::with_rotation_grace) | 60 s | how long a rotated-away id leads its in-flight requests to the successor |
 /// | [`with_clock`](Self::with_clock) | system clock | where expiry reads the time |
-/// | [`with_session_index`](Self::with_session_index) | off | keep an index of each user's sessions (list, revoke, cap per user) |
+/// | [`with_devices`](Self::with_devices) | off | keep an index of each user's sessions (list, revoke, cap per user) |
 /// | [`with_id_generator`](Self::with_id_generator) | 256 random bits, base64url | a custom id format, checked to carry at least 128 random bits |
 /// | [`with_codec`](Self::with_codec) | JSON | how the session's data is written in the store (MessagePack with the `msgpack` feature) |
 ///
@@ -73,8 +73,8 @@ pub struct Config {
     pub(crate) max_retries: u32,
     pub(crate) compat: Option<Compat>,
     pub(crate) clock: SharedClock,
-    pub(crate) moved_ttl: Duration,
-    pub(crate) index: Option<SessionIndex>,
+    pub(crate) rotation_grace: Duration,
+    pub(crate) devices: Option<Devices>,
     pub(crate) codec: Codec,
     pub(crate) id_generator: Option<Arc<dyn IdGenerator>>,
 }
@@ -125,8 +125,8 @@ impl Default for Config {
             max_retries: 32,
             compat: None,
             clock: Arc::new(SystemClock),
-            moved_ttl: Duration::from_secs(60),
-            index: None,
+            rotation_grace: Duration::from_secs(60),
+            devices: None,
             codec: Codec::Json,
             id_generator: None,
         }
@@ -309,7 +309,7 @@ impl Config {
     /// (requests carrying it are refused); the grace only bounds how long they are told so
     /// rather than given a fresh session.
     pub fn with_rotation_grace(mut self, grace: Duration) -> Self {
-        self.moved_ttl = grace;
+        self.rotation_grace = grace;
         self
     }
 
@@ -317,10 +317,10 @@ impl Config {
     /// end them ([`Session::sessions`](crate::Session::sessions),
     /// [`Session::revoke`](crate::Session::revoke),
     /// [`Session::revoke_others`](crate::Session::revoke_others)); see
-    /// [`sessio::index`](crate::index). The store must keep records until they expire
+    /// [`sessio::devices`](crate::devices). The store must keep records until they expire
     /// (not Memcached). Default: off.
-    pub fn with_session_index(mut self, index: SessionIndex) -> Self {
-        self.index = Some(index);
+    pub fn with_devices(mut self, devices: Devices) -> Self {
+        self.devices = Some(devices);
         self
     }
 
@@ -331,7 +331,7 @@ impl Config {
     ///
     /// ```
     /// # #[cfg(feature = "msgpack")] {
-    /// use sessio::{Codec, Config};
+    /// use sessio::{codec::Codec, Config};
     ///
     /// assert!(Config::default().with_codec(Codec::MessagePack).validate().is_ok());
     /// let compat = Config::sanic_session().with_codec(Codec::MessagePack);
@@ -358,9 +358,9 @@ impl Config {
         self.codec
     }
 
-    /// The sessions index options, if the index is on.
-    pub fn session_index(&self) -> Option<&SessionIndex> {
-        self.index.as_ref()
+    /// The devices index options, if the index is on.
+    pub fn devices(&self) -> Option<&Devices> {
+        self.devices.as_ref()
     }
 
     /// The full cookie name, with the `__Host-` prefix if configured.
@@ -454,8 +454,8 @@ impl Config {
                 "the compatibility modes store JSON, which the Python app reads; remove with_codec",
             );
         }
-        if self.index.as_ref().and_then(SessionIndex::max) == Some(0) {
-            return err("SessionIndex::max_per_user must be at least 1");
+        if self.devices.as_ref().and_then(Devices::max) == Some(0) {
+            return err("Devices::max_per_user must be at least 1");
         }
         if self.max_size < 16 {
             return err("max_size must be at least 16 bytes");

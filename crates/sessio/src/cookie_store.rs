@@ -57,7 +57,7 @@
 //!   timeouts short, or rotate the keys to end every session at once.
 //! - **No lock.** [`Session::lock`](crate::Session::lock) answers
 //!   [`Error::LockUnsupported`](crate::Error::LockUnsupported) (I3 does not hold); the
-//!   user's sessions index is refused at start (nothing on the server lists the sessions).
+//!   user's devices index is refused at start (nothing on the server lists the sessions).
 //! - **What holds:** I4 (no panics), I5 (the browser holds the one copy), I6 (a cookie
 //!   that does not open is replaced only by a request that writes), I7 (nothing grows on
 //!   the server), the sealed expiry, and fixation safety (a session's content cannot be

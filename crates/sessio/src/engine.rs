@@ -157,7 +157,7 @@ impl Engine {
         match record::decode_record(self.format, &loaded.data) {
             // The engine, not the store's TTL, ends a forward (see `Forward::until`).
             Ok(Record::Moved(forward))
-                if forward.until != 0 && forward.until <= crate::policy::unix_millis(now) =>
+                if forward.until != 0 && forward.until <= crate::clock::unix_millis(now) =>
             {
                 View::Gone
             }

@@ -31,13 +31,13 @@ pub enum Error {
     LockLost,
 
     /// The store has no lock ability.
-    #[error("this session store does not implement LockingStore, so Session::lock is unavailable; use a store that does (memory, Redis, Memcached, MongoDB; the cookie store cannot lock, its sessions live in the browser)")]
+    #[error("this session store cannot lock (its Store::locking returns None), so Session::lock is unavailable; use a store that implements LockingStore (its docs say so), or guard the work with a lock of your own")]
     LockUnsupported,
 
-    /// The user's sessions index is not configured, so sessions cannot be listed or
+    /// The user's devices index is not configured, so sessions cannot be listed or
     /// revoked.
-    #[error("the user's sessions index is off, so sessions cannot be listed or revoked; turn it on with Config::with_session_index, on a store that keeps records until they expire (memory, Redis, SQL, MongoDB; not Memcached)")]
-    NoSessionIndex,
+    #[error("the user's devices index is off, so sessions cannot be listed or revoked; turn it on with Config::with_devices, on a store that keeps records until they expire (one whose Store::keeps_live_records is true)")]
+    DevicesOff,
 
     /// `lock()` was called while this request already holds the session lock.
     #[error(
@@ -106,7 +106,7 @@ pub enum Error {
     /// needs several `Set-Cookie` headers (the cookie store's chunks, or the write-count
     /// cookie of a store that serves reads from a cache); the integration must call
     /// [`Session::commit_cookies`](crate::Session::commit_cookies).
-    #[error("this session's response needs several Set-Cookie headers (the cookie store splits large sessions; a caching store such as Redis with its near cache adds a write-count cookie); call Session::commit_cookies instead of Session::commit")]
+    #[error("this session's response needs several Set-Cookie headers (the cookie store splits large sessions; a store that serves reads from a cache adds a write-count cookie); call Session::commit_cookies instead of Session::commit")]
     SeveralCookies,
 
     /// Another request changed a key that this request changed under the lock; the
@@ -170,14 +170,14 @@ impl Error {
     /// The HTTP status this error deserves: `503` for [`is_unavailable`](Self::is_unavailable),
     /// `409` for [`Error::Superseded`] and [`Error::Ended`], `413` for [`Error::TooLarge`] and
     /// [`Error::CookieTooLarge`], `422` for [`Error::TooDeep`], `501` for
-    /// [`Error::LockUnsupported`] and [`Error::NoSessionIndex`], `500` otherwise.
+    /// [`Error::LockUnsupported`] and [`Error::DevicesOff`], `500` otherwise.
     pub fn status(&self) -> u16 {
         match self {
             _ if self.is_unavailable() => 503,
             Self::Superseded | Self::Ended => 409,
             Self::TooLarge { .. } | Self::CookieTooLarge { .. } => 413,
             Self::TooDeep { .. } => 422,
-            Self::LockUnsupported | Self::NoSessionIndex => 501,
+            Self::LockUnsupported | Self::DevicesOff => 501,
             _ => 500,
         }
     }
@@ -193,7 +193,7 @@ impl Error {
                 "session too large: the data was not saved\n"
             }
             Self::TooDeep { .. } => "value nested too deeply for the session: not saved\n",
-            Self::NoSessionIndex => "the sessions index is not available on this server\n",
+            Self::DevicesOff => "the devices index is not available on this server\n",
             Self::LockUnsupported => "this server's session store cannot lock sessions\n",
             _ => "session error\n",
         }

@@ -35,7 +35,7 @@ pub enum IdFormat {
 /// [`Config::with_hashed_keys`](crate::Config::with_hashed_keys)).
 ///
 /// ```
-/// use sessio::{IdFormat, SessionId};
+/// use sessio::{id::IdFormat, id::SessionId};
 ///
 /// let id = SessionId::generate().unwrap();
 /// assert_eq!(id.as_str().len(), 43);
@@ -143,7 +143,7 @@ impl SessionId {
 /// exactly as this generator writes it, before any store lookup.
 ///
 /// ```
-/// use sessio::{Config, IdGenerator, MemoryStore, SessionManager};
+/// use sessio::{Config, id::IdGenerator, MemoryStore, SessionManager};
 ///
 /// /// `sid_` and 32 lowercase hex digits (128 bits), like `"sid_" + uuid4().hex`.
 /// #[derive(Debug)]

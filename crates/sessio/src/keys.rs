@@ -24,7 +24,7 @@
 //! ```
 //!
 //! The keys that start with `_` belong to sessio's helpers: [`USER_KEY`] and
-//! [`LOGIN_AT_KEY`] (logins), [`HANDLE_KEY`] (the sessions index), [`FLASH_KEY`] (flash messages), [`CSRF_KEY`] (the CSRF token).
+//! [`LOGIN_AT_KEY`] (logins), [`HANDLE_KEY`] (the devices index), [`FLASH_KEY`] (flash messages), [`CSRF_KEY`] (the CSRF token).
 
 use std::marker::PhantomData;
 
@@ -46,8 +46,8 @@ pub const USER_KEY: &str = "_user";
 /// The key that holds when the user logged in, in Unix seconds.
 pub const LOGIN_AT_KEY: &str = "_login_at";
 
-/// The key that holds the session's handle in the user's sessions index (set by a login
-/// when the index is on); see [`crate::index`].
+/// The key that holds the session's handle in the user's devices index (set by a login
+/// when the index is on); see [`crate::devices`].
 pub const HANDLE_KEY: &str = "_handle";
 
 /// The key that holds the pending flash messages (a JSON array); see

@@ -72,43 +72,61 @@
 //!
 //! ## Layout
 //!
-//! The crate root holds what an application uses. [`auth`] holds the options of a login;
-//! [`keys`] typed session keys and the keys sessio's helpers use; [`index`] the user's
-//! sessions (devices: list, revoke, a maximum per user); [`store`] the contract a store
-//! implements and the types it deals in; [`memory`] the in-memory store's options;
-//! `cookie_store` (feature `cookie-store`) the encrypted cookie store, where the session
-//! travels sealed in the browser's cookies and these guarantees narrow to one request (its
-//! docs say which hold).
+//! The crate root holds what an application uses: [`SessionManager`], [`Session`],
+//! [`Config`], [`Error`], [`MemoryStore`]. The rest lives in modules, each for one role:
+//! [`auth`] the options of a login; [`keys`] typed session keys and the keys sessio's own
+//! helpers use; [`devices`] the user's devices (list, revoke, a maximum per user);
+//! [`store`] the contract a store implements and the types it deals in; [`memory`] the
+//! in-memory store's options; [`id`] session ids and custom id generators; [`codec`] and
+//! [`clock`] two options of [`Config`]; [`integration`] what a web-framework integration
+//! needs; `cookie_store` (feature `cookie-store`) the encrypted cookie store, where the
+//! session travels sealed in the browser's cookies and these guarantees narrow to one
+//! request (its docs say which hold).
+//!
+//! Inside, imports run one way, from the leaves up (`scripts/layers.py` checks it):
+//!
+//! 1. **leaves**, which know no session: `error`, `id`, `clock`, `codec`, `record`,
+//!    `keys`, `auth`, `policy`, `seal`, `meter`, `store`, `observe`, `memory`, `devices`,
+//!    `integration`;
+//! 2. **configuration**, what a manager is told and derives from it once: `config`,
+//!    `cookie` (the cookie jar), `carried` and `cookie_store` (the cookie store's sealing);
+//! 3. **the engine**, what every session of a manager shares and the store writes that
+//!    are not one session's: `engine`;
+//! 4. **the per-request session**: `session`, one file per role;
+//! 5. **entry points**: `manager`, and this file.
 #![warn(missing_docs)]
 
+// 1. leaves
 pub mod auth;
-mod carried;
-mod config;
-mod cookie;
-#[cfg(feature = "cookie-store")]
-pub mod cookie_store;
-mod engine;
+pub mod clock;
+pub mod codec;
+pub mod devices;
 mod error;
-mod id;
-pub mod index;
+pub mod id;
 pub mod integration;
 pub mod keys;
-mod manager;
 pub mod memory;
 mod meter;
 mod observe;
 mod policy;
 mod record;
 mod seal;
-mod session;
 pub mod store;
+// 2. configuration
+mod carried;
+mod config;
+mod cookie;
+#[cfg(feature = "cookie-store")]
+pub mod cookie_store;
+// 3. the engine
+mod engine;
+// 4. the per-request session
+mod session;
+// 5. entry points
+mod manager;
 
 pub use config::{Compat, Config, ConfigError, SameSite};
 pub use error::Error;
-pub use id::{IdFormat, IdGenerator, SessionId};
 pub use manager::SessionManager;
 pub use memory::MemoryStore;
-pub use policy::{Clock, SystemClock};
-pub use record::Codec;
 pub use session::{Session, SessionLock};
-pub use store::Store;

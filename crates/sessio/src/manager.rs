@@ -62,9 +62,9 @@ impl SessionManager {
     /// A [`ConfigError`] if the options do not fit together.
     pub fn from_arc(store: Arc<dyn Store>, config: Config) -> Result<Self, ConfigError> {
         config.validate()?;
-        if config.index.is_some() && !store.keeps_live_records() {
+        if config.devices.is_some() && !store.keeps_live_records() {
             return Err(ConfigError::new(
-                "the sessions index (Config::with_session_index) needs a store that keeps records until they expire, and this one may evict them (a cache such as Memcached). Use the memory store, Redis (standalone, Cluster or Sentinel), PostgreSQL, MySQL, SQLite or MongoDB, or turn the index off",
+                "the devices index (Config::with_devices) needs a store that keeps records until they expire, and this one may evict them (a cache such as Memcached). Use the memory store, Redis (standalone, Cluster or Sentinel), PostgreSQL, MySQL, SQLite or MongoDB, or turn the index off",
             ));
         }
         if config.compat == Some(Compat::SanicCookies) {
@@ -81,7 +81,7 @@ impl SessionManager {
     ///
     /// # Errors
     /// A [`ConfigError`] if the options do not fit together, or do not fit a cookie store:
-    /// the sessions index needs server state; `Compat::SanicSession` is a server-side
+    /// the devices index needs server state; `Compat::SanicSession` is a server-side
     /// format; a Fernet store ([`CookieStore::fernet`](crate::cookie_store::CookieStore::fernet))
     /// goes with `Compat::SanicCookies` and only with it.
     #[cfg(feature = "cookie-store")]
@@ -90,9 +90,9 @@ impl SessionManager {
         config: Config,
     ) -> Result<Self, ConfigError> {
         config.validate()?;
-        if config.index.is_some() {
+        if config.devices.is_some() {
             return Err(ConfigError::new(
-                "the sessions index needs a server-side store: with the cookie store nothing on the server lists a user's sessions; turn the index off or use a server-side store",
+                "the devices index needs a server-side store: with the cookie store nothing on the server lists a user's sessions; turn the index off or use a server-side store",
             ));
         }
         match (config.compat, store.is_fernet()) {

@@ -1,56 +1,11 @@
 //! Expiry and touch math: when a session ends, how long a write keeps it, when a read
-//! extends it, and what `Max-Age` its cookie gets. Time comes from a [`Clock`], which tests
-//! replace.
+//! extends it, and what `Max-Age` its cookie gets. Time comes from a
+//! [`Clock`](crate::clock::Clock), which tests replace.
 
-use std::fmt;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::clock::unix_millis;
 use crate::record::Meta;
-
-/// Where the engine reads the time. The default is the system clock; tests pass a clock
-/// they move by hand ([`Config::with_clock`](crate::Config::with_clock)).
-///
-/// ```
-/// use std::sync::{Arc, Mutex};
-/// use std::time::{Duration, SystemTime};
-/// use sessio::Clock;
-///
-/// #[derive(Debug)]
-/// struct Manual(Mutex<SystemTime>);
-/// impl Clock for Manual {
-///     fn now(&self) -> SystemTime {
-///         *self.0.lock().unwrap()
-///     }
-/// }
-///
-/// let clock = Arc::new(Manual(Mutex::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_000))));
-/// let config = sessio::Config::default().with_clock(clock.clone());
-/// # let _ = config;
-/// *clock.0.lock().unwrap() += Duration::from_secs(60);
-/// ```
-pub trait Clock: fmt::Debug + Send + Sync + 'static {
-    /// The current wall-clock time.
-    fn now(&self) -> SystemTime;
-}
-
-/// The operating system's clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> SystemTime {
-        SystemTime::now()
-    }
-}
-
-/// A shared clock.
-pub(crate) type SharedClock = Arc<dyn Clock>;
-
-pub(crate) fn unix_millis(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis().try_into().unwrap_or(u64::MAX))
-}
 
 /// The longest `Max-Age` a cookie is sent with: 400 days, the cap that RFC 6265bis sets
 /// for browsers (Chromium applies it).

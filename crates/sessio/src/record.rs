@@ -11,6 +11,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::codec::Codec;
+
 /// The session's key/value data.
 pub(crate) type Data = Map<String, Value>;
 
@@ -46,20 +48,6 @@ pub(crate) struct Meta {
     /// which is when the browser was last sent its cookie; 0 when unknown (records written
     /// before it was kept, and the compat format).
     pub issued: u64,
-}
-
-/// How the session's data is written after the header (native format only; records of
-/// either codec are read whatever the configuration says).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Codec {
-    /// JSON (the default): readable with any tool, and what the compatibility mode writes.
-    #[default]
-    Json,
-    /// MessagePack (`rmp-serde`): smaller and faster to read and write; needs sessio's
-    /// `msgpack` feature.
-    #[cfg(feature = "msgpack")]
-    MessagePack,
 }
 
 /// Which byte format a manager reads and writes.

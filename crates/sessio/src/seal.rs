@@ -73,7 +73,7 @@ impl Sealer {
                 let mut nonce = [0u8; NONCE];
                 rand::Rng::fill(&mut rand::rng(), &mut nonce[..]);
                 let mut plain = Vec::with_capacity(8 + record.len());
-                plain.extend_from_slice(&crate::policy::unix_millis(expires_at).to_be_bytes());
+                plain.extend_from_slice(&crate::clock::unix_millis(expires_at).to_be_bytes());
                 plain.extend_from_slice(record);
                 let sealed = keys[0]
                     .encrypt(

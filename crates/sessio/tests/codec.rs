@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use sessio::{Codec, Config, Error, MemoryStore, SessionManager};
+use sessio::{codec::Codec, Config, Error, MemoryStore, SessionManager};
 
 fn pair(set_cookie: &str) -> String {
     set_cookie.split(';').next().unwrap().to_string()

@@ -44,7 +44,7 @@ impl Jar {
 #[derive(Debug)]
 struct Manual(Mutex<SystemTime>);
 
-impl sessio::Clock for Manual {
+impl sessio::clock::Clock for Manual {
     fn now(&self) -> SystemTime {
         *self.0.lock().unwrap()
     }
@@ -112,11 +112,8 @@ async fn what_needs_server_state_says_so() {
     let manager = manager(CookieStore::new(K1), Config::default());
     let session = manager.session(std::iter::empty());
     assert!(matches!(session.lock().await, Err(Error::LockUnsupported)));
-    assert!(matches!(
-        session.sessions().await,
-        Err(Error::NoSessionIndex)
-    ));
-    let index = Config::default().with_session_index(sessio::index::SessionIndex::new());
+    assert!(matches!(session.devices().await, Err(Error::DevicesOff)));
+    let index = Config::default().with_devices(sessio::devices::Devices::new());
     let err = SessionManager::with_cookie_store(CookieStore::new(K1), index).unwrap_err();
     assert!(err.to_string().contains("index"), "{err}");
     let fernet_key = "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=";
@@ -392,7 +389,7 @@ async fn logout_rotation_login_and_flash_work_in_the_cookie() {
 async fn messagepack_sessions_travel_in_the_cookie_too() {
     #[cfg(feature = "msgpack")]
     {
-        let config = Config::default().with_codec(sessio::Codec::MessagePack);
+        let config = Config::default().with_codec(sessio::codec::Codec::MessagePack);
         let packed = manager(CookieStore::new(K1), config);
         let json = manager(CookieStore::new(K1), Config::default());
         let mut jar = Jar::default();

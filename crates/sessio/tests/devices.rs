@@ -1,4 +1,4 @@
-//! The user's sessions index, alone and against what it meets: a second process on the
+//! The user's devices index, alone and against what it meets: a second process on the
 //! same store, a lock held by the revoked session, a rotation, a re-login, a logout, a
 //! clear, expiry, and a lost index.
 
@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use sessio::auth::Login;
-use sessio::index::SessionIndex;
+use sessio::devices::Devices;
 use sessio::store::Store;
 use sessio::{Config, Error, MemoryStore, Session, SessionManager};
 use sessio_store_tests::pause::PauseAfterFreshRead;
@@ -16,7 +16,7 @@ fn pair(set_cookie: &str) -> String {
 }
 
 fn indexed() -> Config {
-    Config::default().with_session_index(SessionIndex::new())
+    Config::default().with_devices(Devices::new())
 }
 
 /// Two "processes": two managers on one store.
@@ -59,7 +59,7 @@ async fn a_user_sees_each_of_their_sessions_once_with_its_label_and_times() {
     login(&one, "bob", "bob's").await;
 
     let session = open(&two, &phone);
-    let list = session.sessions().await.unwrap();
+    let list = session.devices().await.unwrap();
     assert_eq!(list.len(), 2, "{list:?}");
     let mut labels: Vec<_> = list.iter().map(|s| s.label.clone().unwrap()).collect();
     labels.sort();
@@ -79,7 +79,7 @@ async fn a_user_sees_each_of_their_sessions_once_with_its_label_and_times() {
         assert!(!laptop.contains(&s.handle) && !phone.contains(&s.handle));
     }
     let anonymous = one.session(std::iter::empty());
-    assert!(anonymous.sessions().await.unwrap().is_empty());
+    assert!(anonymous.devices().await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -102,7 +102,7 @@ async fn revoke_others_logs_out_every_other_session_on_every_process() {
         Some("bob"),
         "another user's stay"
     );
-    let list = open(&one, &c).sessions().await.unwrap();
+    let list = open(&one, &c).devices().await.unwrap();
     assert_eq!(list.len(), 1);
     assert!(list[0].current);
 }
@@ -158,7 +158,7 @@ async fn revoking_the_current_handle_is_a_logout() {
 #[tokio::test]
 async fn the_login_past_the_maximum_ends_the_least_recently_active_session() {
     let config = Config::default()
-        .with_session_index(SessionIndex::new().max_per_user(2))
+        .with_devices(Devices::new().max_per_user(2))
         .with_touch_after(Duration::ZERO);
     let (_, one, two) = two(config);
     let first = login(&one, "ada", "first").await;
@@ -179,7 +179,7 @@ async fn the_login_past_the_maximum_ends_the_least_recently_active_session() {
     );
     assert_eq!(user_of(&two, &first).await.as_deref(), Some("ada"));
     assert_eq!(user_of(&two, &third).await.as_deref(), Some("ada"));
-    let list = open(&one, &third).sessions().await.unwrap();
+    let list = open(&one, &third).devices().await.unwrap();
     let mut labels: Vec<_> = list.iter().map(|s| s.label.clone().unwrap()).collect();
     labels.sort();
     assert_eq!(labels, ["first", "third"]);
@@ -189,7 +189,7 @@ async fn the_login_past_the_maximum_ends_the_least_recently_active_session() {
 async fn logout_clear_and_a_new_login_remove_the_old_entry() {
     let manager = SessionManager::new(MemoryStore::default(), indexed()).unwrap();
     let keep = login(&manager, "ada", "keep").await;
-    let count = || async { open(&manager, &keep).sessions().await.unwrap().len() };
+    let count = || async { open(&manager, &keep).devices().await.unwrap().len() };
 
     let out = login(&manager, "ada", "logout").await;
     assert_eq!(count().await, 2);
@@ -219,7 +219,7 @@ async fn logout_clear_and_a_new_login_remove_the_old_entry() {
     session.login("bob").await.unwrap();
     let bob = pair(&session.commit().await.unwrap().unwrap());
     assert_eq!(count().await, 1);
-    assert_eq!(open(&manager, &bob).sessions().await.unwrap().len(), 1);
+    assert_eq!(open(&manager, &bob).devices().await.unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -230,7 +230,7 @@ async fn a_rotated_session_stays_listed_and_revocable() {
     let session = open(&one, &a);
     session.cycle_id().await.unwrap();
     let rotated = pair(&session.commit().await.unwrap().unwrap());
-    assert_eq!(open(&two, &b).sessions().await.unwrap().len(), 2);
+    assert_eq!(open(&two, &b).devices().await.unwrap().len(), 2);
 
     let revoker = open(&two, &b);
     assert_eq!(revoker.revoke_others().await.unwrap(), 1);
@@ -281,7 +281,7 @@ async fn a_write_in_flight_during_the_revocation_is_anonymous_and_unlisted() {
     let late = open(&one, &pair(&set));
     assert_eq!(late.current_user::<String>().await.unwrap(), None);
     assert_eq!(late.get::<i32>("late").await.unwrap(), Some(1));
-    assert_eq!(open(&two, &b).sessions().await.unwrap().len(), 1);
+    assert_eq!(open(&two, &b).devices().await.unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -298,7 +298,7 @@ async fn many_concurrent_logins_of_one_user_are_all_listed() {
     for task in tasks {
         cookies.push(task.await.unwrap());
     }
-    let list = open(&one, &cookies[0]).sessions().await.unwrap();
+    let list = open(&one, &cookies[0]).devices().await.unwrap();
     assert_eq!(list.len(), 24);
     let session = open(&two, &cookies[3]);
     assert_eq!(session.revoke_others().await.unwrap(), 23);
@@ -310,7 +310,7 @@ async fn many_concurrent_logins_of_one_user_are_all_listed() {
 #[derive(Debug)]
 struct Manual(Mutex<SystemTime>);
 
-impl sessio::Clock for Manual {
+impl sessio::clock::Clock for Manual {
     fn now(&self) -> SystemTime {
         *self.0.lock().unwrap()
     }
@@ -337,11 +337,11 @@ async fn the_index_expires_with_its_sessions() {
     };
     let long = login(&manager, "ada", "long").await;
     assert_eq!(store.len(), 3, "two sessions and one index");
-    assert_eq!(open(&manager, &long).sessions().await.unwrap().len(), 2);
+    assert_eq!(open(&manager, &long).devices().await.unwrap().len(), 2);
 
     *clock.0.lock().unwrap() = start + Duration::from_secs(20);
     assert_eq!(user_of(&manager, &short).await, None);
-    assert_eq!(open(&manager, &long).sessions().await.unwrap().len(), 1);
+    assert_eq!(open(&manager, &long).devices().await.unwrap().len(), 1);
 
     // The memory store's expiry runs on the real clock: look at what the engine wrote.
     let key = index_key("\"ada\"");
@@ -392,20 +392,20 @@ async fn without_the_index_listing_is_an_error_that_says_how_to_turn_it_on() {
     let manager = SessionManager::new(MemoryStore::default(), Config::default()).unwrap();
     let session = manager.session(std::iter::empty());
     session.login("ada").await.unwrap();
-    let error = session.sessions().await.unwrap_err();
-    assert!(matches!(error, Error::NoSessionIndex));
+    let error = session.devices().await.unwrap_err();
+    assert!(matches!(error, Error::DevicesOff));
     assert_eq!(error.status(), 501);
-    assert!(error.to_string().contains("Config::with_session_index"));
+    assert!(error.to_string().contains("Config::with_devices"));
     assert!(matches!(
         session.revoke_others().await,
-        Err(Error::NoSessionIndex)
+        Err(Error::DevicesOff)
     ));
     assert_eq!(session.handle().await.unwrap(), None);
 }
 
 #[tokio::test]
 async fn a_maximum_of_zero_is_refused() {
-    let config = Config::default().with_session_index(SessionIndex::new().max_per_user(0));
+    let config = Config::default().with_devices(Devices::new().max_per_user(0));
     let error = SessionManager::new(MemoryStore::default(), config).unwrap_err();
     assert!(error.to_string().contains("max_per_user"), "{error}");
 }
@@ -452,7 +452,7 @@ async fn a_write_between_a_relogins_session_write_and_index_write_keeps_the_logi
         None,
         "the write followed"
     );
-    let list = session.sessions().await.unwrap();
+    let list = session.devices().await.unwrap();
     assert_eq!(list.len(), 1, "{list:?}");
     assert!(list[0].current);
 }
@@ -496,7 +496,7 @@ async fn of_two_devices_revoking_each_other_at_once_one_stays() {
     );
     assert_eq!(user_of(&one, &d2).await, None);
     assert_eq!(user_of(&one, &d3).await, None);
-    assert_eq!(open(&one, &d1).sessions().await.unwrap().len(), 1);
+    assert_eq!(open(&one, &d1).devices().await.unwrap().len(), 1);
 }
 
 /// A session that logs in again is listed throughout: never missing from its user's list
@@ -520,7 +520,7 @@ async fn a_relogin_is_listed_throughout() {
         _ = paused => None,
         done = &mut committing => Some(done),
     };
-    let list = open(&one, &observer).sessions().await.unwrap();
+    let list = open(&one, &observer).devices().await.unwrap();
     assert_eq!(list.len(), 2, "the re-logging device is listed: {list:?}");
     let new = match finished {
         Some(done) => done,
@@ -530,7 +530,7 @@ async fn a_relogin_is_listed_throughout() {
         }
     };
     let new = pair(&new.unwrap().unwrap().expect("a new id"));
-    assert_eq!(open(&one, &observer).sessions().await.unwrap().len(), 2);
+    assert_eq!(open(&one, &observer).devices().await.unwrap().len(), 2);
     let revoker = open(&one, &observer);
     assert_eq!(revoker.revoke_others().await.unwrap(), 1);
     assert_eq!(user_of(&one, &new).await, None);
@@ -571,8 +571,8 @@ async fn a_revocation_never_ends_another_users_login_on_the_same_browser() {
         "bob's login stands"
     );
     assert_eq!(user_of(&one, &browser).await, None);
-    assert_eq!(open(&one, &bob).sessions().await.unwrap().len(), 1);
-    assert_eq!(open(&one, &phone).sessions().await.unwrap().len(), 1);
+    assert_eq!(open(&one, &bob).devices().await.unwrap().len(), 1);
+    assert_eq!(open(&one, &phone).devices().await.unwrap().len(), 1);
 }
 
 /// The same user logging in again on a session keeps its handle (the same device, so a
@@ -590,7 +590,7 @@ async fn a_relogin_of_the_same_user_keeps_the_handle() {
         session.handle().await.unwrap().as_deref(),
         Some(before.as_str())
     );
-    let list = session.sessions().await.unwrap();
+    let list = session.devices().await.unwrap();
     assert_eq!(list.len(), 1, "{list:?}");
     assert_eq!(list[0].label.as_deref(), Some("laptop"));
 

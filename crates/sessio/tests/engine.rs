@@ -567,7 +567,7 @@ async fn values_too_deep_to_read_back_are_refused_when_written() {
 #[derive(Debug)]
 struct Manual(std::sync::Mutex<std::time::SystemTime>);
 
-impl sessio::Clock for Manual {
+impl sessio::clock::Clock for Manual {
     fn now(&self) -> std::time::SystemTime {
         *self.0.lock().unwrap()
     }

@@ -2,7 +2,7 @@
 //! rotation, a login, strict parsing); ones that cannot show 128 random bits are refused
 //! when the configuration is checked.
 
-use sessio::{Config, IdGenerator, MemoryStore, SessionManager};
+use sessio::{id::IdGenerator, Config, MemoryStore, SessionManager};
 
 fn pair(set_cookie: &str) -> String {
     set_cookie.split(';').next().unwrap().to_string()

@@ -9,4 +9,4 @@ async fn memory() -> Fixture<MemoryStore> {
 
 sessio_store_tests::basic_suite!(memory, Timing::FAST);
 sessio_store_tests::locking_suite!(memory, Timing::FAST);
-sessio_store_tests::index_suite!(memory, Timing::FAST);
+sessio_store_tests::devices_suite!(memory, Timing::FAST);

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use sessio::{Config, IdFormat, MemoryStore, SessionId, SessionManager};
+use sessio::{id::IdFormat, id::SessionId, Config, MemoryStore, SessionManager};
 use tracing_subscriber::fmt::format::FmtSpan;
 
 /// Everything the subscriber writes, kept for the test to read.

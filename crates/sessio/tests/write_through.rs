@@ -17,7 +17,7 @@ mod conformance {
     use super::*;
     sessio_store_tests::basic_suite!(memory_with_secondary, Timing::FAST);
     sessio_store_tests::locking_suite!(memory_with_secondary, Timing::FAST);
-    sessio_store_tests::index_suite!(memory_with_secondary, Timing::FAST);
+    sessio_store_tests::devices_suite!(memory_with_secondary, Timing::FAST);
 }
 
 fn pair(set_cookie: &str) -> String {

@@ -27,7 +27,7 @@ impl Session {
     /// whether the anonymous data stays. Logging in again (another user, or the same)
     /// replaces the user and rotates again.
     ///
-    /// With the [sessions index](crate::index) on, the session gets an entry in the user's
+    /// With the [devices index](crate::devices) on, the session gets an entry in the user's
     /// index (kept when the same user logs in again on it), labelled by
     /// [`Login::label`].
     ///
@@ -58,13 +58,13 @@ impl Session {
             .now
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        if self.engine().config.index.is_some() {
-            // The user's sessions index: the same user logging in again on this session
+        if self.engine().config.devices.is_some() {
+            // The user's devices index: the same user logging in again on this session
             // keeps its entry (the same device); anyone else gets a new one.
             let same = st.data.get(USER_KEY) == Some(&user)
                 && st.data.get(HANDLE_KEY).is_some_and(Value::is_string);
             if !same {
-                st.set(HANDLE_KEY, Some(Value::from(crate::index::new_handle()?)));
+                st.set(HANDLE_KEY, Some(Value::from(crate::devices::new_handle()?)));
             }
             st.login = Some(login.label);
         }

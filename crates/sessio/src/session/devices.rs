@@ -1,8 +1,8 @@
 //! The user's sessions on a session: listing, revoking, and keeping the index in step with
-//! the session at commit (see [`crate::index`]).
+//! the session at commit (see [`crate::devices`]).
 
+use crate::devices::{from_millis, millis, Device, Entry, Membership};
 use crate::engine::View;
-use crate::index::{from_millis, millis, Entry, Membership, SessionInfo};
 use crate::session::state::{Phase, State};
 use crate::session::Session;
 use crate::store::Outcome;
@@ -10,24 +10,24 @@ use crate::Error;
 
 impl Session {
     /// The live sessions of the logged-in user, this one included (marked
-    /// [`current`](SessionInfo::current)), least recently active first. Empty when nobody
+    /// [`current`](Device::current)), least recently active first. Empty when nobody
     /// is logged in.
     ///
     /// Each listed session is read once to make sure it still exists; entries of sessions
     /// that vanished are dropped from the index on the way.
     ///
     /// # Errors
-    /// [`Error::NoSessionIndex`] if the index is off; [`Error::Store`] if the store fails.
-    pub async fn sessions(&self) -> Result<Vec<SessionInfo>, Error> {
+    /// [`Error::DevicesOff`] if the index is off; [`Error::Store`] if the store fails.
+    pub async fn devices(&self) -> Result<Vec<Device>, Error> {
         let Some((me, _)) = self.member().await? else {
             return Ok(Vec::new());
         };
-        let mut live: Vec<SessionInfo> = self
+        let mut live: Vec<Device> = self
             .engine()
             .live_entries(&me.index_key)
             .await?
             .into_iter()
-            .map(|(handle, entry)| SessionInfo {
+            .map(|(handle, entry)| Device {
                 current: handle == me.handle,
                 handle,
                 created: from_millis(entry.created),
@@ -39,7 +39,7 @@ impl Session {
         Ok(live)
     }
 
-    /// The handle of this session in the user's sessions index; `None` when nobody is
+    /// The handle of this session in the user's devices index; `None` when nobody is
     /// logged in or the index is off.
     ///
     /// # Errors
@@ -60,7 +60,7 @@ impl Session {
     /// and the other finds itself revoked (`false`).
     ///
     /// # Errors
-    /// [`Error::NoSessionIndex`] if the index is off; [`Error::Store`] if the store fails.
+    /// [`Error::DevicesOff`] if the index is off; [`Error::Store`] if the store fails.
     pub async fn revoke(&self, handle: &str) -> Result<bool, Error> {
         let Some((me, listed)) = self.member().await? else {
             return Ok(false);
@@ -82,7 +82,7 @@ impl Session {
     /// in which case this session is logged out too.
     ///
     /// # Errors
-    /// [`Error::NoSessionIndex`] if the index is off; [`Error::Store`] if the store fails.
+    /// [`Error::DevicesOff`] if the index is off; [`Error::Store`] if the store fails.
     pub async fn revoke_others(&self) -> Result<usize, Error> {
         let Some((me, listed)) = self.member().await? else {
             return Ok(0);
@@ -94,11 +94,11 @@ impl Session {
     }
 
     /// This session's place in the index, and whether it is already listed there (it is
-    /// not yet when this request logged in); [`Error::NoSessionIndex`] with the index off.
+    /// not yet when this request logged in); [`Error::DevicesOff`] with the index off.
     async fn member(&self) -> Result<Option<(Membership, bool)>, Error> {
         let engine = self.engine();
-        if engine.config.index.is_none() {
-            return Err(Error::NoSessionIndex);
+        if engine.config.devices.is_none() {
+            return Err(Error::DevicesOff);
         }
         let st = self.state().await?;
         Ok(engine
@@ -164,7 +164,7 @@ impl Session {
     /// is gone was revoked: it ends here.
     pub(crate) async fn sync_index(&self, st: &mut State) -> Result<(), Error> {
         let engine = self.engine();
-        let Some(options) = engine.config.index.as_ref() else {
+        let Some(options) = engine.config.devices.as_ref() else {
             return Ok(());
         };
         let extended = std::mem::take(&mut st.extended);
@@ -276,7 +276,9 @@ impl Session {
             if engine.membership(&fetched.data).as_ref() == Some(me)
                 && self.store().delete_if(key, &fetched.loaded).await? == Outcome::Done(())
             {
-                tracing::info!("a session missing from its user's sessions index was revoked; it is logged out");
+                tracing::info!(
+                    "a session missing from its user's devices index was revoked; it is logged out"
+                );
                 crate::meter::destroyed();
                 st.gone(engine);
             }

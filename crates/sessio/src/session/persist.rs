@@ -15,8 +15,8 @@
 
 use std::time::Duration;
 
+use crate::devices::Membership;
 use crate::engine::View;
-use crate::index::Membership;
 use crate::record;
 use crate::session::state::{Held, Origin, Phase, State};
 use crate::session::Session;
@@ -149,11 +149,11 @@ impl Session {
     /// as well, which is what its user asked for. A *login's* forward is not followed by a
     /// logout ([`Error::Superseded`]): the old id may be an attacker's.
     ///
-    /// With `owner` (a revocation through a user's sessions index), a live record that is
+    /// With `owner` (a revocation through a user's devices index), a live record that is
     /// not that user's login (another user logged in on the same browser meanwhile) stops
     /// the chain and stays: a user's revocation never ends another user's login.
     ///
-    /// Returns where the deleted sessions stood in the sessions index, for the caller to
+    /// Returns where the deleted sessions stood in the devices index, for the caller to
     /// remove (empty when the index is off).
     pub(crate) async fn destroy_chain(
         &self,
@@ -467,12 +467,12 @@ impl Session {
             Outcome::LeaseLost => return Err(Error::LockLost),
             Outcome::Conflict | Outcome::Missing => return Ok(Step::Retry),
         };
-        let grace = engine.config.moved_ttl;
+        let grace = engine.config.rotation_grace;
         let forward = engine.forwards().then(|| {
             record::encode_moved(&record::Forward {
                 to: key.clone(),
                 login: st.edits.login,
-                until: crate::policy::unix_millis(st.now + grace),
+                until: crate::clock::unix_millis(st.now + grace),
             })
         });
         let retired = match (&forward, lease) {

@@ -7,9 +7,9 @@ use std::time::SystemTime;
 use serde_json::Value;
 
 use crate::cookie::Presented;
+use crate::devices::Membership;
 use crate::engine::{Engine, Fetched};
 use crate::id::SessionId;
-use crate::index::Membership;
 use crate::record::{Data, Meta};
 use crate::store::{LeaseToken, Loaded};
 
@@ -90,7 +90,7 @@ pub(crate) struct State {
     pub lock: Option<Held>,
     /// This request deleted its session, or found it gone while writing: its cookie goes.
     pub ended: bool,
-    /// Where the session stood in its user's sessions index when it was read (with the
+    /// Where the session stood in its user's devices index when it was read (with the
     /// index configured and a user logged in).
     pub indexed: Option<Membership>,
     /// This request logged a user in: the label for the index entry, if any.

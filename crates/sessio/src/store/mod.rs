@@ -255,7 +255,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether a live record stays until it expires or is deleted. A cache that may drop
     /// live records to make room (Memcached) answers `false`, and the user's sessions
-    /// index ([`Config::with_session_index`](crate::Config::with_session_index)) refuses
+    /// index ([`Config::with_devices`](crate::Config::with_devices)) refuses
     /// it: an index dropped under the sessions it lists would end them all. Default
     /// `true`; a store that wraps another answers what the inner store answers.
     fn keeps_live_records(&self) -> bool {

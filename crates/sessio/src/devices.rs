@@ -1,17 +1,17 @@
 //! The user's sessions ("your devices"): list the live sessions of the logged-in user,
 //! end one, end all but the current one, and cap how many a user may have.
 //!
-//! Turned on with [`Config::with_session_index`](crate::Config::with_session_index). Each
+//! Turned on with [`Config::with_devices`](crate::Config::with_devices). Each
 //! login then gets a *handle*: 128 random bits in base64url, shown to the user in place of
 //! the session id. A handle names a session in the user's index and nothing else: it is not
 //! a session id (it has the wrong length to be read as one) and reveals nothing about it.
 //!
 //! ```
-//! use sessio::index::SessionIndex;
+//! use sessio::devices::Devices;
 //! use sessio::{Config, MemoryStore, SessionManager};
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-//! let config = Config::default().with_session_index(SessionIndex::new().max_per_user(5));
+//! let config = Config::default().with_devices(Devices::new().max_per_user(5));
 //! let manager = SessionManager::new(MemoryStore::default(), config)?;
 //!
 //! // Ada logs in on a laptop, then on a phone.
@@ -23,7 +23,7 @@
 //! phone.commit().await?;
 //!
 //! // On the phone: two sessions, one of them this one; then "log out other devices".
-//! let devices = phone.sessions().await?;
+//! let devices = phone.devices().await?;
 //! assert_eq!(devices.len(), 2);
 //! assert_eq!(devices.iter().filter(|s| s.current).count(), 1);
 //! assert_eq!(phone.revoke_others().await?, 1);
@@ -59,7 +59,7 @@
 //!   Anonymous sessions never touch it. "Last seen" is as precise as the touch throttle.
 //!   The record grows by about 150 bytes (plus the label) per session of the user and is
 //!   rewritten whole, so a user with very many sessions (API clients, say) wants a
-//!   [maximum](SessionIndex::max_per_user).
+//!   [maximum](Devices::max_per_user).
 //! - **Revocation** deletes the session's record, exactly like its own logout (following
 //!   a rotation that raced it, see invariant I2), so it takes effect on every process at
 //!   that session's next request. A request of the revoked session already in flight
@@ -69,7 +69,7 @@
 //!   wins and the other ends nothing. A login that races the revocation of the same
 //!   session is a new login: like any write racing a logout, it lands in a new session as
 //!   if it came after the revocation.
-//! - **The maximum per user** ([`SessionIndex::max_per_user`]): a login that takes the
+//! - **The maximum per user** ([`Devices::max_per_user`]): a login that takes the
 //!   user past it ends the user's least recently active sessions among those logged in
 //!   before it (oldest "last seen" first). Each login has a place in the user's index, and
 //!   concurrent logins on any process count only up to their own place, so together they
@@ -99,14 +99,14 @@ use crate::record::Data;
 use crate::store::{Loaded, Outcome};
 use crate::Error;
 
-/// The options of the user's sessions index; see the [module docs](self).
+/// The options of the user's devices index; see the [module docs](self).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[must_use]
-pub struct SessionIndex {
+pub struct Devices {
     pub(crate) max_per_user: Option<usize>,
 }
 
-impl SessionIndex {
+impl Devices {
     /// An index without a maximum number of sessions per user.
     pub fn new() -> Self {
         Self::default()
@@ -129,7 +129,7 @@ impl SessionIndex {
 /// lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct SessionInfo {
+pub struct Device {
     /// The session's public handle: pass it to [`Session::revoke`](crate::Session::revoke).
     /// Not a session id, and useless as a cookie.
     pub handle: String,
@@ -242,7 +242,7 @@ impl Engine {
     /// Where a session holding `data` stands in the index: its user's index and its
     /// handle. `None` with the index off, or when nobody is logged in on it.
     pub(crate) fn membership(&self, data: &Data) -> Option<Membership> {
-        self.config.index.as_ref()?;
+        self.config.devices.as_ref()?;
         let user = data.get(USER_KEY)?;
         let handle = data.get(HANDLE_KEY)?.as_str()?;
         Some(Membership {
@@ -350,7 +350,7 @@ fn decode(loaded: Option<&Loaded>) -> Entries {
     match serde_json::from_slice(&loaded.data) {
         Ok(entries) => entries,
         Err(error) => {
-            tracing::error!(%error, "a user's sessions index cannot be read; it is rebuilt empty, and the sessions it listed end at their next request that extends them");
+            tracing::error!(%error, "a user's devices index cannot be read; it is rebuilt empty, and the sessions it listed end at their next request that extends them");
             Entries::new()
         }
     }
@@ -373,6 +373,6 @@ mod tests {
     fn handles_are_not_session_ids() {
         let handle = new_handle().unwrap();
         assert_eq!(handle.len(), 22);
-        assert!(crate::SessionId::parse(&handle, crate::IdFormat::Native).is_none());
+        assert!(crate::id::SessionId::parse(&handle, crate::id::IdFormat::Native).is_none());
     }
 }

@@ -51,6 +51,8 @@ fi
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
+echo "== the engine's imports run one way (layers in crates/sessio/src/lib.rs)"
+python3 scripts/layers.py
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --all-features --quiet -- -D warnings
 echo "== cargo doc"

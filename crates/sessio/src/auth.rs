@@ -69,7 +69,7 @@ impl Login {
     }
 
     /// A label for this session in the user's devices index (e.g. the user agent, or
-    /// "Firefox on Linux"), shown by [`Session::sessions`](crate::Session::sessions).
+    /// "Firefox on Linux"), shown by [`Session::devices`](crate::Session::devices).
     /// Kept up to 256 bytes. Ignored when the index is off.
     pub fn label(mut self, label: impl Into<String>) -> Self {
         self.label = Some(crate::devices::clip_label(label.into()));

@@ -15,9 +15,9 @@ use async_trait::async_trait;
 
 use crate::clock::SharedClock;
 use crate::cookie::{unquote, CookieJar};
+use crate::error::Error;
 use crate::seal::Sealer;
 use crate::store::{Loaded, Outcome, Store, StoreResult, Version};
-use crate::Error;
 
 /// The most chunks a cookie store may be configured with.
 pub(crate) const MAX_CHUNKS: usize = 32;
@@ -155,7 +155,7 @@ impl Carried {
 
     /// A store with nothing in it, for `SessionManager::store` of a cookie-store manager.
     #[cfg(feature = "cookie-store")]
-    pub(crate) fn empty(sealing: Arc<Sealing>, config: &crate::Config) -> Self {
+    pub(crate) fn empty(sealing: Arc<Sealing>, config: &crate::config::Config) -> Self {
         Self::from_headers(
             std::iter::empty(),
             &config.cookie_name(),

@@ -314,7 +314,7 @@ impl Config {
     }
 
     /// Keeps an index of each user's sessions, so that a user can see their devices and
-    /// end them ([`Session::sessions`](crate::Session::sessions),
+    /// end them ([`Session::devices`](crate::Session::devices),
     /// [`Session::revoke`](crate::Session::revoke),
     /// [`Session::revoke_others`](crate::Session::revoke_others)); see
     /// [`sessio::devices`](crate::devices). The store must keep records until they expire

@@ -81,8 +81,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 
 use crate::carried::{Sealing, MAX_CHUNKS};
+use crate::config::ConfigError;
 use crate::seal::Sealer;
-use crate::ConfigError;
 
 /// The encrypted cookie store's keys and limits; see the [module docs](self).
 ///
@@ -223,10 +223,10 @@ impl CookieStore {
     /// A new random key in base64url, for [`from_base64_keys`](Self::from_base64_keys).
     ///
     /// # Errors
-    /// [`Error::Random`](crate::Error::Random) if the OS generator fails.
-    pub fn generate_key() -> Result<String, crate::Error> {
+    /// [`Error::Random`](crate::error::Error::Random) if the OS generator fails.
+    pub fn generate_key() -> Result<String, crate::error::Error> {
         let mut key = [0u8; 32];
-        getrandom::fill(&mut key).map_err(crate::Error::Random)?;
+        getrandom::fill(&mut key).map_err(crate::error::Error::Random)?;
         Ok(URL_SAFE_NO_PAD.encode(key))
     }
 

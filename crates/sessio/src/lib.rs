@@ -1,7 +1,7 @@
 //! # sessio
 //!
 //! Server-side HTTP sessions for async Rust: a dict-like session per request, its id in a
-//! cookie, its data in a [`Store`]. This crate is the engine; it knows no web framework and
+//! cookie, its data in a [`Store`](store::Store). This crate is the engine; it knows no web framework and
 //! no database driver. Use it through an integration such as `sessio-axum`, with the
 //! embedded [`MemoryStore`] or a networked store (`sessio-redis`, `sessio-memcached`,
 //! `sessio-mongodb`).
@@ -42,7 +42,7 @@
 //! - **I4 — no panics.** Any sequence of public calls, in any order, returns a value or an
 //!   error; locking composes with [`Session::cycle_id`] and [`Session::destroy`].
 //! - **I5 — read-your-writes** for one client across processes. A store that serves reads
-//!   from an in-process cache says so ([`Store::serves_from_cache`]); the engine then keeps
+//!   from an in-process cache says so ([`Store::serves_from_cache`](store::Store::serves_from_cache)); the engine then keeps
 //!   a write count in the record and in a cookie of its own (`<name>.w`), and a count
 //!   newer than the cached copy's is read from the store itself.
 //! - **I6 — stale cookies are harmless.** A request carrying a rotated-away or unknown id

@@ -121,9 +121,9 @@ impl SessionManager {
     fn build(
         store: Arc<dyn Store>,
         config: Config,
-        cookies: Option<Arc<Sealing>>,
+        sealing: Option<Arc<Sealing>>,
     ) -> Result<Self, ConfigError> {
-        let engine = Engine::new(store, config, cookies).map_err(|error| {
+        let engine = Engine::new(store, config, sealing).map_err(|error| {
             ConfigError::new(format!("could not set the session engine up: {error}"))
         })?;
         Ok(Self {
@@ -150,7 +150,7 @@ impl SessionManager {
     /// they hold, do not matter. This never fails.
     pub fn session<'a>(&self, cookie_headers: impl IntoIterator<Item = &'a [u8]>) -> Session {
         let engine = &self.engine;
-        match (&engine.cookies, &engine.carried_key) {
+        match (&engine.sealing, &engine.carried_key) {
             (Some(sealing), Some((id, key))) => {
                 let (carried, sent) = Carried::from_headers(
                     cookie_headers,
@@ -172,7 +172,9 @@ impl SessionManager {
                     cookie_headers,
                     &engine.jar.name,
                     &engine.ids,
-                    engine.stamps.then_some(engine.jar.stamp_name.as_str()),
+                    engine
+                        .counts_writes
+                        .then_some(engine.jar.stamp_name.as_str()),
                 );
                 Session::new(engine.clone(), presented, None)
             }

@@ -13,7 +13,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::Error;
+use crate::error::Error;
 
 /// The keys that seal and open cookies: the first seals, every one opens.
 #[derive(Clone)]

@@ -4,11 +4,11 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::state::Phase;
+use super::state::{NewLogin, Phase};
 use super::{deserialize, serialize, Session};
 use crate::auth::Login;
+use crate::error::Error;
 use crate::keys::{CSRF_KEY, HANDLE_KEY, LOGIN_AT_KEY, USER_KEY};
-use crate::Error;
 
 impl Session {
     /// Logs `user` in with the default [`Login`]: see [`login_with`](Self::login_with).
@@ -66,7 +66,7 @@ impl Session {
             if !same {
                 st.set(HANDLE_KEY, Some(Value::from(crate::devices::new_handle()?)));
             }
-            st.login = Some(login.label);
+            st.new_login = Some(NewLogin { label: login.label });
         }
         st.set(USER_KEY, Some(user));
         st.set(LOGIN_AT_KEY, Some(Value::from(at)));

@@ -7,9 +7,9 @@ use subtle::ConstantTimeEq;
 
 use super::state::State;
 use super::Session;
+use crate::error::Error;
 use crate::keys::CSRF_KEY;
 use crate::store::AfterWrite;
-use crate::Error;
 
 impl Session {
     /// The session's CSRF token (synchronizer pattern): 256 random bits from the OS as 43

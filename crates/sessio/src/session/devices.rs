@@ -1,12 +1,13 @@
 //! The user's sessions on a session: listing, revoking, and keeping the index in step with
 //! the session at commit (see [`crate::devices`]).
 
-use crate::devices::{from_millis, millis, Device, Entry, Membership};
+use crate::clock::unix_millis as millis;
+use crate::devices::{from_millis, Device, Entry, Membership};
 use crate::engine::View;
-use crate::session::state::{Phase, State};
+use crate::error::Error;
+use crate::session::state::{NewLogin, Phase, State};
 use crate::session::Session;
 use crate::store::Outcome;
-use crate::Error;
 
 impl Session {
     /// The live sessions of the logged-in user, this one included (marked
@@ -103,7 +104,7 @@ impl Session {
         let st = self.state().await?;
         Ok(engine
             .membership(&st.data)
-            .map(|me| (me, st.login.is_none())))
+            .map(|me| (me, st.new_login.is_none())))
     }
 
     /// Removes the entries whose handle `pick` accepts from `me`'s index, in one
@@ -168,7 +169,7 @@ impl Session {
             return Ok(());
         };
         let extended = std::mem::take(&mut st.extended);
-        let login = st.login.take();
+        let login = st.new_login.take();
         let after = match &st.phase {
             Phase::Stored { .. } => engine.membership(&st.data),
             _ => None,
@@ -189,7 +190,7 @@ impl Session {
         let now = millis(st.now);
         let expires = base.expires_at.map_or(now, millis);
         let writes = st.meta.writes;
-        if let Some(label) = login {
+        if let Some(NewLogin { label }) = login {
             let mut entry = Entry {
                 key: key.clone(),
                 created: now,

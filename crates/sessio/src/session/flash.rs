@@ -6,9 +6,9 @@ use serde_json::Value;
 
 use super::state::State;
 use super::{serialize, Session};
+use crate::error::Error;
 use crate::keys::FLASH_KEY;
 use crate::store::AfterWrite;
-use crate::Error;
 
 impl Session {
     /// Adds a flash message: a value kept in the session until a request takes it with

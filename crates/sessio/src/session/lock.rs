@@ -3,10 +3,10 @@
 use std::time::{Duration, Instant};
 
 use crate::engine::View;
+use crate::error::Error;
 use crate::session::state::{Held, Origin, Phase};
 use crate::session::Session;
 use crate::store::{Acquired, AfterWrite, LeaseToken};
-use crate::Error;
 
 impl Session {
     /// Takes the session's exclusive lock, shared by every process on the same store, and
@@ -80,7 +80,7 @@ impl Session {
             {
                 Ok(acquired) => acquired,
                 Err(error) => {
-                    st.phase = Phase::Failed;
+                    st.fail();
                     self.release_in_background(key, token);
                     return Err(error.into());
                 }
@@ -122,7 +122,7 @@ impl Session {
                     break;
                 }
                 _ if reserved.is_some() => {
-                    st.phase = Phase::New;
+                    st.start_new();
                     break;
                 }
                 View::Moved(forward) if forward.login => {
@@ -136,9 +136,7 @@ impl Session {
                     // sent: follow it to its successor (never revealed to this client), as
                     // a write would.
                     locking.release(&key, &token).await?;
-                    if let Phase::Stored { origin, .. } = &mut st.phase {
-                        *origin = Origin::Followed;
-                    }
+                    st.set_origin(Origin::Followed);
                     followed = true;
                     key = forward.to;
                 }
@@ -149,7 +147,7 @@ impl Session {
                     if matches!(st.phase, Phase::Stored { .. }) {
                         st.gone(engine);
                     } else {
-                        st.phase = Phase::New;
+                        st.start_new();
                     }
                     let (id, fresh) = engine.fresh()?;
                     key = fresh;

@@ -12,16 +12,21 @@
 //!   flight during the rotation conflicts, follows the forward and lands in the successor,
 //!   without revealing the new id to its client. A request that *starts* with the old id
 //!   gets a fresh session: forwards are followed only by writers that had the session.
+//!
+//! **The one exception** is [`Session::touch`]: a session that was only read has its
+//! expiry extended with the store's `touch`, which writes no data and so needs neither a
+//! condition nor a merge (a touch that finds the record gone does nothing).
 
 use std::time::Duration;
 
 use crate::devices::Membership;
+use crate::engine::retry::Retry;
 use crate::engine::View;
+use crate::error::Error;
 use crate::record;
 use crate::session::state::{Held, Origin, Phase, State};
 use crate::session::Session;
 use crate::store::{Acquired, AfterWrite, Loaded, LockingStore, Outcome, Version};
-use crate::Error;
 
 /// Recomputes one key after a conflict: `update`'s closure, type-erased.
 pub(crate) type Hook<'a> = (
@@ -66,9 +71,35 @@ impl Session {
             result,
             Err(Error::Store(_) | Error::LockLost | Error::Ended)
         ) {
-            st.phase = Phase::Failed;
+            st.fail();
         }
         result.and(released)
+    }
+
+    /// Extends the expiry of the session under `key`, which this request only read, to
+    /// `ttl` from now: the one store write outside [`persist`](Self::persist) (see the
+    /// module docs). Whether the record was there to extend.
+    pub(crate) async fn touch(
+        &self,
+        st: &mut State,
+        key: &str,
+        ttl: Duration,
+    ) -> Result<bool, Error> {
+        let touched = match self.store().touch(key, ttl).await {
+            Ok(touched) => touched,
+            Err(error) => {
+                st.fail();
+                return Err(error.into());
+            }
+        };
+        if touched {
+            let now = st.now;
+            if let Phase::Stored { base, .. } = &mut st.phase {
+                base.expires_at = Some(now + ttl);
+            }
+            st.extended = true;
+        }
+        Ok(touched)
     }
 
     pub(crate) async fn release_lease(&self, held: &Held) -> Result<(), Error> {
@@ -110,18 +141,13 @@ impl Session {
         // The clock again: a handler (a locked section, say) may have run for a while since
         // the session was read, and what is written now must expire from now.
         st.now = engine.now();
-        let mut attempts = 0;
+        let mut retry = Retry::new(engine.config.max_retries);
         loop {
-            attempts += 1;
             let skip = hook.as_ref().map(|(k, _)| *k);
             let step = match self.write_once(st, then).await? {
                 Step::Done => return Ok(()),
                 Step::Retry => {
-                    crate::meter::conflict();
-                    if attempts >= engine.config.max_retries {
-                        return Err(Error::Conflict { attempts });
-                    }
-                    backoff(attempts).await;
+                    retry.lost().await?;
                     self.refresh(st, skip).await?
                 }
                 Step::Orphaned => Step::Orphaned,
@@ -166,8 +192,9 @@ impl Session {
         // Each record is deleted only as it was read: a rotation that turns it into a
         // forward between the read and the delete makes the delete conflict, and the
         // next read follows the forward to the successor, which goes too.
-        let attempts = MAX_HOPS * 4;
-        for _ in 0..attempts {
+        let mut retry = Retry::new(engine.config.max_retries);
+        let mut hops = 0;
+        loop {
             let Some(loaded) = self.store().load_fresh(&key).await? else {
                 return Ok(ended);
             };
@@ -194,19 +221,25 @@ impl Session {
                     }
                     ended.extend(member);
                     match next {
-                        Some(successor) => key = successor,
+                        // A chain longer than a grace period holds is a rotation storm.
+                        Some(_) if hops == MAX_HOPS => {
+                            return Err(Error::Conflict {
+                                attempts: MAX_HOPS as u32,
+                            })
+                        }
+                        Some(successor) => {
+                            key = successor;
+                            hops += 1;
+                        }
                         None => return Ok(ended),
                     }
                 }
                 // Gone meanwhile (another logout, or expiry): nothing left here.
                 Outcome::Missing => return Ok(ended),
                 // Changed since it was read: read it again.
-                Outcome::Conflict | Outcome::LeaseLost => crate::meter::conflict(),
+                Outcome::Conflict | Outcome::LeaseLost => retry.lost().await?,
             }
         }
-        Err(Error::Conflict {
-            attempts: attempts as u32,
-        })
     }
 
     /// Reads the record again after a conflict and re-applies this request's changes,
@@ -358,7 +391,7 @@ impl Session {
                     held.reserved = None;
                 }
                 let written = written(st, bytes, version, ttl);
-                stored(st, key, Origin::Issued(id), written, then);
+                st.stored(key, Origin::Issued(id), written, then);
                 Ok(Step::Done)
             }
             Outcome::LeaseLost => Err(Error::LockLost),
@@ -409,7 +442,7 @@ impl Session {
                 else {
                     unreachable!("matched above");
                 };
-                stored(st, key, origin, written, then);
+                st.stored(key, origin, written, then);
                 Ok(Step::Done)
             }
             (Outcome::Done(_), _) => {
@@ -518,7 +551,7 @@ impl Session {
                     held.key.clone_from(&key);
                 }
                 let written = written(st, bytes, version, ttl);
-                stored(st, key, Origin::Issued(id), written, AfterWrite::KeepLease);
+                st.stored(key, Origin::Issued(id), written, AfterWrite::KeepLease);
                 return Ok(Step::Done);
             }
             Ok(Outcome::Conflict) => Ok(Step::Retry),
@@ -549,31 +582,4 @@ fn written(st: &State, bytes: Vec<u8>, version: Version, ttl: Duration) -> Loade
         version,
         expires_at: Some(st.now + ttl),
     }
-}
-
-/// A write of every change is done: `written` under `key` is the session now.
-fn stored(st: &mut State, key: String, origin: Origin, written: Loaded, then: AfterWrite) {
-    if then == AfterWrite::Release && st.lock.as_ref().is_some_and(|h| h.key == key) {
-        st.lock = None;
-    }
-    st.phase = Phase::Stored {
-        key,
-        base: written,
-        origin,
-    };
-    st.extended = true;
-    st.saved();
-}
-
-/// Waits a little after a lost conditional save, so that many requests racing on one
-/// session spread out instead of colliding again: a random pause of up to `attempt` ms
-/// (at most 20 ms) after the second loss.
-pub(crate) async fn backoff(attempt: u32) {
-    if attempt < 2 {
-        return;
-    }
-    use std::hash::BuildHasher;
-    let random = std::collections::hash_map::RandomState::new().hash_one(attempt);
-    let ceiling = u64::from(attempt.min(20)) * 1000;
-    tokio::time::sleep(Duration::from_micros(random % ceiling)).await;
 }

@@ -11,7 +11,7 @@ use crate::devices::Membership;
 use crate::engine::{Engine, Fetched};
 use crate::id::SessionId;
 use crate::record::{Data, Meta};
-use crate::store::{LeaseToken, Loaded};
+use crate::store::{AfterWrite, LeaseToken, Loaded};
 
 /// Where the session's record stands.
 #[derive(Debug)]
@@ -68,6 +68,13 @@ impl Edits {
     }
 }
 
+/// A login made by this request, for the user's devices index.
+#[derive(Debug)]
+pub(crate) struct NewLogin {
+    /// The label of its entry ([`Login::label`](crate::auth::Login::label)), if any.
+    pub label: Option<String>,
+}
+
 /// The lease this request holds.
 #[derive(Debug)]
 pub(crate) struct Held {
@@ -93,8 +100,8 @@ pub(crate) struct State {
     /// Where the session stood in its user's devices index when it was read (with the
     /// index configured and a user logged in).
     pub indexed: Option<Membership>,
-    /// This request logged a user in: the label for the index entry, if any.
-    pub login: Option<Option<String>>,
+    /// A login this request made, entered in the user's devices index at commit.
+    pub new_login: Option<NewLogin>,
     /// This request extended the record's expiry (a write or a touch): its index entry is
     /// extended too.
     pub extended: bool,
@@ -119,7 +126,7 @@ impl State {
             lock: None,
             ended: false,
             indexed: None,
-            login: None,
+            new_login: None,
             extended: false,
             superseded: false,
             now: SystemTime::UNIX_EPOCH,
@@ -237,6 +244,47 @@ impl State {
         self.meta = engine.new_meta();
         self.ended = true;
         self.superseded = false;
+    }
+
+    /// The store failed under this request: the session's state is unknown, and every
+    /// later use answers `Error::Poisoned`.
+    pub(crate) fn fail(&mut self) {
+        self.phase = Phase::Failed;
+    }
+
+    /// The request has no stored session (none presented, or the presented one is not
+    /// adopted): a new one is created at its first write.
+    pub(crate) fn start_new(&mut self) {
+        self.phase = Phase::New;
+    }
+
+    /// Where the client's id stands now: followed to a successor it was not told of, or
+    /// (once the cookie is sent) its own.
+    pub(crate) fn set_origin(&mut self, to: Origin) {
+        if let Phase::Stored { origin, .. } = &mut self.phase {
+            *origin = to;
+        }
+    }
+
+    /// A write of every change is done: `written` under `key` is the session now (with
+    /// `AfterWrite::Release` our lease on it went with the write).
+    pub(crate) fn stored(
+        &mut self,
+        key: String,
+        origin: Origin,
+        written: Loaded,
+        then: AfterWrite,
+    ) {
+        if then == AfterWrite::Release && self.lock.as_ref().is_some_and(|h| h.key == key) {
+            self.lock = None;
+        }
+        self.phase = Phase::Stored {
+            key,
+            base: written,
+            origin,
+        };
+        self.extended = true;
+        self.saved();
     }
 
     /// A write of every change is done: they are now the base.

@@ -284,10 +284,10 @@ impl LeaseToken {
     /// A fresh random token.
     ///
     /// # Errors
-    /// [`crate::Error::Random`] if the OS random number generator fails.
-    pub fn generate() -> Result<Self, crate::Error> {
+    /// [`crate::error::Error::Random`] if the OS random number generator fails.
+    pub fn generate() -> Result<Self, crate::error::Error> {
         let mut raw = [0u8; 16];
-        getrandom::fill(&mut raw).map_err(crate::Error::Random)?;
+        getrandom::fill(&mut raw).map_err(crate::error::Error::Random)?;
         Ok(Self(raw))
     }
 

@@ -1,5 +1,10 @@
 //! What every session of one manager shares: the store, the configuration and what is
-//! derived from it once (expiry policy, cookie jar, record format).
+//! derived from it once (expiry policy, cookie jar, record format), and the store writes
+//! that are no single session's: the devices index (`devices`), and the retry rule of
+//! every conditional write (`retry`).
+
+mod devices;
+pub(crate) mod retry;
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -7,11 +12,11 @@ use std::time::SystemTime;
 use crate::carried::Sealing;
 use crate::config::{Compat, Config};
 use crate::cookie::CookieJar;
+use crate::error::Error;
 use crate::id::{IdFormat, Ids, SessionId};
 use crate::policy::Policy;
 use crate::record::{self, Data, Format, Forward, Meta, Record};
 use crate::store::{Loaded, Store};
-use crate::Error;
 
 pub(crate) struct Engine {
     pub store: Arc<dyn Store>,
@@ -20,13 +25,13 @@ pub(crate) struct Engine {
     pub jar: CookieJar,
     pub format: Format,
     pub ids: Ids,
-    /// The store serves reads from a cache in this process, so the cookie carries the
-    /// record's write count and a newer one in the cookie forces a fresh read
+    /// The store serves reads from a cache in this process, so a cookie of its own
+    /// (`cookie::Stamp`) carries the record's write count and a newer one in the cookie forces a fresh read
     /// (read-your-writes across processes). Not in the compat format (no room for it).
-    pub stamps: bool,
+    pub counts_writes: bool,
     /// The cookie store's keys: the sessions travel in the cookies, each request keeping
     /// its own in a store of its own (see `carried`).
-    pub cookies: Option<Arc<Sealing>>,
+    pub sealing: Option<Arc<Sealing>>,
     /// With the cookie store: the id (and its store key) that every request's carried
     /// session is read under in its request-local store.
     pub carried_key: Option<(SessionId, String)>,
@@ -53,7 +58,7 @@ impl Engine {
     pub(crate) fn new(
         store: Arc<dyn Store>,
         config: Config,
-        cookies: Option<Arc<Sealing>>,
+        sealing: Option<Arc<Sealing>>,
     ) -> Result<Self, Error> {
         crate::meter::register();
         let compat = config.compat.is_some();
@@ -63,7 +68,7 @@ impl Engine {
             Format::Native
         };
         Ok(Self {
-            stamps: !compat && store.serves_from_cache(),
+            counts_writes: !compat && store.serves_from_cache(),
             store: Arc::new(crate::observe::Observed::new(store)),
             policy: Policy {
                 idle: config.idle_timeout,
@@ -78,7 +83,7 @@ impl Engine {
                 (_, Some(Compat::SanicSession)) => Ids::Builtin(IdFormat::NativeOrUuidHex),
                 _ => Ids::Builtin(IdFormat::Native),
             },
-            carried_key: match cookies {
+            carried_key: match sealing {
                 Some(_) => {
                     let id = SessionId::generate()?;
                     let key = id.store_key(&config.key_prefix, config.hashed_keys);
@@ -86,7 +91,7 @@ impl Engine {
                 }
                 None => None,
             },
-            cookies,
+            sealing,
             config,
         })
     }

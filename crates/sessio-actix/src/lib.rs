@@ -61,11 +61,14 @@ use std::sync::Arc;
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::header::{HeaderValue, CONTENT_TYPE, COOKIE, RETRY_AFTER, SET_COOKIE};
-use actix_web::http::{Method, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{Error as ActixError, FromRequest, HttpMessage, HttpRequest, HttpResponse};
 use actix_web::{HttpResponseBuilder, ResponseError};
-use serde::de::DeserializeOwned;
 use sessio::integration::PlainHttp;
+
+mod login;
+
+pub use login::{LoggedIn, LoginRejection, Unauthenticated};
 
 // What an app names besides this crate's own types: the engine's configuration and the
 // modules for logins, typed keys, the user's devices, ids and stores, so that a crate
@@ -99,7 +102,7 @@ impl FromRequest for Session {
     }
 }
 
-fn primary(request: &HttpRequest) -> Result<sessio::Session, MissingSessionMiddleware> {
+pub(crate) fn primary(request: &HttpRequest) -> Result<sessio::Session, MissingSessionMiddleware> {
     request
         .extensions()
         .get::<sessio::Session>()
@@ -169,7 +172,7 @@ pub fn default_error_response(error: &sessio::Error) -> HttpResponse {
 }
 
 type ErrorMapper = Arc<dyn Fn(&sessio::Error) -> HttpResponse + Send + Sync>;
-type LoginResponder = Arc<dyn Fn(&HttpRequest) -> HttpResponse + Send + Sync>;
+pub(crate) type LoginResponder = Arc<dyn Fn(&HttpRequest) -> HttpResponse + Send + Sync>;
 
 /// The middleware that gives every request a [`Session`] and commits it afterwards.
 ///
@@ -325,7 +328,7 @@ impl<S> std::fmt::Debug for SessionService<S> {
 
 /// The marker the login responder travels in, in the request's extensions.
 #[derive(Clone)]
-struct OnLoginRequired(LoginResponder);
+pub(crate) struct OnLoginRequired(pub(crate) LoginResponder);
 
 impl<S, B> Service<ServiceRequest> for SessionService<S>
 where
@@ -381,27 +384,15 @@ where
                 Some(mapped) => response.into_response(mapped.map_into_right_body()),
                 None => response.map_into_left_body(),
             };
-            match session.commit_cookies().await {
+            match sessio::integration::finish(&session, plain_http.as_ref()).await {
                 Ok(cookies) => {
                     for cookie in cookies {
-                        if let Some(plain) = &plain_http {
-                            plain.warn_if_secure(&cookie);
-                        }
-                        match HeaderValue::try_from(cookie) {
-                            Ok(value) => response.headers_mut().append(SET_COOKIE, value),
-                            Err(error) => {
-                                tracing::error!(%error, "session cookie is not a valid header")
-                            }
+                        if let Ok(value) = HeaderValue::try_from(cookie) {
+                            response.headers_mut().append(SET_COOKIE, value);
                         }
                     }
                 }
                 Err(error) => {
-                    if matches!(error, sessio::Error::Superseded) {
-                        // A browser's request that raced its own login: it retries.
-                        tracing::info!(%error, "request refused; answering with an error");
-                    } else {
-                        tracing::error!(%error, "session not saved; answering with an error");
-                    }
                     let mapped = match &on_error {
                         Some(map) => map(&error),
                         None => default_error_response(&error),
@@ -512,132 +503,3 @@ impl std::fmt::Display for MissingNamedSessionMiddleware {
 }
 
 impl ResponseError for MissingNamedSessionMiddleware {}
-
-/// The logged-in user of the request (see [`sessio::Session::login`]), as an extractor: a
-/// handler that takes it runs only when someone is logged in.
-///
-/// Otherwise the request is answered with a [`LoginRejection`]: `401 login required` (or
-/// what [`SessionMiddleware::on_login_required`] answers), `503` if the session store is
-/// down. `OPTIONS` requests (CORS preflights, which carry no cookie) are answered `204 No
-/// Content` without running the handler.
-///
-/// ```
-/// use actix_web::{web, App};
-/// use sessio_actix::{LoggedIn, MemoryStore, SessionMiddleware};
-///
-/// async fn me(LoggedIn(user): LoggedIn<String>) -> String {
-///     format!("hello, {user}")
-/// }
-///
-/// let app = App::new()
-///     .route("/me", web::get().to(me))
-///     .wrap(SessionMiddleware::new(MemoryStore::default()));
-/// ```
-#[derive(Debug, Clone)]
-pub struct LoggedIn<U>(pub U);
-
-/// Why [`LoggedIn`] did not extract. Each variant knows its response.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum LoginRejection {
-    /// Nobody is logged in: `401 login required`, or what
-    /// [`SessionMiddleware::on_login_required`] answers.
-    Unauthenticated(Unauthenticated),
-    /// An `OPTIONS` request (a CORS preflight): `204 No Content`, never a `401`.
-    Preflight,
-    /// The session could not be read (the store is down, or the stored user is not a
-    /// `U`); answered with the middleware's error mapping.
-    Session(SessionError),
-    /// No [`SessionMiddleware`] runs on the route: `500`, saying so.
-    MissingMiddleware(MissingSessionMiddleware),
-}
-
-/// The request nobody is logged in on, and what answers it.
-pub struct Unauthenticated {
-    request: HttpRequest,
-    respond: Option<LoginResponder>,
-}
-
-impl std::fmt::Debug for Unauthenticated {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Unauthenticated")
-            .field("path", &self.request.path())
-            .finish_non_exhaustive()
-    }
-}
-
-impl std::fmt::Display for LoginRejection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            LoginRejection::Unauthenticated(_) => f.write_str("login required"),
-            LoginRejection::Preflight => f.write_str("a preflight request is not checked"),
-            LoginRejection::Session(error) => error.fmt(f),
-            LoginRejection::MissingMiddleware(missing) => missing.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for LoginRejection {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            LoginRejection::Session(error) => Some(error),
-            _ => None,
-        }
-    }
-}
-
-impl ResponseError for LoginRejection {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            LoginRejection::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            LoginRejection::Preflight => StatusCode::NO_CONTENT,
-            LoginRejection::Session(error) => error.status_code(),
-            LoginRejection::MissingMiddleware(missing) => missing.status_code(),
-        }
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        match self {
-            LoginRejection::Unauthenticated(Unauthenticated { request, respond }) => {
-                match respond {
-                    Some(respond) => respond(request),
-                    None => HttpResponse::Unauthorized()
-                        .content_type("text/plain; charset=utf-8")
-                        .body("login required"),
-                }
-            }
-            LoginRejection::Preflight => HttpResponse::NoContent().finish(),
-            LoginRejection::Session(error) => error.error_response(),
-            LoginRejection::MissingMiddleware(missing) => missing.error_response(),
-        }
-    }
-}
-
-impl<U: DeserializeOwned + 'static> FromRequest for LoggedIn<U> {
-    type Error = LoginRejection;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, LoginRejection>>>>;
-
-    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let request = request.clone();
-        Box::pin(async move {
-            if request.method() == Method::OPTIONS {
-                return Err(LoginRejection::Preflight);
-            }
-            let session = primary(&request).map_err(LoginRejection::MissingMiddleware)?;
-            match session.current_user::<U>().await {
-                Ok(Some(user)) => Ok(LoggedIn(user)),
-                Ok(None) => {
-                    let respond = request
-                        .extensions()
-                        .get::<OnLoginRequired>()
-                        .map(|OnLoginRequired(respond)| respond.clone());
-                    Err(LoginRejection::Unauthenticated(Unauthenticated {
-                        request,
-                        respond,
-                    }))
-                }
-                Err(error) => Err(LoginRejection::Session(SessionError(error))),
-            }
-        })
-    }
-}

@@ -443,29 +443,15 @@ where
                     response = map(&error);
                 }
             }
-            match session.commit_cookies().await {
+            match sessio::integration::finish(&session, plain_http.as_ref()).await {
                 Ok(cookies) => {
                     for cookie in cookies {
-                        match HeaderValue::try_from(cookie) {
-                            Ok(value) => {
-                                if let Some(plain) = &plain_http {
-                                    plain.warn_if_secure(value.to_str().unwrap_or_default());
-                                }
-                                response.headers_mut().append(SET_COOKIE, value);
-                            }
-                            Err(error) => {
-                                tracing::error!(%error, "session cookie is not a valid header")
-                            }
+                        if let Ok(value) = HeaderValue::try_from(cookie) {
+                            response.headers_mut().append(SET_COOKIE, value);
                         }
                     }
                 }
                 Err(error) => {
-                    if matches!(error, sessio::Error::Superseded) {
-                        // A browser's request that raced its own login: it retries.
-                        tracing::info!(%error, "request refused; answering with an error");
-                    } else {
-                        tracing::error!(%error, "session not saved; answering with an error");
-                    }
                     response = match &on_error {
                         Some(map) => map(&error),
                         None => default_error_response(&error),

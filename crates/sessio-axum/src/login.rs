@@ -72,18 +72,22 @@ use crate::{MissingSessionLayer, SessionError};
 pub struct LoggedIn<U>(pub U);
 
 /// Why [`LoggedIn`] did not extract. Each variant knows its response.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LoginRejection {
     /// Nobody is logged in. The response is `401 login required`, or the one
     /// [`SessionLayer::on_login_required`](crate::SessionLayer::on_login_required) made.
+    #[error("login required")]
     Unauthenticated(Response),
     /// An `OPTIONS` request (a CORS preflight): `204 No Content`, never a `401`.
+    #[error("a preflight request is not checked")]
     Preflight,
     /// The session could not be read (the store is down, or the stored user is not a
     /// `U`); answered with the layer's error mapping.
-    Session(SessionError),
+    #[error("{0}")]
+    Session(#[source] SessionError),
     /// No [`SessionLayer`](crate::SessionLayer) runs on the route: `500`, saying so.
+    #[error("no SessionLayer on this route")]
     MissingLayer(MissingSessionLayer),
 }
 
@@ -94,26 +98,6 @@ impl IntoResponse for LoginRejection {
             LoginRejection::Preflight => StatusCode::NO_CONTENT.into_response(),
             LoginRejection::Session(error) => error.into_response(),
             LoginRejection::MissingLayer(missing) => missing.into_response(),
-        }
-    }
-}
-
-impl std::fmt::Display for LoginRejection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            LoginRejection::Unauthenticated(_) => f.write_str("login required"),
-            LoginRejection::Preflight => f.write_str("a preflight request is not checked"),
-            LoginRejection::Session(error) => error.fmt(f),
-            LoginRejection::MissingLayer(_) => f.write_str("no SessionLayer on this route"),
-        }
-    }
-}
-
-impl std::error::Error for LoginRejection {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            LoginRejection::Session(error) => Some(error),
-            _ => None,
         }
     }
 }

@@ -1,12 +1,14 @@
 //! What every framework integration (sessio-axum, sessio-actix) shares beyond
 //! [`Session`](crate::Session) and [`Error`](crate::Error)'s own status and body
 //! ([`Error::status`](crate::Error::status), [`Error::public_message`](crate::Error::public_message),
-//! [`Error::retry_after`](crate::Error::retry_after)): the check that a `Secure` cookie is
-//! not silently going out over plain HTTP.
+//! [`Error::retry_after`](crate::Error::retry_after)): the end of a request ([`finish`]),
+//! and the check that a `Secure` cookie is not silently going out over plain HTTP
+//! ([`PlainHttp`]).
 //!
 //! An integration calls [`PlainHttp::detect`] before the handler (it is one atomic load
-//! once the warning was given) and [`PlainHttp::warn_if_secure`] on each `Set-Cookie` value
-//! it sends.
+//! once the warning was given), and [`finish`] after it: it appends the `Set-Cookie`
+//! values that `finish` returns, or answers with the error it returns instead of the
+//! handler's response (a client is never told "ok" for data that was not saved).
 //!
 //! ```
 //! use sessio::integration::PlainHttp;
@@ -20,6 +22,62 @@
 //! ```
 
 use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::error::Error;
+use crate::session::Session;
+
+/// Ends a request's `session`: commits it ([`Session::commit_cookies`]) and returns the
+/// `Set-Cookie` values the response must carry, each a valid header value, with the
+/// plain-HTTP warning given if `plain` says so. On an error the response must be replaced
+/// by one for the error; it is logged here (as `info` for [`Error::Superseded`], a
+/// browser's request that raced its own login and is retried, as `error` otherwise).
+///
+/// ```
+/// use sessio::{Config, MemoryStore, SessionManager};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let manager = SessionManager::new(MemoryStore::default(), Config::default())?;
+/// let session = manager.session(std::iter::empty());
+/// session.insert("n", 1).await?;
+/// let set_cookies = sessio::integration::finish(&session, None).await?;
+/// assert!(set_cookies[0].starts_with("id="));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+///
+/// # Errors
+/// As [`Session::commit_cookies`].
+pub async fn finish(session: &Session, plain: Option<&PlainHttp>) -> Result<Vec<String>, Error> {
+    match session.commit_cookies().await {
+        Ok(mut cookies) => {
+            cookies.retain(|cookie| {
+                // Always true of the cookies sessio writes; checked so that no integration
+                // has to handle a header it cannot build.
+                let valid = cookie
+                    .bytes()
+                    .all(|b| b == b'\t' || (0x20..0x7f).contains(&b));
+                if !valid {
+                    tracing::error!("a session cookie is not a valid header value; it is not sent");
+                }
+                valid
+            });
+            if let Some(plain) = plain {
+                cookies
+                    .iter()
+                    .for_each(|cookie| plain.warn_if_secure(cookie));
+            }
+            Ok(cookies)
+        }
+        Err(error) => {
+            if matches!(error, Error::Superseded) {
+                tracing::info!(%error, "request refused; answering with an error");
+            } else {
+                tracing::error!(%error, "session not saved; answering with an error");
+            }
+            Err(error)
+        }
+    }
+}
 
 /// Whether the warning was given (then no request is looked at for it again).
 static WARNED: AtomicBool = AtomicBool::new(false);

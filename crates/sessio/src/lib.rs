@@ -86,14 +86,14 @@
 //! Inside, imports run one way, from the leaves up (`scripts/layers.py` checks it):
 //!
 //! 1. **leaves**, which know no session: `error`, `id`, `clock`, `codec`, `record`,
-//!    `keys`, `auth`, `policy`, `seal`, `meter`, `store`, `observe`, `memory`, `devices`,
-//!    `integration`;
+//!    `keys`, `auth`, `policy`, `seal`, `meter`, `store`, `observe`, `memory`, `devices`;
 //! 2. **configuration**, what a manager is told and derives from it once: `config`,
 //!    `cookie` (the cookie jar), `carried` and `cookie_store` (the cookie store's sealing);
 //! 3. **the engine**, what every session of a manager shares and the store writes that
 //!    are not one session's: `engine`;
 //! 4. **the per-request session**: `session`, one file per role;
-//! 5. **entry points**: `manager`, and this file.
+//! 5. **entry points**: `manager`, `integration` (what a web framework calls), and this
+//!    file.
 #![warn(missing_docs)]
 
 // 1. leaves
@@ -103,7 +103,6 @@ pub mod codec;
 pub mod devices;
 mod error;
 pub mod id;
-pub mod integration;
 pub mod keys;
 pub mod memory;
 mod meter;
@@ -123,6 +122,7 @@ mod engine;
 // 4. the per-request session
 mod session;
 // 5. entry points
+pub mod integration;
 mod manager;
 
 pub use config::{Compat, Config, ConfigError, SameSite};

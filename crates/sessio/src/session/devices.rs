@@ -189,17 +189,19 @@ impl Session {
         };
         let now = millis(st.now);
         let expires = base.expires_at.map_or(now, millis);
-        let writes = st.meta.writes;
+        // This session's entry as of this request (created, and a label, count only for a
+        // new login's entry; an existing entry keeps its own).
+        let mut entry = Entry {
+            key: key.clone(),
+            created: now,
+            seen: now,
+            expires,
+            seq: 0,
+            writes: st.meta.writes,
+            label: None,
+        };
         if let Some(NewLogin { label }) = login {
-            let mut entry = Entry {
-                key: key.clone(),
-                created: now,
-                seen: now,
-                expires,
-                seq: 0,
-                writes,
-                label,
-            };
+            entry.label = label;
             let seq = engine
                 .change_index(&after.index_key, |entries| {
                     let mut changed = false;
@@ -239,19 +241,10 @@ impl Session {
             st.indexed = Some(after);
             return Ok(());
         }
-        let seen = Entry {
-            key: key.clone(),
-            created: now,
-            seen: now,
-            expires,
-            seq: 0,
-            writes,
-            label: None,
-        };
         let listed = engine
             .change_index(&after.index_key, |entries| {
                 match entries.get_mut(&after.handle) {
-                    Some(existing) => (existing.extend(&seen), true),
+                    Some(existing) => (existing.extend(&entry), true),
                     None => (false, false),
                 }
             })

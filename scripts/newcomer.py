@@ -229,7 +229,7 @@ def curl(root, binary):
                 fail(f"README.md:{line}: `{command}` does not ask localhost:3000, where the app listens")
             args = [re.sub(r"^(http://)?localhost:3000", f"http://localhost:{port}", a) for a in args]
             args = [jar if a == "jar" else a for a in args]
-            out = subprocess.run(args[:1] + ["-sS", "-w", "\n%{http_code}"] + args[1:], capture_output=True, text=True, timeout=30)
+            out = subprocess.run(args[:1] + ["-sS", "--noproxy", "*", "-w", "\n%{http_code}"] + args[1:], capture_output=True, text=True, timeout=30)
             if out.returncode != 0:
                 fail(f"`{command}` failed: {out.stderr.strip()}")
             got_body, _, got_status = out.stdout.rpartition("\n")

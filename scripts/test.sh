@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what the tests need, then runs the
-# lints, the docs build and every test (unit, property, conformance, HTTP over TCP, doc).
+# lints, the docs build, the README checked from a crate of its own (scripts/newcomer.sh)
+# and every test (unit, property, conformance, HTTP over TCP, doc).
 # Tests that need a server start their own private instance on a free loopback port.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,6 +58,8 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --all-features --quiet -- -D warnings
 echo "== cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+echo "== the README and the guide, as a newcomer runs them (a crate of their own)"
+bash scripts/newcomer.sh
 echo "== cargo test"
 cargo test --workspace --all-features --no-fail-fast 2>&1 | tee target/test-output.txt
 # Summarise for humans and for CI: one closing line with the totals.

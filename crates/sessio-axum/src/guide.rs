@@ -47,7 +47,7 @@
 //! compile error and every handler agrees on the shape:
 //!
 //! ```
-//! use sessio::keys::SessionKey;
+//! use sessio_axum::keys::SessionKey;
 //! use sessio_axum::{Session, SessionError};
 //!
 //! const CART: SessionKey<Vec<String>> = SessionKey::new("cart");
@@ -72,7 +72,7 @@
 //! ```
 //! use std::time::Duration;
 //! use axum::extract::Form;
-//! use sessio::auth::Login;
+//! use sessio_axum::auth::Login;
 //! use sessio_axum::{Session, SessionError};
 //!
 //! #[derive(serde::Deserialize)]
@@ -172,7 +172,7 @@
 //! user can then list their sessions, end one, or end all but the current one ("log out
 //! other devices", after a password change); a maximum per user ends the least recently
 //! active session at the login past it. Revocation works across processes: the revoked
-//! session is logged out at its next request, wherever it lands. See [`sessio::devices`] for
+//! session is logged out at its next request, wherever it lands. See [`devices`](crate::devices) for
 //! what it stores and costs.
 //!
 //! ```
@@ -180,10 +180,9 @@
 //! use axum::http::{header::USER_AGENT, HeaderMap, StatusCode};
 //! use axum::routing::{delete, get, post};
 //! use axum::{Json, Router};
-//! use sessio::auth::Login;
-//! use sessio::devices::Devices;
-//! use sessio::Config;
-//! use sessio_axum::{LoggedIn, MemoryStore, Session, SessionError, SessionLayer};
+//! use sessio_axum::auth::Login;
+//! use sessio_axum::devices::Devices;
+//! use sessio_axum::{Config, LoggedIn, MemoryStore, Session, SessionError, SessionLayer};
 //!
 //! async fn login(session: Session, headers: HeaderMap) -> Result<&'static str, SessionError> {
 //!     let agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("unknown");
@@ -245,8 +244,9 @@
 //!
 //! ## 8. No server state: the cookie store
 //!
-//! With the `cookie-store` feature of `sessio`, the whole session can travel sealed in the
-//! browser's cookies instead (AES-256-GCM-SIV; the expiry sealed inside). Every handler
+//! With the `cookie-store` feature of `sessio` (add
+//! `sessio = { git = "https://github.com/sessio-rs/sessio", features = ["cookie-store"] }`
+//! next to `sessio-axum`), the whole session can travel sealed in the browser's cookies instead (AES-256-GCM-SIV; the expiry sealed inside). Every handler
 //! above works unchanged, except what needs the server to remember: `lock()` answers `501`
 //! and the devices index is refused at start. A logout expires the cookies but cannot
 //! revoke a copy someone kept, and two tabs writing at once are last-write-wins, so keep
@@ -254,7 +254,8 @@
 //!
 //! ```
 //! use axum::{routing::get, Router};
-//! use sessio::cookie_store::CookieStore;
+//! // The cookie store is in the engine crate, re-exported as `sessio_axum::sessio`.
+//! use sessio_axum::sessio::cookie_store::CookieStore;
 //! use sessio_axum::{Config, Session, SessionError, SessionLayer, SessionManager};
 //!
 //! async fn visits(session: Session) -> Result<String, SessionError> {

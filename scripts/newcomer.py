@@ -10,10 +10,14 @@
   newcomer.py curl ROOT BIN           starts BIN on a free loopback port (PORT=...), runs the
                                       README's curl lines against it with a fresh cookie jar,
                                       checks each status and body as the README states them
+  newcomer.py redis BIN               starts a private redis-server on a free loopback port and
+                                      BIN (the README's Redis switch, REDIS_URL=...) twice:
+                                      the visitor's count goes on across the restart
 """
 import os
 import re
 import shlex
+import shutil
 import socket
 import subprocess
 import sys
@@ -143,7 +147,7 @@ def extract(root, crate):
     examples = os.path.join(crate, "examples")
     os.makedirs(examples, exist_ok=True)
     sources = [("README.md", readme(root), False), ("crates/sessio-axum/src/guide.rs", guide(root), True)]
-    n, app = 0, None
+    n, app, redis_app = 0, None, None
     for source, lines, doc_comment in sources:
         for info, start, body in fenced_blocks(lines, source):
             kind = rust_kind(info, doc_comment)
@@ -153,7 +157,12 @@ def extract(root, crate):
                 print(f"  skipped {source}:{start} ({info})", file=sys.stderr)
                 continue
             code = unhide(body)
-            if source == "README.md" and re.search(r'\benv::var\("PORT"\)', "\n".join(code)):
+            text = "\n".join(code)
+            if source == "README.md" and 'env::var("REDIS_URL")' in text:
+                if redis_app is not None:
+                    fail("README.md: two blocks read REDIS_URL; which one is the Redis switch?")
+                redis_app = f"snippet_{n}"
+            elif source == "README.md" and re.search(r'\benv::var\("PORT"\)', text):
                 if app is not None:
                     fail("README.md: two blocks read PORT; which one is the whole app?")
                 app = f"snippet_{n}"
@@ -168,7 +177,9 @@ def extract(root, crate):
             n += 1
     if app is None:
         fail("README.md: no Rust block reads PORT (the whole app the curl lines run against)")
-    print(app)
+    if redis_app is None:
+        fail("README.md: no Rust block reads REDIS_URL (the app switched to Redis)")
+    print(app, redis_app)
 
 
 def free_port():
@@ -247,6 +258,62 @@ def curl(root, binary):
     print(f"newcomer: the README's app answered its {len(steps)} curl lines as the README says")
 
 
+def wait_listening(port, process, log, what):
+    deadline = time.time() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if process.poll() is not None or time.time() > deadline:
+                log.seek(0)
+                fail(f"{what} did not listen on 127.0.0.1:{port}:\n{log.read().decode(errors='replace')}")
+            time.sleep(0.1)
+
+
+def stop(process):
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def redis(binary):
+    """The README's Redis switch, run as a newcomer would: against a Redis of its own."""
+    server = shutil.which("redis-server")
+    if server is None:
+        fail("redis-server not found: install it (Debian: apt-get install -y redis-server)")
+    redis_port, port = free_port(), free_port()
+    log = tempfile.TemporaryFile()
+    db = tempfile.mkdtemp(prefix="newcomer-redis-")
+    redis = subprocess.Popen([server, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+                              "--appendonly", "no", "--dir", db], stdout=log, stderr=subprocess.STDOUT)
+    jar = os.path.join(db, "jar")
+    try:
+        wait_listening(redis_port, redis, log, "redis-server")
+        env = {**os.environ, "PORT": str(port), "REDIS_URL": f"redis://127.0.0.1:{redis_port}"}
+        expected = iter(["1", "2", "3"])
+        for run in (1, 2):
+            app = subprocess.Popen([binary], env=env, stdout=log, stderr=subprocess.STDOUT)
+            try:
+                wait_listening(port, app, log, "the README's Redis app")
+                for _ in range(2 if run == 1 else 1):
+                    out = subprocess.run(["curl", "-sS", "--noproxy", "*", "-c", jar, "-b", jar, "-w", "\n%{http_code}",
+                                          f"http://localhost:{port}/"], capture_output=True, text=True, timeout=30)
+                    body, _, status = out.stdout.rpartition("\n")
+                    want = next(expected)
+                    if status != "200" or body.strip() != want:
+                        fail(f"the Redis app (run {run}) answered {status} {body.strip()!r}, expected 200 {want!r}")
+                    print(f"  ok  run {run}: GET / -> 200 {want}")
+            finally:
+                stop(app)
+    finally:
+        stop(redis)
+        shutil.rmtree(db, ignore_errors=True)
+    print("newcomer: the README's Redis switch keeps the count across a restart of the app")
+
+
 if __name__ == "__main__":
     if len(sys.argv) < 3:
         print(__doc__, file=sys.stderr)
@@ -258,6 +325,8 @@ if __name__ == "__main__":
         extract(root, sys.argv[3])
     elif command == "curl":
         curl(root, sys.argv[3])
+    elif command == "redis":
+        redis(sys.argv[2])
     else:
         print(__doc__, file=sys.stderr)
         sys.exit(2)

@@ -29,10 +29,9 @@ publish = false
 [workspace]
 
 [dependencies]
-$deps
 EOF
-  # The guide's section 8 says the cookie store needs sessio's \`cookie-store\` feature.
-  echo "sessio = { path = \"$ROOT/crates/sessio\", features = [\"cookie-store\"] }"
+  # The guide's section 8 turns sessio-axum's `cookie-store` feature on.
+  echo "$deps" | sed 's/^\(sessio-axum = {.*\) }$/\1, features = ["cookie-store"] }/'
 } >"$CRATE/Cargo.toml"
 echo 'fn main() {}' >"$CRATE/src/main.rs"
 # The versions this repository is tested with.
@@ -40,7 +39,8 @@ cp Cargo.lock "$CRATE/Cargo.lock"
 sed 's/^/   /' "$CRATE/Cargo.toml" | sed -n '/\[dependencies\]/,$p'
 
 echo "== newcomer: the Rust blocks of README.md and of the guide"
-app=$(python3 scripts/newcomer.py extract "$ROOT" "$CRATE")
+apps=$(python3 scripts/newcomer.py extract "$ROOT" "$CRATE")
+read -r app redis_app <<<"$apps"
 
 echo "== newcomer: cargo build --examples"
 if ! (cd "$CRATE" && cargo build --quiet --examples); then
@@ -51,4 +51,6 @@ fi
 
 echo "== newcomer: the README's app ($app) and its curl lines"
 python3 scripts/newcomer.py curl "$ROOT" "$CARGO_TARGET_DIR/debug/examples/$app"
+echo "== newcomer: the README's Redis switch ($redis_app), on a Redis of its own"
+python3 scripts/newcomer.py redis "$CARGO_TARGET_DIR/debug/examples/$redis_app"
 echo "newcomer: ok"

@@ -74,9 +74,11 @@ pub use login::{LoggedIn, LoginRejection, Unauthenticated};
 // modules for logins, typed keys, the user's devices, ids and stores, so that a crate
 // depending on this one alone needs no `sessio` line.
 pub use sessio::{
-    self, auth, clock, codec, devices, id, keys, store, Compat, Config, ConfigError, MemoryStore,
-    SameSite, SessionLock, SessionManager,
+    self, auth, clock, codec, devices, id, keys, store, Compat, Config, ConfigError, Error,
+    MemoryStore, SameSite, SessionLock, SessionManager,
 };
+#[cfg(feature = "cookie-store")]
+pub use sessio::cookie_store;
 
 /// The session of the current request, as an actix-web extractor. Derefs to
 /// [`sessio::Session`], whose methods do the work.

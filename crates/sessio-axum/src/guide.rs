@@ -244,9 +244,9 @@
 //!
 //! ## 8. No server state: the cookie store
 //!
-//! With the `cookie-store` feature of `sessio` (add
-//! `sessio = { git = "https://github.com/sessio-rs/sessio", features = ["cookie-store"] }`
-//! next to `sessio-axum`), the whole session can travel sealed in the browser's cookies instead (AES-256-GCM-SIV; the expiry sealed inside). Every handler
+//! With the `cookie-store` feature of `sessio-axum`
+//! (`sessio-axum = { git = "https://github.com/sessio-rs/sessio", features = ["cookie-store"] }`),
+//! the whole session can travel sealed in the browser's cookies instead (AES-256-GCM-SIV; the expiry sealed inside). Every handler
 //! above works unchanged, except what needs the server to remember: `lock()` answers `501`
 //! and the devices index is refused at start. A logout expires the cookies but cannot
 //! revoke a copy someone kept, and two tabs writing at once are last-write-wins, so keep
@@ -254,8 +254,7 @@
 //!
 //! ```
 //! use axum::{routing::get, Router};
-//! // The cookie store is in the engine crate, re-exported as `sessio_axum::sessio`.
-//! use sessio_axum::sessio::cookie_store::CookieStore;
+//! use sessio_axum::cookie_store::CookieStore;
 //! use sessio_axum::{Config, Session, SessionError, SessionLayer, SessionManager};
 //!
 //! async fn visits(session: Session) -> Result<String, SessionError> {

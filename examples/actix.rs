@@ -1,4 +1,4 @@
-//! The demo's routes on actix-web, over the same [`contract`] as the axum
+//! The demo's routes on actix-web, over the same [`routes`](crate::routes) as the axum
 //! router: each handler extracts its inputs with sessio-actix's extractors and calls it.
 
 use actix_web::http::header::USER_AGENT;
@@ -6,7 +6,7 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use sessio_actix::{LoggedIn, NamedSession, Session, SessionError, SessionMiddleware};
 
-use crate::contract::{self, Hold, LoginQuery, Reply};
+use crate::routes::{self, Hold, LoginQuery, Reply};
 use crate::{Managers, Prefs};
 
 /// The demo's middlewares: the main session, and the preferences as a named session. Wrap
@@ -86,18 +86,18 @@ fn answer(reply: Reply) -> HttpResponse {
 type Handled = Result<HttpResponse, SessionError>;
 
 async fn increment(session: Session) -> Handled {
-    Ok(answer(contract::increment(&session).await?))
+    Ok(answer(routes::increment(&session).await?))
 }
 
 async fn get_key(session: Session, key: web::Path<String>) -> Handled {
-    Ok(answer(contract::get_key(&session, &key).await?))
+    Ok(answer(routes::get_key(&session, &key).await?))
 }
 
 /// The request body, or the contract's answer to one that cannot be read.
 fn body_or_reply(body: Result<web::Bytes, actix_web::Error>) -> Result<web::Bytes, Reply> {
     body.map_err(|error| {
         let status = error.as_response_error().status_code().as_u16();
-        contract::unreadable_body(status)
+        routes::unreadable_body(status)
     })
 }
 
@@ -110,11 +110,11 @@ async fn set_key(
         Ok(body) => body,
         Err(reply) => return Ok(answer(reply)),
     };
-    Ok(answer(contract::set_key(&session, &key, &body).await?))
+    Ok(answer(routes::set_key(&session, &key, &body).await?))
 }
 
 async fn get_pref(prefs: NamedSession<Prefs>, key: web::Path<String>) -> Handled {
-    Ok(answer(contract::get_key(&prefs, &key).await?))
+    Ok(answer(routes::get_key(&prefs, &key).await?))
 }
 
 async fn set_pref(
@@ -126,19 +126,19 @@ async fn set_pref(
         Ok(body) => body,
         Err(reply) => return Ok(answer(reply)),
     };
-    Ok(answer(contract::set_key(&prefs, &key, &body).await?))
+    Ok(answer(routes::set_key(&prefs, &key, &body).await?))
 }
 
 async fn clear(session: Session) -> Handled {
-    Ok(answer(contract::clear(&session).await?))
+    Ok(answer(routes::clear(&session).await?))
 }
 
 async fn rotate(session: Session) -> Handled {
-    Ok(answer(contract::rotate(&session).await?))
+    Ok(answer(routes::rotate(&session).await?))
 }
 
 async fn locked(session: Session, hold: web::Query<Hold>) -> Handled {
-    Ok(answer(contract::locked(&session, &hold).await?))
+    Ok(answer(routes::locked(&session, &hold).await?))
 }
 
 async fn login(
@@ -148,9 +148,7 @@ async fn login(
     request: HttpRequest,
 ) -> Handled {
     let agent = request.headers().get(USER_AGENT).map(|v| v.as_bytes());
-    Ok(answer(
-        contract::login(&session, &user, &query, agent).await?,
-    ))
+    Ok(answer(routes::login(&session, &user, &query, agent).await?))
 }
 
 async fn me(LoggedIn(user): LoggedIn<String>) -> String {
@@ -158,7 +156,7 @@ async fn me(LoggedIn(user): LoggedIn<String>) -> String {
 }
 
 async fn logout(session: Session) -> Handled {
-    Ok(answer(contract::logout(&session).await?))
+    Ok(answer(routes::logout(&session).await?))
 }
 
 async fn add_flash(session: Session, body: Result<web::Bytes, actix_web::Error>) -> Handled {
@@ -166,28 +164,28 @@ async fn add_flash(session: Session, body: Result<web::Bytes, actix_web::Error>)
         Ok(body) => body,
         Err(reply) => return Ok(answer(reply)),
     };
-    Ok(answer(contract::add_flash(&session, &body).await?))
+    Ok(answer(routes::add_flash(&session, &body).await?))
 }
 
 async fn take_flashes(session: Session) -> Handled {
-    Ok(answer(contract::take_flashes(&session).await?))
+    Ok(answer(routes::take_flashes(&session).await?))
 }
 
 async fn csrf_token(session: Session) -> Handled {
-    Ok(answer(contract::csrf_token(&session).await?))
+    Ok(answer(routes::csrf_token(&session).await?))
 }
 
 async fn transfer(session: Session, request: HttpRequest) -> Handled {
     let presented = request.headers().get("x-csrf-token").map(|v| v.as_bytes());
-    Ok(answer(contract::transfer(&session, presented).await?))
+    Ok(answer(routes::transfer(&session, presented).await?))
 }
 
 async fn list_sessions(LoggedIn(_): LoggedIn<String>, session: Session) -> Handled {
-    Ok(answer(contract::list_sessions(&session).await?))
+    Ok(answer(routes::list_sessions(&session).await?))
 }
 
 async fn revoke_others(LoggedIn(_): LoggedIn<String>, session: Session) -> Handled {
-    Ok(answer(contract::revoke_others(&session).await?))
+    Ok(answer(routes::revoke_others(&session).await?))
 }
 
 async fn revoke_session(
@@ -195,5 +193,5 @@ async fn revoke_session(
     session: Session,
     handle: web::Path<String>,
 ) -> Handled {
-    Ok(answer(contract::revoke_session(&session, &handle).await?))
+    Ok(answer(routes::revoke_session(&session, &handle).await?))
 }

@@ -1,7 +1,7 @@
 //! The demo application of `examples/demo.rs`, as a library so that tests and benchmarks
 //! drive exactly what the demo serves.
 //!
-//! Routes (the contract in DESIGN.md):
+//! Routes (the contract every demo serves, and `tests/contract.rs` checks):
 //!
 //! ```text
 //! GET  /               increment the integer "foo" atomically and return it
@@ -54,9 +54,9 @@ use sessio_axum::{LoggedIn, NamedSession, Session, SessionError, SessionLayer};
 
 pub mod actix;
 pub mod cli;
-pub mod contract;
+pub mod routes;
 
-use contract::{Hold, LoginQuery, Reply};
+use routes::{Hold, LoginQuery, Reply};
 
 /// Options of the demo server that shape its sessions.
 #[derive(Debug, Clone, Default)]
@@ -300,16 +300,16 @@ impl IntoResponse for Answer {
 type Handled = Result<Answer, SessionError>;
 
 async fn increment(session: Session) -> Handled {
-    Ok(Answer(contract::increment(&session).await?))
+    Ok(Answer(routes::increment(&session).await?))
 }
 
 async fn get_key(session: Session, Path(key): Path<String>) -> Handled {
-    Ok(Answer(contract::get_key(&session, &key).await?))
+    Ok(Answer(routes::get_key(&session, &key).await?))
 }
 
 /// The request body, or the contract's answer to one that cannot be read.
 fn body_or_reply(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Answer> {
-    body.map_err(|rejection| Answer(contract::unreadable_body(rejection.status().as_u16())))
+    body.map_err(|rejection| Answer(routes::unreadable_body(rejection.status().as_u16())))
 }
 
 async fn set_key(
@@ -321,11 +321,11 @@ async fn set_key(
         Ok(body) => body,
         Err(reply) => return Ok(reply),
     };
-    Ok(Answer(contract::set_key(&session, &key, &body).await?))
+    Ok(Answer(routes::set_key(&session, &key, &body).await?))
 }
 
 async fn get_pref(prefs: NamedSession<Prefs>, Path(key): Path<String>) -> Handled {
-    Ok(Answer(contract::get_key(&prefs, &key).await?))
+    Ok(Answer(routes::get_key(&prefs, &key).await?))
 }
 
 async fn set_pref(
@@ -337,19 +337,19 @@ async fn set_pref(
         Ok(body) => body,
         Err(reply) => return Ok(reply),
     };
-    Ok(Answer(contract::set_key(&prefs, &key, &body).await?))
+    Ok(Answer(routes::set_key(&prefs, &key, &body).await?))
 }
 
 async fn clear(session: Session) -> Handled {
-    Ok(Answer(contract::clear(&session).await?))
+    Ok(Answer(routes::clear(&session).await?))
 }
 
 async fn rotate(session: Session) -> Handled {
-    Ok(Answer(contract::rotate(&session).await?))
+    Ok(Answer(routes::rotate(&session).await?))
 }
 
 async fn locked(session: Session, Query(hold): Query<Hold>) -> Handled {
-    Ok(Answer(contract::locked(&session, &hold).await?))
+    Ok(Answer(routes::locked(&session, &hold).await?))
 }
 
 async fn login(
@@ -359,9 +359,7 @@ async fn login(
     headers: HeaderMap,
 ) -> Handled {
     let agent = headers.get(USER_AGENT).map(|v| v.as_bytes());
-    Ok(Answer(
-        contract::login(&session, &user, &query, agent).await?,
-    ))
+    Ok(Answer(routes::login(&session, &user, &query, agent).await?))
 }
 
 async fn me(LoggedIn(user): LoggedIn<String>) -> String {
@@ -369,7 +367,7 @@ async fn me(LoggedIn(user): LoggedIn<String>) -> String {
 }
 
 async fn logout(session: Session) -> Handled {
-    Ok(Answer(contract::logout(&session).await?))
+    Ok(Answer(routes::logout(&session).await?))
 }
 
 async fn add_flash(session: Session, body: Result<Bytes, BytesRejection>) -> Handled {
@@ -377,28 +375,28 @@ async fn add_flash(session: Session, body: Result<Bytes, BytesRejection>) -> Han
         Ok(body) => body,
         Err(reply) => return Ok(reply),
     };
-    Ok(Answer(contract::add_flash(&session, &body).await?))
+    Ok(Answer(routes::add_flash(&session, &body).await?))
 }
 
 async fn take_flashes(session: Session) -> Handled {
-    Ok(Answer(contract::take_flashes(&session).await?))
+    Ok(Answer(routes::take_flashes(&session).await?))
 }
 
 async fn csrf_token(session: Session) -> Handled {
-    Ok(Answer(contract::csrf_token(&session).await?))
+    Ok(Answer(routes::csrf_token(&session).await?))
 }
 
 async fn transfer(session: Session, headers: HeaderMap) -> Handled {
     let presented = headers.get("x-csrf-token").map(|v| v.as_bytes());
-    Ok(Answer(contract::transfer(&session, presented).await?))
+    Ok(Answer(routes::transfer(&session, presented).await?))
 }
 
 async fn list_sessions(LoggedIn(_): LoggedIn<String>, session: Session) -> Handled {
-    Ok(Answer(contract::list_sessions(&session).await?))
+    Ok(Answer(routes::list_sessions(&session).await?))
 }
 
 async fn revoke_others(LoggedIn(_): LoggedIn<String>, session: Session) -> Handled {
-    Ok(Answer(contract::revoke_others(&session).await?))
+    Ok(Answer(routes::revoke_others(&session).await?))
 }
 
 async fn revoke_session(
@@ -406,5 +404,5 @@ async fn revoke_session(
     session: Session,
     Path(handle): Path<String>,
 ) -> Handled {
-    Ok(Answer(contract::revoke_session(&session, &handle).await?))
+    Ok(Answer(routes::revoke_session(&session, &handle).await?))
 }

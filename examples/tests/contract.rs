@@ -1,4 +1,4 @@
-//! The demo contract (DESIGN.md, `examples/lib.rs`) as one HTTP suite, run against every
+//! The demo contract (the routes of `examples/lib.rs`) as one HTTP suite, run against every
 //! demo binary: `demo` (axum + sessio-axum) and `demo_actix` (actix-web + sessio-actix),
 //! each on the in-memory store and on a private Redis. Every case starts its own process(es)
 //! and talks to them over TCP on 127.0.0.1 only.
@@ -53,6 +53,21 @@ fn post(addr: &str, path: &str, cookie: Option<&str>) -> Answer {
 
 fn put(addr: &str, path: &str, cookie: Option<&str>, body: &str) -> Answer {
     request(addr, "PUT", path, cookie, body)
+}
+
+/// The whole `Set-Cookie` header of an answer's session id (the write-count cookie left
+/// out).
+fn id_set_cookie(answer: &Answer) -> String {
+    answer
+        .set_cookies()
+        .into_iter()
+        .find(|c| !c.split('=').next().unwrap_or_default().ends_with(".w"))
+        .unwrap_or_else(|| panic!("no Set-Cookie in {answer:?}"))
+}
+
+/// Every `name=value` an answer sets that carries a session id (write counts left out).
+fn id_cookies_of(answer: &Answer) -> Vec<String> {
+    answer.id_cookies()
 }
 
 fn removes_cookie(answer: &Answer) -> bool {
@@ -183,29 +198,72 @@ fn login_rotates_and_logout_destroys(target: &Target) {
         "1",
         "data survives login"
     );
-    assert_eq!(get(&demo.addr, "/me", Some(&anonymous)).status, 401);
+    assert_eq!(
+        get(&demo.addr, "/", Some(&user)).body,
+        "2",
+        "the anonymous counter goes on after the login"
+    );
+    assert_eq!(
+        get(&demo.addr, "/me", Some(&anonymous)).status,
+        401,
+        "the old id is not logged in"
+    );
     let logout = post(&demo.addr, "/logout", Some(&user));
+    assert_eq!(logout.status, 200, "{logout:?}");
     assert!(removes_cookie(&logout), "{logout:?}");
     assert_eq!(get(&demo.addr, "/me", Some(&user)).status, 401);
 }
 
-fn the_guard_answers_preflights_with_204(target: &Target) {
+fn the_guard_answers_401_and_lets_preflights_through(target: &Target) {
     let demo = target.start(&[]);
+    let anonymous = get(&demo.addr, "/me", None);
+    assert_eq!(anonymous.status, 401, "{anonymous:?}");
+    assert!(anonymous.body.contains("login required"), "{anonymous:?}");
     let preflight = request(&demo.addr, "OPTIONS", "/me", None, "");
-    assert_eq!(preflight.status, 204, "{preflight:?}");
+    assert_eq!(
+        preflight.status, 204,
+        "a preflight is exempt: {preflight:?}"
+    );
     assert_eq!(get(&demo.addr, "/sessions", None).status, 401);
+    // A session without a login (a counter) is still anonymous for the guard.
+    let counter = get(&demo.addr, "/", None).cookie().unwrap();
+    assert_eq!(get(&demo.addr, "/me", Some(&counter)).status, 401);
 }
 
-fn remember_me_off_gives_a_browser_session_cookie(target: &Target) {
+fn remember_me_chooses_the_cookie_kind(target: &Target) {
     let demo = target.start(&[]);
-    let off = post(&demo.addr, "/login/ada?remember=0", None);
-    let set = off.set_cookies();
+    let answer = post(&demo.addr, "/login/ada?remember=0", None);
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let header = id_set_cookie(&answer);
     assert!(
-        !set[0].contains("Max-Age") && !set[0].contains("Expires"),
-        "remember=0 gave a persistent cookie: {set:?}"
+        !header.contains("Max-Age") && !header.contains("Expires"),
+        "remember=0 gives a browser-session cookie: {header}"
     );
-    let on = post(&demo.addr, "/login/ada?remember=1", None);
-    assert!(on.set_cookies()[0].contains("Max-Age="), "{on:?}");
+    let cookie = answer.cookie().unwrap();
+    assert_eq!(get(&demo.addr, "/me", Some(&cookie)).body, "ada");
+
+    let answer = post(&demo.addr, "/login/bob?remember=1", None);
+    let header = id_set_cookie(&answer);
+    assert!(header.contains("Max-Age="), "remember=1 persists: {header}");
+    assert_eq!(
+        get(&demo.addr, "/me", answer.cookie().as_deref()).body,
+        "bob"
+    );
+}
+
+fn a_logins_duration_is_its_idle_timeout(target: &Target) {
+    let demo = target.start(&[]);
+    let answer = post(&demo.addr, "/login/ada?duration=1", None);
+    let header = id_set_cookie(&answer);
+    assert!(header.contains("Max-Age=1"), "{header}");
+    let cookie = answer.cookie().unwrap();
+    assert_eq!(get(&demo.addr, "/me", Some(&cookie)).body, "ada");
+    std::thread::sleep(Duration::from_millis(1600));
+    assert_eq!(
+        get(&demo.addr, "/me", Some(&cookie)).status,
+        401,
+        "idle past the login's 1 s"
+    );
 }
 
 fn idle_sessions_expire_and_activity_extends_them(target: &Target) {
@@ -366,26 +424,57 @@ fn flash_messages_are_shown_once(target: &Target) {
         request(&demo.addr, "POST", "/flash", Some(&cookie), "again").status,
         200
     );
-    assert_eq!(
-        get(&demo.addr, "/flash", Some(&cookie)).body,
-        r#"["saved","again"]"#
-    );
+    let shown = get(&demo.addr, "/flash", Some(&cookie));
+    assert_eq!(shown.body, r#"["saved","again"]"#, "{shown:?}");
     assert_eq!(get(&demo.addr, "/flash", Some(&cookie)).body, "[]");
+    assert_eq!(get(&demo.addr, "/flash", None).body, "[]");
 }
 
 fn csrf_tokens_guard_the_transfer(target: &Target) {
-    let demo = target.start(&[]);
-    let first = get(&demo.addr, "/csrf", None);
-    let (cookie, token) = (first.cookie().unwrap(), first.body);
-    assert_eq!(post(&demo.addr, "/transfer", Some(&cookie)).status, 403);
-    let raw = format!(
-        "POST /transfer HTTP/1.1\r\nHost: {0}\r\nCookie: {cookie}\r\nX-CSRF-Token: {token}\r\n\
-         Content-Length: 0\r\nConnection: close\r\n\r\n",
-        demo.addr
+    let one = target.start(&[]);
+    // A second process where the store is shared (not with the in-memory store).
+    let second = (target.store != "memory").then(|| target.start(&[]));
+    let two = second.as_ref().unwrap_or(&one);
+    let answer = get(&one.addr, "/csrf", None);
+    let cookie = answer.cookie().unwrap();
+    let token = answer.body;
+    assert_eq!(token.len(), 43, "{token}");
+    assert_eq!(get(&two.addr, "/csrf", Some(&cookie)).body, token, "stable");
+    let transfer = |addr: &str, cookie: Option<&str>, header: Option<&str>| {
+        let head = match header {
+            Some(t) => format!("X-CSRF-Token: {t}\r\n"),
+            None => String::new(),
+        };
+        let cookie = cookie
+            .map(|c| format!("Cookie: {c}\r\n"))
+            .unwrap_or_default();
+        common::request_raw(
+            addr,
+            format!(
+                "POST /transfer HTTP/1.1\r\nHost: x\r\n{cookie}{head}Content-Length: 0\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .status
+    };
+    assert_eq!(transfer(&two.addr, Some(&cookie), Some(&token)), 200);
+    assert_eq!(transfer(&one.addr, Some(&cookie), None), 403);
+    assert_eq!(transfer(&one.addr, Some(&cookie), Some("forged")), 403);
+    let mut wrong = token.clone();
+    wrong.replace_range(0..1, if token.starts_with('A') { "B" } else { "A" });
+    assert_eq!(transfer(&one.addr, Some(&cookie), Some(&wrong)), 403);
+    assert_eq!(
+        transfer(&one.addr, None, Some(&token)),
+        403,
+        "another session"
     );
-    assert_eq!(request_raw(&demo.addr, raw.as_bytes()).status, 200);
-    let wrong = raw.replace(&token, &"x".repeat(token.len()));
-    assert_eq!(request_raw(&demo.addr, wrong.as_bytes()).status, 403);
+    let other = get(&one.addr, "/csrf", None);
+    assert_ne!(other.body, token);
+    assert_eq!(
+        transfer(&one.addr, other.cookie().as_deref(), Some(&token)),
+        403,
+        "a token of another session"
+    );
 }
 
 fn prefs_survive_logout_and_clear(target: &Target) {
@@ -404,6 +493,71 @@ fn prefs_survive_logout_and_clear(target: &Target) {
         "\"dark\""
     );
     assert_eq!(jar.request(&demo.addr, "GET", "/me", "").status, 401);
+}
+
+fn preferences_are_a_second_session_that_a_logout_leaves_alone(target: &Target) {
+    let demo = target.start(&[]);
+    let set = request(&demo.addr, "PUT", "/prefs/theme", None, r#""dark""#);
+    assert_eq!(set.status, 200, "{set:?}");
+    let header = id_set_cookie(&set);
+    assert!(header.starts_with("prefs="), "its own cookie: {header}");
+    assert!(header.contains("Max-Age="), "persistent: {header}");
+    let prefs = set.cookie().unwrap();
+    let login = post(&demo.addr, "/login/ada", Some(&prefs));
+    let pairs = id_cookies_of(&login);
+    assert_eq!(
+        pairs.len(),
+        1,
+        "the login sets the main cookie only: {pairs:?}"
+    );
+    let both = format!("{}; {prefs}", pairs[0]);
+    assert_eq!(get(&demo.addr, "/me", Some(&both)).body, "ada");
+    assert_eq!(
+        get(&demo.addr, "/prefs/theme", Some(&both)).body,
+        r#""dark""#
+    );
+    let logout = post(&demo.addr, "/logout", Some(&both));
+    assert!(
+        id_cookies_of(&logout)
+            .iter()
+            .all(|p| !p.starts_with("prefs=")),
+        "the logout does not touch the prefs cookie: {logout:?}"
+    );
+    assert_eq!(get(&demo.addr, "/me", Some(&both)).status, 401);
+    assert_eq!(
+        get(&demo.addr, "/prefs/theme", Some(&both)).body,
+        r#""dark""#
+    );
+    assert_eq!(post(&demo.addr, "/clear", Some(&both)).status, 200);
+    assert_eq!(
+        get(&demo.addr, "/prefs/theme", Some(&prefs)).body,
+        r#""dark""#
+    );
+    assert_eq!(get(&demo.addr, "/prefs/other", Some(&prefs)).status, 404);
+
+    // Neither cookie opens the other session.
+    let value = prefs.split_once('=').unwrap().1;
+    let as_main = format!("id={value}");
+    assert_eq!(get(&demo.addr, "/get/theme", Some(&as_main)).status, 404);
+    let main = post(&demo.addr, "/login/eve", None).cookie().unwrap();
+    let as_prefs = format!("prefs={}", main.split_once('=').unwrap().1);
+    assert_eq!(
+        request(
+            &demo.addr,
+            "PUT",
+            "/prefs/user",
+            Some(&as_prefs),
+            r#""admin""#
+        )
+        .status,
+        200
+    );
+    // And sessio's own keys are not the client's to write, in either session.
+    assert_eq!(
+        request(&demo.addr, "PUT", "/prefs/_user", Some(&as_prefs), "1").status,
+        403
+    );
+    assert_eq!(get(&demo.addr, "/me", Some(&main)).body, "eve", "not admin");
 }
 
 fn the_users_sessions_are_listed_and_revoked(target: &Target) {
@@ -513,8 +667,9 @@ macro_rules! contract_suite {
                 clear_expires_the_cookie_with_its_attributes,
                 rotate_keeps_data_and_the_old_id_follows_unseen,
                 login_rotates_and_logout_destroys,
-                the_guard_answers_preflights_with_204,
-                remember_me_off_gives_a_browser_session_cookie,
+                the_guard_answers_401_and_lets_preflights_through,
+                remember_me_chooses_the_cookie_kind,
+                a_logins_duration_is_its_idle_timeout,
                 idle_sessions_expire_and_activity_extends_them,
                 absolute_lifetime_ends_even_active_sessions,
                 forty_concurrent_locked_requests_return_one_to_forty,
@@ -525,6 +680,7 @@ macro_rules! contract_suite {
                 flash_messages_are_shown_once,
                 csrf_tokens_guard_the_transfer,
                 prefs_survive_logout_and_clear,
+                preferences_are_a_second_session_that_a_logout_leaves_alone,
                 the_users_sessions_are_listed_and_revoked,
                 lock_wait_timeout_is_a_503_with_retry_after,
                 numbers_read_back_as_the_same_double,
@@ -545,6 +701,109 @@ contract_suite! {
     axum_redis: "demo" on "redis";
     actix_memory: "demo_actix" on "memory";
     actix_redis: "demo_actix" on "redis";
+}
+
+// Cases with two processes of one binary on one shared store (Redis).
+
+fn a_login_on_one_process_is_seen_by_another(target: &Target) {
+    let one = target.start(&[]);
+    let two = target.start(&[]);
+    let cookie = post(&one.addr, "/login/ada", None).cookie().unwrap();
+    assert_eq!(get(&two.addr, "/me", Some(&cookie)).body, "ada");
+    assert_eq!(post(&two.addr, "/logout", Some(&cookie)).status, 200);
+    assert_eq!(get(&one.addr, "/me", Some(&cookie)).status, 401);
+}
+
+fn concurrent_flashes_on_two_processes_are_all_shown_once(target: &Target) {
+    let one = target.start(&[]);
+    let two = target.start(&[]);
+    let cookie = get(&one.addr, "/", None).cookie().unwrap();
+    std::thread::scope(|s| {
+        for i in 0..20 {
+            let addr = if i % 2 == 0 { &one.addr } else { &two.addr };
+            let cookie = &cookie;
+            s.spawn(move || {
+                let answer = request(addr, "POST", "/flash", Some(cookie), &format!("m{i}"));
+                assert_eq!(answer.status, 200, "{answer:?}");
+            });
+        }
+    });
+    let shown: Vec<String> =
+        serde_json::from_str(&get(&two.addr, "/flash", Some(&cookie)).body).unwrap();
+    let mut sorted = shown.clone();
+    sorted.sort();
+    let mut expected: Vec<String> = (0..20).map(|i| format!("m{i}")).collect();
+    expected.sort();
+    assert_eq!(sorted, expected, "every message, once");
+    assert_eq!(get(&one.addr, "/flash", Some(&cookie)).body, "[]");
+}
+
+/// The prefs session beside a main session that another request holds locked, on two
+/// processes: prefs writes are not held up by the main lock and land; the locked section
+/// counts as usual; a logout on the other process leaves the prefs session alone.
+fn a_named_session_on_two_processes_is_independent_of_the_main_lock(target: &Target) {
+    let one = target.start(&[]);
+    let two = target.start(&[]);
+    let prefs = request(&one.addr, "PUT", "/prefs/theme", None, r#""light""#)
+        .cookie()
+        .unwrap();
+    let main = post(&one.addr, "/login/ada", Some(&prefs))
+        .cookie()
+        .unwrap();
+    let both = format!("{main}; {prefs}");
+    std::thread::scope(|s| {
+        let locked = s.spawn(|| get(&one.addr, "/locked?hold_ms=1500", Some(&both)));
+        // While the main session is locked (the lock is taken within the first few ms),
+        // the prefs session is written from the other process, several times.
+        std::thread::sleep(Duration::from_millis(200));
+        // Like a browser, the client keeps the cookies each answer sets: on Redis one
+        // carries the write count, which is how process one knows its near-cached copy is
+        // stale before Redis's invalidation reaches it.
+        let mut jar = common::Jar::from_header(&both);
+        for theme in ["dark", "blue", "green"] {
+            let body = format!("\"{theme}\"");
+            let answer = jar.request(&two.addr, "PUT", "/prefs/theme", &body);
+            assert_eq!(answer.status, 200, "{answer:?}");
+            assert_eq!(jar.request(&one.addr, "GET", "/prefs/theme", "").body, body);
+        }
+        let locked = locked.join().unwrap();
+        assert_eq!(
+            (locked.status, locked.body.as_str()),
+            (200, "1"),
+            "{locked:?}"
+        );
+    });
+    assert_eq!(post(&two.addr, "/logout", Some(&both)).status, 200);
+    assert_eq!(get(&one.addr, "/me", Some(&both)).status, 401);
+    assert_eq!(
+        get(&one.addr, "/prefs/theme", Some(&prefs)).body,
+        r#""green""#
+    );
+}
+
+/// One test per (binary, case), each on two processes over a private Redis.
+macro_rules! two_process_suite {
+    ($($module:ident: $bin:literal;)*) => {$(
+        mod $module {
+            use super::Target;
+            two_process_suite!(@cases $bin,
+                a_login_on_one_process_is_seen_by_another,
+                concurrent_flashes_on_two_processes_are_all_shown_once,
+                a_named_session_on_two_processes_is_independent_of_the_main_lock,
+            );
+        }
+    )*};
+    (@cases $bin:literal, $($case:ident,)*) => {$(
+        #[test]
+        fn $case() {
+            super::$case(&Target::new($bin, "redis"));
+        }
+    )*};
+}
+
+two_process_suite! {
+    axum_two_processes: "demo";
+    actix_two_processes_on_redis: "demo_actix";
 }
 
 /// The two-process cases: two actix demos on one Redis (the axum demo runs them in

@@ -77,12 +77,12 @@ pub use login::{LoggedIn, LoginRejection};
 // What an app names besides this crate's own types: the engine's configuration and the
 // modules for logins, typed keys, the user's devices, ids and stores, so that a crate
 // depending on this one alone needs no `sessio` line.
+#[cfg(feature = "cookie-store")]
+pub use sessio::cookie_store;
 pub use sessio::{
     self, auth, clock, codec, devices, id, keys, store, Compat, Config, ConfigError, Error,
     MemoryStore, SameSite, SessionLock, SessionManager,
 };
-#[cfg(feature = "cookie-store")]
-pub use sessio::cookie_store;
 
 /// The session of the current request, as an axum extractor. Derefs to
 /// [`sessio::Session`], whose methods do the work.

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::{get, request, Answer, Demo};
-use sessio_store_tests::servers::RedisServer;
+use sessio_test_servers::RedisServer;
 
 /// The whole first `Set-Cookie` header of an answer that carries a session id.
 fn set_cookie(answer: &Answer) -> String {

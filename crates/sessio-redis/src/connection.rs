@@ -464,7 +464,7 @@ mod tests {
     use super::*;
     use crate::store::VERSION;
     use sessio::store::Loaded;
-    use sessio_store_tests::servers::RedisServer;
+    use sessio_test_servers::RedisServer;
 
     fn tracked(store: &RedisStore) -> &Tracked {
         match &store.inner.backend {

@@ -1,7 +1,7 @@
 //! # sessio-test-servers
 //!
 //! Private server processes for sessio's tests: each on a free loopback port, stopped on
-//! drop. Not published; the store crates, the examples and the benches use it as a
+//! drop. Not published; the store crates' tests and the examples' tests use it as a
 //! dev-dependency.
 //!
 //! Tests never use a server someone left running: they start their own here. When the

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::Demo;
 use serde_json::{json, Value};
-use sessio_store_tests::servers::RedisServer;
+use sessio_test_servers::RedisServer;
 
 /// A chromedriver process and one headless Chromium session, ended on drop.
 struct Browser {

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use common::{get, request, request_raw, two_processes, Answer, Demo};
-use sessio_store_tests::servers::RedisServer;
+use sessio_test_servers::RedisServer;
 
 /// Where a case runs: a binary, and a store (with the Redis server it may need, kept
 /// alive for the case).

@@ -41,7 +41,7 @@ fn an_unknown_store_exits_with_code_2_and_says_why() {
 /// that, and nothing is said about RESP3 or client tracking (which were not the cause).
 #[test]
 fn a_bad_redis_database_index_is_named_as_the_cause() {
-    let redis = sessio_store_tests::servers::RedisServer::start();
+    let redis = sessio_test_servers::RedisServer::start();
     let output = Command::new(demo_path())
         .args(["--addr", "127.0.0.1:0", "--store"])
         .arg(format!("{}/99", redis.url().trim_end_matches('/')))

@@ -10,9 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{demo_path, get, request, request_raw, Answer, Demo};
 use serde_json::Value;
-use sessio_store_tests::servers::{
-    memcached_url, MemcachedServer, PostgresServer, RedisServer, TempDir,
-};
+use sessio_test_servers::{memcached_url, MemcachedServer, PostgresServer, RedisServer, TempDir};
 
 /// `POST /login/{user}` with a User-Agent (the session's label): the cookie.
 fn login(addr: &str, user: &str, agent: &str) -> String {

@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use common::{get, request, Answer, Demo, Pair};
-use sessio_store_tests::servers::{
+use sessio_test_servers::{
     memcached_url, MariaDbServer, MemcachedServer, PostgresServer, RedisServer, TempDir,
 };
 

@@ -16,9 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{request, Answer, Demo, Jar, Pair};
-use sessio_store_tests::servers::{
-    memcached_url, MemcachedServer, PostgresServer, RedisServer, TempDir,
-};
+use sessio_test_servers::{memcached_url, MemcachedServer, PostgresServer, RedisServer, TempDir};
 
 /// Trials per store and scenario.
 const TRIALS: usize = 200;

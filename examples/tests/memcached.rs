@@ -4,7 +4,7 @@
 mod common;
 
 use common::two_processes;
-use sessio_store_tests::servers::{memcached_url, MemcachedServer};
+use sessio_test_servers::{memcached_url, MemcachedServer};
 
 #[test]
 fn sixty_locked_requests_over_two_processes_return_one_to_sixty() {

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{get, request, Demo};
-use sessio_store_tests::servers::RedisServer;
+use sessio_test_servers::RedisServer;
 
 /// The value of the sample `name` (with its labels, as written) in Prometheus text.
 fn sample(text: &str, name: &str) -> f64 {

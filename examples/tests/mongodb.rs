@@ -8,7 +8,7 @@
 mod common;
 
 use common::{get, request, Demo};
-use sessio_store_tests::servers::PoloDbServer;
+use sessio_test_servers::PoloDbServer;
 
 #[test]
 fn the_demo_keeps_sessions_in_mongodb() {

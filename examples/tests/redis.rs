@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{get, two_processes, Demo};
-use sessio_store_tests::servers::RedisServer;
+use sessio_test_servers::RedisServer;
 
 #[test]
 fn sixty_locked_requests_over_two_processes_return_one_to_sixty() {

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::get;
-use sessio_store_tests::servers::{free_port, wait_for_port, Process};
+use sessio_test_servers::{free_port, wait_for_port, Process};
 
 /// A Fernet key (32 bytes, url-safe base64), shared by both sides.
 const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
@@ -89,7 +89,7 @@ fn venv() -> PathBuf {
 #[test]
 fn one_cookie_counts_across_sanic_cookies_and_rust() {
     let python = venv();
-    let dir = sessio_store_tests::servers::TempDir::new("sanic-cookies-app");
+    let dir = sessio_test_servers::TempDir::new("sanic-cookies-app");
     let app = dir.path.join("app.py");
     std::fs::write(&app, APP).unwrap();
     let port = free_port();

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::get;
-use sessio_store_tests::servers::{
+use sessio_test_servers::{
     free_port, memcached_url, wait_for_port, MemcachedServer, Process, RedisServer,
 };
 
@@ -71,7 +71,7 @@ fn venv() -> PathBuf {
 /// that the Python app reaches as `backend` at `address`.
 fn counts_across_python_and_rust(backend: &str, address: &str, rust_store: &str) {
     let python = venv();
-    let dir = sessio_store_tests::servers::TempDir::new("sanic-app");
+    let dir = sessio_test_servers::TempDir::new("sanic-app");
     let app = dir.path.join("app.py");
     std::fs::write(&app, APP).unwrap();
     let port = free_port();

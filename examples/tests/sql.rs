@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{get, two_processes, Demo};
-use sessio_store_tests::servers::{MariaDbServer, PostgresServer, TempDir};
+use sessio_test_servers::{MariaDbServer, PostgresServer, TempDir};
 
 /// A SQLite database file in a fresh temporary directory.
 struct SqliteFile {

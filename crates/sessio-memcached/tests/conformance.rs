@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use sessio::store::{Outcome, Store};
 use sessio_memcached::MemcachedStore;
-use sessio_store_tests::servers::{memcached_url, shared, MemcachedServer};
 use sessio_store_tests::{Fixture, Timing};
+use sessio_test_servers::{memcached_url, shared, MemcachedServer};
 
 static ONE: Mutex<Weak<MemcachedServer>> = Mutex::new(Weak::new());
 static RING: Mutex<Weak<[MemcachedServer; 3]>> = Mutex::new(Weak::new());
@@ -105,7 +105,7 @@ async fn bad_urls_and_dead_servers_are_clear_errors() {
         error.to_string().contains("invalid memcached URL"),
         "{error}"
     );
-    let port = sessio_store_tests::servers::free_port();
+    let port = sessio_test_servers::free_port();
     let error = MemcachedStore::connect(&format!("memcached://127.0.0.1:{port}"))
         .await
         .unwrap_err();

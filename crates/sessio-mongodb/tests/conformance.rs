@@ -10,8 +10,8 @@ use std::sync::{Mutex, Weak};
 
 use sessio_mongodb::MongoStore;
 use sessio_store_tests::serialized::Serialized;
-use sessio_store_tests::servers::{shared, PoloDbServer};
 use sessio_store_tests::{Fixture, Timing};
+use sessio_test_servers::{shared, PoloDbServer};
 
 static POLODB: Mutex<Weak<PoloDbServer>> = Mutex::new(Weak::new());
 
@@ -46,7 +46,7 @@ async fn bad_urls_and_dead_servers_are_clear_errors() {
         .await
         .unwrap_err();
     assert!(error.to_string().contains("database"), "{error}");
-    let port = sessio_store_tests::servers::free_port();
+    let port = sessio_test_servers::free_port();
     let error = MongoStore::connect(&format!(
         "mongodb://127.0.0.1:{port}/x?directConnection=true"
     ))

@@ -205,7 +205,7 @@ fn closed() -> RedisError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sessio_store_tests::servers::RedisServer;
+    use sessio_test_servers::RedisServer;
 
     // One worker, as in the benchmark. (Tasks woken by sockets, as requests are, also need
     // the batching task's requeue to queue their commands first; the benchmark's counts of

@@ -158,7 +158,7 @@ impl NearCache {
             {
                 Some(Loaded {
                     data: entry.data.to_vec(),
-                    version: crate::VERSION,
+                    version: crate::store::VERSION,
                     expires_at: entry.expires_at,
                 })
             }
@@ -283,7 +283,7 @@ mod tests {
     fn record(data: &[u8]) -> Loaded {
         Loaded {
             data: data.to_vec(),
-            version: crate::VERSION,
+            version: crate::store::VERSION,
             expires_at: None,
         }
     }

@@ -5,8 +5,8 @@
 use std::sync::{Mutex, Weak};
 
 use sessio_redis::RedisStore;
-use sessio_store_tests::servers::{shared, RedisCluster, RedisSentinel, RedisServer};
 use sessio_store_tests::{Fixture, Timing};
+use sessio_test_servers::{shared, RedisCluster, RedisSentinel, RedisServer};
 
 static SERVER: Mutex<Weak<RedisServer>> = Mutex::new(Weak::new());
 static CLUSTER: Mutex<Weak<RedisCluster>> = Mutex::new(Weak::new());
@@ -92,7 +92,7 @@ async fn bad_urls_and_dead_servers_are_clear_errors() {
         .await
         .unwrap_err();
     assert!(error.to_string().contains("master"), "{error}");
-    let port = sessio_store_tests::servers::free_port();
+    let port = sessio_test_servers::free_port();
     let error = RedisStore::connect(&format!("redis://127.0.0.1:{port}"))
         .await
         .unwrap_err();

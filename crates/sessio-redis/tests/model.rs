@@ -4,7 +4,7 @@
 
 use proptest::prelude::*;
 use sessio_redis::RedisStore;
-use sessio_store_tests::servers::RedisServer;
+use sessio_test_servers::RedisServer;
 
 #[test]
 fn random_interleavings_match_the_model_on_redis() {

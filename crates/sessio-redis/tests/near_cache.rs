@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use redis::aio::MultiplexedConnection;
 use sessio::store::{Outcome, Store, StoreErrorKind};
 use sessio_redis::RedisStore;
-use sessio_store_tests::servers::RedisServer;
+use sessio_test_servers::RedisServer;
 
 const TTL: Duration = Duration::from_secs(60);
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use sessio::{Config, SessionManager};
 use sessio_redis::RedisStore;
-use sessio_store_tests::servers::RedisServer;
+use sessio_test_servers::RedisServer;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lock_attempt_that_timed_out_leaves_no_lease() {

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use sessio::store::{Outcome, Store};
 use sessio_sql::{MySqlStore, SqlStoreError};
-use sessio_store_tests::servers::{shared, MariaDbServer};
 use sessio_store_tests::{Fixture, Timing};
+use sessio_test_servers::{shared, MariaDbServer};
 
 static SERVER: Mutex<Weak<MariaDbServer>> = Mutex::new(Weak::new());
 

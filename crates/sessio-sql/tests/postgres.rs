@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use sessio::store::{Outcome, Store, StoreErrorKind};
 use sessio_sql::{PostgresStore, SqlStoreError};
-use sessio_store_tests::servers::{shared, PostgresServer};
 use sessio_store_tests::{Fixture, Timing};
+use sessio_test_servers::{shared, PostgresServer};
 
 static SERVER: Mutex<Weak<PostgresServer>> = Mutex::new(Weak::new());
 

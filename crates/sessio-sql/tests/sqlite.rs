@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use sessio::store::{Outcome, Store, StoreErrorKind};
 use sessio_sql::{SqlStoreError, SqliteStore};
-use sessio_store_tests::servers::{shared, TempDir};
 use sessio_store_tests::{Fixture, Timing};
+use sessio_test_servers::{shared, TempDir};
 
 static DIR: Mutex<Weak<TempDir>> = Mutex::new(Weak::new());
 

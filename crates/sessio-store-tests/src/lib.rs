@@ -22,7 +22,7 @@
 //! lock's guarantees (exclusion, fencing, composing with logout, rotation and plain
 //! writes); [`devices_suite!`] the user's devices index over the store. The setup function
 //! runs once per test and returns the store with whatever must
-//! live as long as it (a private server, see [`servers`]).
+//! live as long as it (a private server, see the `sessio-test-servers` crate).
 //!
 //! Each test uses keys under a random prefix, so tests can share one server and run in
 //! parallel. A failing test panics with a message naming the broken rule.
@@ -34,7 +34,6 @@ pub mod locking;
 pub mod model;
 pub mod pause;
 pub mod serialized;
-pub mod servers;
 pub mod sessions;
 
 use std::any::Any;

@@ -41,7 +41,7 @@ command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq cur
 [ "$(nproc)" -ge 2 ] || { echo "needs 2 cores (server on one, wrk on the other)"; exit 1; }
 
 echo "building (release)..." >&2
-cargo build --release --quiet --example demo --example demo_actix
+cargo build --release --quiet -p sessio-examples --example demo --example demo_actix
 (cd bench/peers && cargo build --release --quiet)
 DEMO=target/release/examples/demo
 DEMO_ACTIX=target/release/examples/demo_actix

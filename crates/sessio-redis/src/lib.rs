@@ -58,13 +58,14 @@
 //!   save from a stale cached copy conflicts, and the engine reloads from Redis (a conflict
 //!   or an unknown outcome drops the key from the cache) and merges as usual.
 //! - **Read-your-writes across processes.** An invalidation can arrive after the client's
-//!   next request (on a busy machine, one read in eight trailed the write before this was
-//!   handled). So the store tells the engine it serves from a cache
-//!   ([`Store::serves_from_cache`](sessio::store::Store::serves_from_cache)), the engine keeps a write count in each record and in
-//!   the cookie (`<id>.<count>`), and a request whose cookie shows a newer write than the
-//!   cached copy reads Redis ([`Store::load_fresh`](sessio::store::Store::load_fresh)). Another client's writes may still be
-//!   seen up to the push's flight time late, as with any cache or replica. Locked sessions
-//!   ([`Session::lock`](sessio::Session::lock)) always read from Redis. In the
+//!   next request (on a busy machine, a read can trail the write by that much). So the
+//!   store tells the engine it serves from a cache
+//!   ([`Store::serves_from_cache`](sessio::store::Store::serves_from_cache)), the engine
+//!   keeps a write count in each record and in a cookie of its own (`<name>.w`), and a
+//!   request whose cookie shows a newer write than the cached copy reads Redis
+//!   ([`Store::load_fresh`](sessio::store::Store::load_fresh)). Another client's writes may
+//!   still be seen up to the push's flight time late, as with any cache or replica. Locked
+//!   sessions ([`Session::lock`](sessio::Session::lock)) always read from Redis. In the
 //!   `sanic_session` compatibility mode the cookie must be the bare id, so this does not
 //!   apply; turn the cache off there if it matters (`near_cache(0)`).
 //! - **No stale reads when Redis is unreachable.** A dropped connection empties the cache

@@ -116,7 +116,40 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # }).unwrap();
 //! ```
-
+//!
+//! # Implementing the lock
+//!
+//! The lock is an optional ability, a trait of its own: a store that can hold a lease
+//! implements [`LockingStore`] and returns `Some(self)` from [`Store::locking`]; the rest
+//! of the engine works without it, and [`Session::lock`](crate::Session::lock) then
+//! answers [`Error::LockUnsupported`](crate::Error::LockUnsupported). What a
+//! `LockingStore` must hold to:
+//!
+//! - **Where the lease lives.** Beside the record and apart from it: a token and a
+//!   deadline per key, with their own expiry (the lease duration), not the record's TTL.
+//!   A lease must be possible on a key with no record (a lock taken on a new session, or
+//!   on one a logout just deleted) and must outlive a delete of the record, so that a
+//!   logout racing a locked section cannot hand the key to another holder. The
+//!   [`MemoryStore`](crate::MemoryStore) keeps leases in a map of their own beside the
+//!   records; the SQL stores in two columns of the record's row (a row without data for a
+//!   lease alone); Redis under a key of its own; Memcached in the same item.
+//! - **Acquire and read together.** [`LockingStore::acquire`] takes the lease only if no
+//!   other live lease is there (taking our own again extends it) and returns the record
+//!   as it is at that moment, in the same atomic step, so that the holder's view cannot
+//!   be older than its lease.
+//! - **Fencing.** Every write under a lease ([`LockingStore::save_locked`],
+//!   [`LockingStore::delete_locked`]) checks, in one atomic step with the write, that the
+//!   lease is still the caller's and still live *and* that the record is still the one the
+//!   caller expects. A lapsed lease answers [`Outcome::LeaseLost`] (also when the version
+//!   check fails too), never a write: a holder that stalled past its lease cannot
+//!   overwrite the next holder's work.
+//! - **[`AfterWrite::Release`].** Ends the lease in the same step as a write that is
+//!   done; a write that is refused leaves the lease as it was (the engine then releases it
+//!   with [`LockingStore::release`], a compare-and-delete on the token).
+//!
+//! [`MemoryStore`](crate::MemoryStore) is the reference implementation (`memory.rs`); the
+//! conformance crate's `locking_suite!` checks all of the above on a real backend,
+//! across two managers.
 pub mod support;
 mod write_through;
 

@@ -1,4 +1,4 @@
-//! The demo's routes on actix-web, over the same [`routes`](crate::routes) as the axum
+//! The demo's routes on actix-web, over the same [`routes`] as the axum
 //! router: each handler extracts its inputs with sessio-actix's extractors and calls it.
 
 use actix_web::http::header::USER_AGENT;

@@ -14,7 +14,7 @@ use crate::{primary, LoginResponder, MissingSessionMiddleware, OnLoginRequired, 
 /// handler that takes it runs only when someone is logged in.
 ///
 /// Otherwise the request is answered with a [`LoginRejection`]: `401 login required` (or
-/// what [`SessionMiddleware::on_login_required`] answers), `503` if the session store is
+/// what [`SessionMiddleware::on_login_required`](crate::SessionMiddleware::on_login_required) answers), `503` if the session store is
 /// down. `OPTIONS` requests (CORS preflights, which carry no cookie) are answered `204 No
 /// Content` without running the handler.
 ///
@@ -38,7 +38,7 @@ pub struct LoggedIn<U>(pub U);
 #[non_exhaustive]
 pub enum LoginRejection {
     /// Nobody is logged in: `401 login required`, or what
-    /// [`SessionMiddleware::on_login_required`] answers.
+    /// [`SessionMiddleware::on_login_required`](crate::SessionMiddleware::on_login_required) answers.
     #[error("login required")]
     Unauthenticated(Unauthenticated),
     /// An `OPTIONS` request (a CORS preflight): `204 No Content`, never a `401`.
@@ -48,7 +48,7 @@ pub enum LoginRejection {
     /// `U`); answered with the middleware's error mapping.
     #[error("{0}")]
     Session(#[source] SessionError),
-    /// No [`SessionMiddleware`] runs on the route: `500`, saying so.
+    /// No [`SessionMiddleware`](crate::SessionMiddleware) runs on the route: `500`, saying so.
     #[error("{0}")]
     MissingMiddleware(MissingSessionMiddleware),
 }

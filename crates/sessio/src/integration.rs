@@ -1,5 +1,5 @@
 //! What every framework integration (sessio-axum, sessio-actix) shares beyond
-//! [`Session`](crate::Session) and [`Error`](crate::Error)'s own status and body
+//! [`Session`] and [`Error`]'s own status and body
 //! ([`Error::status`](crate::Error::status), [`Error::public_message`](crate::Error::public_message),
 //! [`Error::retry_after`](crate::Error::retry_after)): the end of a request ([`finish`]),
 //! and the check that a `Secure` cookie is not silently going out over plain HTTP

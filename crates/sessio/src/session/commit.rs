@@ -164,9 +164,7 @@ impl Session {
                 // Sent: from here on the client holds this id.
                 let stamp = st.presented.stamp().cloned();
                 st.presented = Presented::Id(id, stamp);
-                if let Phase::Stored { origin, .. } = &mut st.phase {
-                    *origin = Origin::Client;
-                }
+                st.set_origin(Origin::Client);
             }
             // The compat format leaves no forwards: the cookie is renewed in place.
             Phase::Stored {

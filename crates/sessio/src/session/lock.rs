@@ -105,11 +105,9 @@ impl Session {
             st.now = engine.now();
             match engine.view(record, st.now) {
                 View::Live(fetched) => {
-                    match std::mem::replace(&mut st.phase, Phase::New) {
-                        Phase::Stored { origin, .. } => {
-                            st.rebase(fetched, key.clone(), origin, None)
-                        }
-                        _ => {
+                    match st.take_origin() {
+                        Some(origin) => st.rebase(fetched, key.clone(), origin, None),
+                        None => {
                             crate::meter::loaded();
                             let origin = if followed {
                                 Origin::Followed

@@ -93,11 +93,7 @@ impl Session {
             }
         };
         if touched {
-            let now = st.now;
-            if let Phase::Stored { base, .. } = &mut st.phase {
-                base.expires_at = Some(now + ttl);
-            }
-            st.extended = true;
+            st.touched(ttl);
         }
         Ok(touched)
     }
@@ -437,12 +433,7 @@ impl Session {
             (Outcome::Done(Some(version)), Some((bytes, ttl))) => {
                 crate::meter::saved();
                 let written = written(st, bytes, version, ttl);
-                let Phase::Stored { key, origin, .. } =
-                    std::mem::replace(&mut st.phase, Phase::New)
-                else {
-                    unreachable!("matched above");
-                };
-                st.stored(key, origin, written, then);
+                st.rewritten(written, then);
                 Ok(Step::Done)
             }
             (Outcome::Done(_), _) => {

@@ -266,6 +266,32 @@ impl State {
         }
     }
 
+    /// The stored session's origin, its phase left as new (the caller sets the next one:
+    /// a rebase or an adoption); `None` if nothing was stored.
+    pub(crate) fn take_origin(&mut self) -> Option<Origin> {
+        match std::mem::replace(&mut self.phase, Phase::New) {
+            Phase::Stored { origin, .. } => Some(origin),
+            _ => None,
+        }
+    }
+
+    /// A touch extended the stored record's expiry to `ttl` from now.
+    pub(crate) fn touched(&mut self, ttl: std::time::Duration) {
+        let now = self.now;
+        if let Phase::Stored { base, .. } = &mut self.phase {
+            base.expires_at = Some(now + ttl);
+        }
+        self.extended = true;
+    }
+
+    /// A write of every change is done under the stored session's own key: `written` is
+    /// its record now.
+    pub(crate) fn rewritten(&mut self, written: Loaded, then: AfterWrite) {
+        if let Phase::Stored { key, origin, .. } = std::mem::replace(&mut self.phase, Phase::New) {
+            self.stored(key, origin, written, then);
+        }
+    }
+
     /// A write of every change is done: `written` under `key` is the session now (with
     /// `AfterWrite::Release` our lease on it went with the write).
     pub(crate) fn stored(

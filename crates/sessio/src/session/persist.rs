@@ -6,12 +6,15 @@
 //!   seen. Under the lock the same writes are also fenced by the lease.
 //! - **Merge.** On a conflict the record is read again and only the keys this request
 //!   changed are re-applied (an `update` closure runs again on the fresh value), then the
-//!   write is retried, up to `Config::with_max_retries` times.
+//!   write is retried, up to `Config::with_max_retries` times, with the one retry rule of
+//!   `engine::retry`.
 //! - **Rotation** writes the successor first, then replaces the old record with a short-lived
-//!   forward to it, conditional on the old record being unchanged. A write that was in
-//!   flight during the rotation conflicts, follows the forward and lands in the successor,
-//!   without revealing the new id to its client. A request that *starts* with the old id
-//!   gets a fresh session: forwards are followed only by writers that had the session.
+//!   forward to it (it ends with the rotation grace), conditional on the old record being
+//!   unchanged. A write that was in flight during the rotation conflicts, follows the
+//!   forward and lands in the successor, without revealing the new id to its client; so
+//!   does a request that starts with the old id within the grace (a browser's request sent
+//!   before the rotation's answer arrived). A *login's* forward is never followed: the old
+//!   id may have been planted, and its writes are refused (`Error::Superseded`).
 //!
 //! **The one exception** is [`Session::touch`]: a session that was only read has its
 //! expiry extended with the store's `touch`, which writes no data and so needs neither a

@@ -655,6 +655,66 @@ fn a_locked_section_that_outlives_its_session_says_so(target: &Target) {
     }
 }
 
+/// A locked section that logs out while a login (another request of the same browser)
+/// moves the session on: the logout is refused, 409 with `Retry-After` and no cookie, so a
+/// browser applying the answers in any order stays logged in.
+fn a_locked_logout_racing_a_login_is_refused_without_a_cookie(target: &Target) {
+    let demo = target.start(&[]);
+    let cookie = request(&demo.addr, "PUT", "/set/x", None, "1")
+        .cookie()
+        .unwrap();
+    std::thread::scope(|s| {
+        let locked = s.spawn(|| get(&demo.addr, "/locked?hold_ms=600&then=logout", Some(&cookie)));
+        std::thread::sleep(Duration::from_millis(200));
+        let login = post(&demo.addr, "/login/vic", Some(&cookie));
+        assert_eq!(login.status, 200, "{login:?}");
+        let logged_in = login.cookie().unwrap();
+        let locked = locked.join().unwrap();
+        assert_eq!(locked.status, 409, "{locked:?}");
+        assert!(
+            locked
+                .headers
+                .to_ascii_lowercase()
+                .contains("retry-after: 1"),
+            "{locked:?}"
+        );
+        assert!(
+            locked.set_cookies().is_empty(),
+            "a refused logout sent cookies: {locked:?}"
+        );
+        assert_eq!(get(&demo.addr, "/me", Some(&logged_in)).body, "vic");
+    });
+}
+
+/// A logout carrying an id many rotations old: past the forwards a request follows it is
+/// refused with nothing deleted (the browser holds a newer id by now, and its retry with
+/// that one logs out); within them it ends the live session.
+fn a_logout_with_an_id_many_rotations_old_ends_the_session_or_nothing(target: &Target) {
+    let demo = target.start(&[]);
+    for hops in [16, 17] {
+        let oldest = request(&demo.addr, "PUT", "/set/x", None, "1")
+            .cookie()
+            .unwrap();
+        let mut newest = oldest.clone();
+        for _ in 0..hops {
+            newest = post(&demo.addr, "/rotate", Some(&newest)).cookie().unwrap();
+        }
+        let logout = post(&demo.addr, "/logout", Some(&oldest));
+        let alive = get(&demo.addr, "/get/x", Some(&newest)).status == 200;
+        match logout.status {
+            200 => assert!(!alive, "{hops} hops: logged out, yet the session lives"),
+            409 => {
+                assert!(hops > 16, "{hops} hops: {logout:?}");
+                assert!(alive, "{hops} hops: refused, yet something was deleted");
+                assert!(logout.set_cookies().is_empty(), "{logout:?}");
+                assert_eq!(post(&demo.addr, "/logout", Some(&newest)).status, 200);
+                assert_eq!(get(&demo.addr, "/get/x", Some(&newest)).status, 404);
+            }
+            _ => panic!("{hops} hops: {logout:?}"),
+        }
+    }
+}
+
 /// One test per (binary, store, case).
 macro_rules! contract_suite {
     ($($module:ident: $bin:literal on $store:literal;)*) => {$(
@@ -685,6 +745,8 @@ macro_rules! contract_suite {
                 lock_wait_timeout_is_a_503_with_retry_after,
                 numbers_read_back_as_the_same_double,
                 a_locked_section_that_outlives_its_session_says_so,
+                a_locked_logout_racing_a_login_is_refused_without_a_cookie,
+                a_logout_with_an_id_many_rotations_old_ends_the_session_or_nothing,
             );
         }
     )*};

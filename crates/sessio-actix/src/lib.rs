@@ -379,7 +379,7 @@ where
                     .error()
                     .and_then(session_error_in)
                     .map(|error| {
-                        tracing::warn!(%error, "a handler answered with a session error");
+                        sessio::integration::handler_failed(error);
                         on_error.as_ref().map(|map| map(error))
                     });
             let mut response = match handler_error.flatten() {

@@ -440,7 +440,7 @@ where
         Box::pin(async move {
             let mut response = inner.call(request).await?;
             if let Some(HandlerError(error)) = response.extensions_mut().remove::<HandlerError>() {
-                tracing::warn!(%error, "a handler answered with a session error");
+                sessio::integration::handler_failed(&error);
                 if let Some(map) = &on_error {
                     response = map(&error);
                 }

@@ -27,7 +27,7 @@ pub enum Error {
 
     /// The lock's lease lapsed, or the session was rotated or destroyed by another request
     /// while locked, before the guarded work was saved; nothing was written.
-    #[error("the session lock was lost before its changes were saved (its lease lapsed, or another request rotated or ended the session); nothing was written. Raise Config::with_lock_lease above the longest guarded section")]
+    #[error("the session lock was lost before its changes were saved, because its lease lapsed (raise Config::with_lock_lease above the longest guarded section) or another request rotated the session meanwhile; nothing was written")]
     LockLost,
 
     /// The store has no lock ability.
@@ -126,11 +126,12 @@ pub enum Error {
 
     /// The session id this request carried was rotated away by a login (on another
     /// request) before this request could write, or this request logs in on a session
-    /// that another request rotated meanwhile (a cookie renewal, say): the request is
+    /// that another request rotated meanwhile (a cookie renewal, say), or the id is more
+    /// rotations old than a request follows (the client holds a newer one): the request is
     /// refused, and its client keeps the cookie it has. A browser's own request that raced
     /// simply retries with the cookie it holds by then; a request carrying an id planted
     /// before a login (session fixation) never reaches the logged-in session.
-    #[error("the session id this request carried was replaced by a login while the request ran; nothing was written. Retry the request: the client's current cookie carries the new id")]
+    #[error("the session id this request carried was replaced (by a login, or by more rotations than a request follows) while the request ran; nothing was written. Retry the request: the client's current cookie carries the new id")]
     Superseded,
 
     /// An earlier store error in this request left the session's state unknown.

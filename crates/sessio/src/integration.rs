@@ -26,6 +26,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::error::Error;
 use crate::session::Session;
 
+/// Logs a session error that a handler answered with: as `info` for
+/// [`Error::Superseded`] (a browser's request that raced its own login, which it retries),
+/// as `warn` otherwise. Integrations call it once per such answer; [`finish`] logs the
+/// commit's own errors.
+pub fn handler_failed(error: &Error) {
+    if matches!(error, Error::Superseded) {
+        tracing::info!(%error, "a handler answered with a refused request");
+    } else {
+        tracing::warn!(%error, "a handler answered with a session error");
+    }
+}
+
 /// Ends a request's `session`: commits it ([`Session::commit_cookies`]) and returns the
 /// `Set-Cookie` values the response must carry, each a valid header value, with the
 /// plain-HTTP warning given if `plain` says so. On an error the response must be replaced

@@ -821,3 +821,102 @@ async fn a_rotation_whose_reply_is_lost_is_resolved_by_reading_back() {
         );
     }
 }
+
+/// The id cookie's `name=value` pair of an answer (the first `Set-Cookie`).
+fn id_pair(cookies: &[String]) -> String {
+    pair(cookies.first().expect("a Set-Cookie"))
+}
+
+/// A logout carrying an id that many plain rotations moved on (a tab that slept through
+/// them, within the rotation grace) ends the session those rotations lead to, or refuses
+/// with nothing deleted: never a partial logout that leaves the live session behind while
+/// a retry answers "logged out".
+#[tokio::test]
+async fn a_logout_through_a_long_rotation_chain_ends_the_live_session_or_nothing() {
+    let manager = SessionManager::new(MemoryStore::default(), Config::default()).unwrap();
+    let first = manager.session(std::iter::empty());
+    first.insert("x", 1).await.unwrap();
+    let oldest = id_pair(&first.commit_cookies().await.unwrap());
+    for hops in [15, 16, 17, 40] {
+        let start = manager.session(std::iter::empty());
+        start.insert("x", 1).await.unwrap();
+        let oldest_here = id_pair(&start.commit_cookies().await.unwrap());
+        let mut newest = oldest_here.clone();
+        for _ in 0..hops {
+            let session = manager.session([newest.as_bytes()]);
+            session.cycle_id().await.unwrap();
+            newest = id_pair(&session.commit_cookies().await.unwrap());
+        }
+        let mut logged_out = false;
+        for _attempt in 0..3 {
+            let logout = manager.session([oldest_here.as_bytes()]);
+            let result = match logout.destroy().await {
+                Ok(()) => logout.commit_cookies().await,
+                Err(error) => Err(error),
+            };
+            let live = manager.session([newest.as_bytes()]);
+            let alive = live.get::<i64>("x").await.unwrap() == Some(1);
+            match result {
+                Ok(_) => {
+                    assert!(
+                        !alive,
+                        "{hops} hops: the logout answered ok, the session lives"
+                    );
+                    logged_out = true;
+                    break;
+                }
+                Err(error) => {
+                    assert!(error.retry_after().is_some(), "{hops} hops: {error}");
+                    assert!(
+                        alive,
+                        "{hops} hops: refused ({error}) yet the session ended"
+                    );
+                }
+            }
+        }
+        // Refused throughout is allowed only for a chain longer than a read follows.
+        if !logged_out {
+            assert!(hops > 16, "{hops} hops: a logout never got through");
+            // The newest id, which the browser holds by now, logs out at once.
+            let logout = manager.session([newest.as_bytes()]);
+            logout.destroy().await.unwrap();
+            logout.commit_cookies().await.unwrap();
+            let live = manager.session([newest.as_bytes()]);
+            assert_eq!(live.get::<i64>("x").await.unwrap(), None);
+        }
+    }
+    drop(oldest);
+}
+
+/// A locked section that logs out while a login (another request) moves the session on:
+/// the logout is refused (the old id may have been planted), and the answer carries no
+/// cookie, so the browser keeps the login's.
+#[tokio::test]
+async fn a_locked_logout_refused_by_a_racing_login_sends_no_cookie() {
+    let manager = SessionManager::new(MemoryStore::default(), Config::default()).unwrap();
+    let first = manager.session(std::iter::empty());
+    first.insert("x", 1).await.unwrap();
+    let cookie = id_pair(&first.commit_cookies().await.unwrap());
+    let locked = manager.session([cookie.as_bytes()]);
+    let guard = locked.lock().await.unwrap();
+    locked.destroy().await.unwrap();
+    // Meanwhile another request logs in (it does not wait for the lock: a login is a
+    // plain write, and the section holds the lease only against other lock holders).
+    let login = manager.session([cookie.as_bytes()]);
+    login.login(&"vic").await.unwrap();
+    let logged_in = id_pair(&login.commit_cookies().await.unwrap());
+    let unlocked = guard.unlock().await;
+    let committed = locked.commit_cookies().await;
+    assert!(
+        unlocked.is_err() || committed.is_err(),
+        "the logout cannot have happened: {unlocked:?} {committed:?}"
+    );
+    if let Ok(cookies) = &committed {
+        assert!(cookies.is_empty(), "a refused logout sent {cookies:?}");
+    }
+    let me = manager.session([logged_in.as_bytes()]);
+    assert_eq!(
+        me.current_user::<String>().await.unwrap().as_deref(),
+        Some("vic")
+    );
+}

@@ -154,7 +154,7 @@ impl Session {
             }
         }
         let mut origin = Origin::Client;
-        for _ in 0..persist::MAX_HOPS {
+        for _ in 0..=persist::MAX_HOPS {
             match view {
                 // An id we did not issue, or one that expired, is never adopted: the
                 // session stays new and gets a fresh id when it is first saved.
@@ -175,11 +175,10 @@ impl Session {
                 }
             }
         }
-        // A rotation storm: more forwards than a grace period holds.
+        // More forwards than a read follows: a rotation storm, or an id so many rotations
+        // old that the browser holds a newer one.
         st.fail();
-        Err(Error::Conflict {
-            attempts: persist::MAX_HOPS as u32,
-        })
+        Err(Error::Superseded)
     }
 
     /// `key` as the engine sees it, read from the store (from the store itself, past any

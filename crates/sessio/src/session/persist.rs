@@ -47,8 +47,10 @@ enum Step {
     Orphaned,
 }
 
-/// Forwards followed at most when a rotated session was rotated again meanwhile (each
-/// forward lives `Config::with_rotation_grace`, so a chain this long is a rotation storm).
+/// Forwards followed at most from the id a request carries (each forward lives
+/// `Config::with_rotation_grace`, so a chain longer than this is a rotation storm, or an
+/// id so many rotations old that its browser holds a newer one): past it, reads, writes and
+/// logouts answer `Error::Superseded` and the browser retries with the cookie it has.
 pub(crate) const MAX_HOPS: usize = 16;
 
 impl Session {
@@ -117,8 +119,11 @@ impl Session {
         if matches!(st.phase, Phase::Failed | Phase::Unloaded) && st.doomed.is_none() {
             return Err(Error::Poisoned);
         }
-        if let Some(doomed) = st.doomed.take() {
+        if let Some(doomed) = st.doomed.clone() {
+            // Taken only once done: a refused or failed logout stays to do, so that the
+            // commit neither reports it done nor sends the cookie's removal.
             let ended = self.destroy_chain(&doomed, None).await?;
+            st.doomed = None;
             engine.forget(&ended).await?;
             st.indexed = None;
             if let Some(held) = st.lock.take_if(|h| h.key == doomed) {
@@ -174,6 +179,13 @@ impl Session {
     /// as well, which is what its user asked for. A *login's* forward is not followed by a
     /// logout ([`Error::Superseded`]): the old id may be an attacker's.
     ///
+    /// The chain is read first and deleted from its live end back: an error on the way
+    /// (a store failure, a chain longer than [`MAX_HOPS`]) leaves either nothing deleted
+    /// or the live session deleted, never a live session behind deleted forwards that a
+    /// retry would take for a done logout. Each record is deleted only as it was read: a
+    /// rotation that moves the live end on between the read and the delete makes the
+    /// delete conflict, and the chain is read again from there.
+    ///
     /// With `owner` (a revocation through a user's devices index), a live record that is
     /// not that user's login (another user logged in on the same browser meanwhile) stops
     /// the chain and stays: a user's revocation never ends another user's login.
@@ -187,56 +199,66 @@ impl Session {
     ) -> Result<Vec<Membership>, Error> {
         let engine = self.engine();
         let mut ended = Vec::new();
-        let mut key = key.to_owned();
-        // Each record is deleted only as it was read: a rotation that turns it into a
-        // forward between the read and the delete makes the delete conflict, and the
-        // next read follows the forward to the successor, which goes too.
         let mut retry = Retry::new(engine.config.max_retries);
-        let mut hops = 0;
+        // The records read and still to delete, oldest first: key, bytes as read, where a
+        // live one stood in the devices index, and whether it was live.
+        let mut chain: Vec<(String, Loaded, Option<Membership>, bool)> = Vec::new();
+        let mut next = Some(key.to_owned());
         loop {
-            let Some(loaded) = self.store().load_fresh(&key).await? else {
-                return Ok(ended);
-            };
-            let (next, member, live) = match engine.view(Some(loaded.clone()), engine.now()) {
-                // A logout carrying an id that a login moved away never reaches the login
-                // (whoever planted that id must not end the user's session): it is refused,
-                // and the browser's own retries with the cookie it holds now.
-                View::Moved(forward) if forward.login && owner.is_none() => {
-                    return Err(Error::Superseded)
+            while let Some(key) = next.take() {
+                if chain.len() > MAX_HOPS {
+                    // A rotation storm, or an id many rotations old: nothing deleted; the
+                    // browser holds a newer id by now.
+                    return Err(Error::Superseded);
                 }
-                View::Moved(forward) => (Some(forward.to), None, false),
-                View::Live(fetched) => (None, engine.membership(&fetched.data), true),
-                View::Gone => (None, None, false),
-            };
-            if let Some(owner) = owner {
-                if next.is_none() && member.as_ref().is_none_or(|m| m.index_key != owner) {
-                    return Ok(ended);
+                let Some(loaded) = self.store().load_fresh(&key).await? else {
+                    break;
+                };
+                match engine.view(Some(loaded.clone()), engine.now()) {
+                    // A logout carrying an id that a login moved away never reaches the
+                    // login (whoever planted that id must not end the user's session): it
+                    // is refused, and the browser retries with the cookie it holds now.
+                    View::Moved(forward) if forward.login && owner.is_none() => {
+                        return Err(Error::Superseded)
+                    }
+                    View::Moved(forward) => {
+                        chain.push((key, loaded, None, false));
+                        next = Some(forward.to);
+                    }
+                    View::Live(fetched) => {
+                        let member = engine.membership(&fetched.data);
+                        if let Some(owner) = owner {
+                            if member.as_ref().is_none_or(|m| m.index_key != owner) {
+                                break;
+                            }
+                        }
+                        chain.push((key, loaded, member, true));
+                    }
+                    View::Gone => chain.push((key, loaded, None, false)),
                 }
             }
-            match self.store().delete_if(&key, &loaded).await? {
-                Outcome::Done(()) => {
-                    if live {
-                        crate::meter::destroyed();
+            // Delete from the live end back.
+            while let Some((key, loaded, member, live)) = chain.pop() {
+                match self.store().delete_if(&key, &loaded).await? {
+                    Outcome::Done(()) => {
+                        if live {
+                            crate::meter::destroyed();
+                        }
+                        ended.extend(member);
                     }
-                    ended.extend(member);
-                    match next {
-                        // A chain longer than a grace period holds is a rotation storm.
-                        Some(_) if hops == MAX_HOPS => {
-                            return Err(Error::Conflict {
-                                attempts: MAX_HOPS as u32,
-                            })
-                        }
-                        Some(successor) => {
-                            key = successor;
-                            hops += 1;
-                        }
-                        None => return Ok(ended),
+                    // Gone meanwhile (another logout, or expiry): nothing left here.
+                    Outcome::Missing => {}
+                    // Changed since it was read (rotated on, or written): read it again,
+                    // and whatever it leads to now.
+                    Outcome::Conflict | Outcome::LeaseLost => {
+                        retry.lost().await?;
+                        next = Some(key);
+                        break;
                     }
                 }
-                // Gone meanwhile (another logout, or expiry): nothing left here.
-                Outcome::Missing => return Ok(ended),
-                // Changed since it was read: read it again.
-                Outcome::Conflict | Outcome::LeaseLost => retry.lost().await?,
+            }
+            if next.is_none() {
+                return Ok(ended);
             }
         }
     }
@@ -252,7 +274,7 @@ impl Session {
             // A new session collided with an existing id: the next attempt takes a new one.
             _ => return Ok(Step::Retry),
         };
-        for _ in 0..MAX_HOPS {
+        for _ in 0..=MAX_HOPS {
             let loaded = self.store().load_fresh(&key).await?;
             match engine.view(loaded, st.now) {
                 View::Live(fetched) => {
@@ -281,11 +303,10 @@ impl Session {
                 View::Gone => return Ok(Step::Orphaned),
             }
         }
-        // The session is still alive at the end of a chain we will not follow further:
-        // report contention rather than drop the write as if the session were gone.
-        Err(Error::Conflict {
-            attempts: MAX_HOPS as u32,
-        })
+        // The session is still alive at the end of a chain we will not follow further: the
+        // browser holds a newer id by now (never drop the write as if the session were
+        // gone).
+        Err(Error::Superseded)
     }
 
     async fn write_once(&self, st: &mut State, then: AfterWrite) -> Result<Step, Error> {

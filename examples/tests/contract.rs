@@ -686,9 +686,9 @@ fn a_locked_logout_racing_a_login_is_refused_without_a_cookie(target: &Target) {
     });
 }
 
-/// A logout carrying an id many rotations old: past the forwards a request follows it is
-/// refused with nothing deleted (the browser holds a newer id by now, and its retry with
-/// that one logs out); within them it ends the live session.
+/// A logout (and a locked section) carrying an id many rotations old: past the forwards a
+/// request follows it is refused with nothing deleted or written (the browser holds a newer
+/// id by now, and its retry with that one logs out); within them it ends the live session.
 fn a_logout_with_an_id_many_rotations_old_ends_the_session_or_nothing(target: &Target) {
     let demo = target.start(&[]);
     for hops in [16, 17] {
@@ -698,6 +698,14 @@ fn a_logout_with_an_id_many_rotations_old_ends_the_session_or_nothing(target: &T
         let mut newest = oldest.clone();
         for _ in 0..hops {
             newest = post(&demo.addr, "/rotate", Some(&newest)).cookie().unwrap();
+        }
+        // A locked section follows no more forwards than a read.
+        let locked = get(&demo.addr, "/locked?hold_ms=0", Some(&oldest));
+        let expected = if hops > 16 { 409 } else { 200 };
+        assert_eq!(locked.status, expected, "{hops} hops: {locked:?}");
+        if hops > 16 {
+            assert!(locked.set_cookies().is_empty(), "{locked:?}");
+            assert_eq!(get(&demo.addr, "/get/locked", Some(&newest)).status, 404);
         }
         let logout = post(&demo.addr, "/logout", Some(&oldest));
         let alive = get(&demo.addr, "/get/x", Some(&newest)).status == 200;

@@ -920,3 +920,51 @@ async fn a_locked_logout_refused_by_a_racing_login_sends_no_cookie() {
         Some("vic")
     );
 }
+
+/// `lock()` follows as many forwards as a read does, no more: an id more rotations old is
+/// refused (`Superseded`) with nothing locked, read or written, like every other use.
+#[tokio::test]
+async fn a_lock_with_an_id_many_rotations_old_is_refused_like_a_read() {
+    let manager = SessionManager::new(MemoryStore::default(), Config::default()).unwrap();
+    for hops in [16, 17] {
+        let start = manager.session(std::iter::empty());
+        start.insert("x", 1).await.unwrap();
+        let oldest = id_pair(&start.commit_cookies().await.unwrap());
+        let mut newest = oldest.clone();
+        for _ in 0..hops {
+            let session = manager.session([newest.as_bytes()]);
+            session.cycle_id().await.unwrap();
+            newest = id_pair(&session.commit_cookies().await.unwrap());
+        }
+        let read = manager.session([oldest.as_bytes()]).get::<i64>("x").await;
+        let locked = manager.session([oldest.as_bytes()]);
+        match locked.lock().await {
+            Ok(guard) => {
+                assert_eq!(
+                    read.unwrap(),
+                    Some(1),
+                    "{hops} hops: locked where a read fails"
+                );
+                locked.insert("x", 2).await.unwrap();
+                guard.unlock().await.unwrap();
+                let live = manager.session([newest.as_bytes()]);
+                assert_eq!(live.get::<i64>("x").await.unwrap(), Some(2));
+            }
+            Err(error) => {
+                assert!(
+                    matches!(error, sessio::Error::Superseded),
+                    "{hops} hops: {error}"
+                );
+                assert!(
+                    read.is_err(),
+                    "{hops} hops: a read follows where the lock does not"
+                );
+                let live = manager.session([newest.as_bytes()]);
+                assert_eq!(live.get::<i64>("x").await.unwrap(), Some(1));
+                // Nothing holds the lock: the newest id locks at once.
+                let guard = live.lock().await.unwrap();
+                guard.unlock().await.unwrap();
+            }
+        }
+    }
+}

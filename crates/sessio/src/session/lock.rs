@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use crate::engine::View;
 use crate::error::Error;
+use crate::session::persist::MAX_HOPS;
 use crate::session::state::{Held, Origin, Phase};
 use crate::session::Session;
 use crate::store::{Acquired, AfterWrite, LeaseToken};
@@ -73,6 +74,8 @@ impl Session {
         let mut waiting = false;
         // The presented id was moved on by a plain rotation: the session is its successor.
         let mut followed = false;
+        // Forwards followed: no more than a read follows (see `persist::MAX_HOPS`).
+        let mut hops = 0;
         loop {
             let acquired = match locking
                 .acquire(&key, &token, engine.config.lock_lease)
@@ -134,6 +137,12 @@ impl Session {
                     // sent: follow it to its successor (never revealed to this client), as
                     // a write would.
                     locking.release(&key, &token).await?;
+                    if hops == MAX_HOPS {
+                        // An id more rotations old than a read follows: the browser holds
+                        // a newer one (nothing is locked, read or written).
+                        return Err(Error::Superseded);
+                    }
+                    hops += 1;
                     st.set_origin(Origin::Followed);
                     followed = true;
                     key = forward.to;

@@ -5,7 +5,7 @@
 # and on a private Redis (pinned to CPU 1 with wrk): sessio-redis (the demo), tower-sessions
 # 0.14 + tower-sessions-redis-store 0.16 (fred), actix-web 4 + actix-session 0.11
 # RedisSessionStore, with the Redis round trips per request counted through MONITOR; then
-# sessio on a private memcached and on a private PoloDB server (MongoDB wire protocol);
+# sessio on a private memcached and on a private mongod (MongoDB 6.0, from PyPI);
 # on a private PostgreSQL cluster (initdb in a temporary directory, pinned to CPU 1) and on
 # a SQLite file: sessio-sql vs tower-sessions 0.14 + tower-sessions-sqlx-store 0.15, with
 # the PostgreSQL statements per request counted from pg_stat_database; and the encrypted
@@ -198,7 +198,7 @@ redis_rows() {
   done
 }
 
-# --- Memcached and MongoDB rows (sessio only; PoloDB stands in for MongoDB) ---
+# --- Memcached and MongoDB rows (sessio only; mongod from target/servers-venv, scripts/servers.sh) ---
 MC_PORT=3192
 MONGO_PORT=3193
 ROOT_USER=(); [ "$(id -u)" = 0 ] && ROOT_USER=(-u root)
@@ -210,15 +210,16 @@ other_rows() {
     start sessio-memcached 3114 "$DEMO" --addr 127.0.0.1:3114 --store "memcached://127.0.0.1:$MC_PORT"
     load sessio-memcached 3114 "$mode"; stop
     kill "$MC_PID"; wait "$MC_PID" 2>/dev/null || true
-    if command -v polodb >/dev/null; then
-      POLO_DIR=$(mktemp -d)
-      taskset -c 1 polodb serve --host 127.0.0.1 --port "$MONGO_PORT" --path "$POLO_DIR/db" >/dev/null 2>&1 &
-      POLO_PID=$!
-      sleep 0.5
+    MONGOD=$(ls target/servers-venv/lib/python3*/site-packages/fiftyone/db/bin/mongod 2>/dev/null | head -1)
+    if [ -n "$MONGOD" ]; then
+      MONGO_DIR=$(mktemp -d)
+      taskset -c 1 "$MONGOD" --dbpath "$MONGO_DIR" --bind_ip 127.0.0.1 --port "$MONGO_PORT" --nounixsocket --quiet --wiredTigerCacheSizeGB 0.25 >/dev/null 2>&1 &
+      MONGO_PID=$!
+      for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$MONGO_PORT") 2>/dev/null && break; sleep 0.1; done
       start sessio-mongodb 3115 "$DEMO" --addr 127.0.0.1:3115 --store "mongodb://127.0.0.1:$MONGO_PORT/bench?directConnection=true"
       load sessio-mongodb 3115 "$mode"; stop
-      kill "$POLO_PID"; wait "$POLO_PID" 2>/dev/null || true
-      rm -rf "$POLO_DIR"
+      kill "$MONGO_PID"; wait "$MONGO_PID" 2>/dev/null || true
+      rm -rf "$MONGO_DIR"
     fi
   done
 }

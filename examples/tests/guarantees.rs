@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use common::{get, request, Answer, Demo, Pair};
 use sessio_test_servers::{
-    memcached_url, MariaDbServer, MemcachedServer, PostgresServer, RedisServer, TempDir,
+    memcached_url, MariaDbServer, MemcachedServer, MongoServer, PostgresServer, RedisServer,
+    TempDir,
 };
 
 fn set_cookie(answer: &Answer) -> Option<String> {
@@ -241,6 +242,20 @@ macro_rules! on_every_store {
             use super::*;
             $(#[test] fn $case() {
                 let server = MariaDbServer::start();
+                super::$case(&Pair::shared(&server.url()));
+            })*
+        }
+        mod mongodb {
+            use super::*;
+            $(#[test] fn $case() {
+                let server = MongoServer::start();
+                super::$case(&Pair::shared(&server.url("demo")));
+            })*
+        }
+        mod valkey {
+            use super::*;
+            $(#[test] fn $case() {
+                let server = RedisServer::start_valkey();
                 super::$case(&Pair::shared(&server.url()));
             })*
         }

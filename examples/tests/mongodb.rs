@@ -1,18 +1,33 @@
-//! The demo on a private PoloDB server (MongoDB wire protocol), driven over TCP.
-//!
-//! The two-process concurrency tests that Redis and Memcached pass are not run here: PoloDB
-//! does not make a write atomic against concurrent writes (two concurrent inserts of one
-//! `_id` can both succeed), so concurrent requests through two processes would test PoloDB,
-//! not sessio. MongoDB gives that atomicity for one document; see `sessio-mongodb`'s docs.
+//! The demo on a private `mongod` (MongoDB 6.0), driven over TCP: one process through the
+//! routes, and two processes on one server for the lock and key-level merging (the
+//! guarantee cases of `guarantees.rs` run on MongoDB too).
 
 mod common;
 
-use common::{get, request, Demo};
-use sessio_test_servers::PoloDbServer;
+use common::{get, request, two_processes, Demo};
+use sessio_test_servers::MongoServer;
+
+#[test]
+fn sixty_locked_requests_over_two_processes_return_one_to_sixty() {
+    let server = MongoServer::start();
+    two_processes::sixty_locked_requests_return_one_to_sixty(&server.url("demo"));
+}
+
+#[test]
+fn forty_writes_of_different_keys_over_two_processes_are_all_kept() {
+    let server = MongoServer::start();
+    two_processes::forty_writes_of_different_keys_are_all_kept(&server.url("demo"));
+}
+
+#[test]
+fn a_logout_racing_writes_over_two_processes_is_not_undone() {
+    let server = MongoServer::start();
+    two_processes::a_logout_racing_writes_is_not_undone(&server.url("demo"));
+}
 
 #[test]
 fn the_demo_keeps_sessions_in_mongodb() {
-    let server = PoloDbServer::start();
+    let server = MongoServer::start();
     let demo = Demo::start(&["--store", &server.url("demo")]);
     let first = get(&demo.addr, "/", None);
     assert_eq!((first.status, first.body.as_str()), (200, "1"), "{first:?}");

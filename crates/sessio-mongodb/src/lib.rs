@@ -44,27 +44,12 @@
 //!
 //! ## What was tested against what
 //!
-//! No MongoDB server can be installed where this crate is developed; its tests run against
-//! [PoloDB](https://github.com/PoloDB/PoloDB) 5.3's server (`cargo install polodb`), which
-//! speaks the MongoDB wire protocol. Against it:
-//!
-//! - **Tested**: load, create with the unique `_id` as the collision check (PoloDB reports
-//!   the duplicate with code 1 and the words "duplicate key", which the store recognises),
-//!   conditional saves filtered on the version, touch, delete, the portable lock path
-//!   (conditional `update` then `find`, or an `insert` whose duplicate key means "held"),
-//!   fenced saves and deletes, release — the whole conformance suite, with the store's
-//!   operations applied one at a time (below) — and the demo over TCP.
-//! - **Not tested**: the one-command lock through `findAndModify` with upsert (PoloDB has no
-//!   `findAndModify`; the store falls back to the portable path when a server says so); the
-//!   TTL index of [`MongoStore::setup`] (PoloDB has no `createIndexes`; expiry is checked on
-//!   every read either way); and MongoDB's atomicity of a write to one document against
-//!   concurrent writes, which the store relies on. PoloDB does not provide it (two
-//!   concurrent inserts of one `_id` can both succeed), so the conformance suite runs with
-//!   `sessio_store_tests::serialized::Serialized` around the store, and the two-process
-//!   concurrency tests that Redis and Memcached pass are not run on it.
-//!
-//! PoloDB evaluates a filter that combines `_id` equality with an operator on another field
-//! wrongly; the `$and` form used here (same meaning in MongoDB) works on both.
+//! A private `mongod` 6.0.5 (standalone) that the tests start: the whole conformance suite
+//! with no client-side serialization (each operation relies on MongoDB's atomic write of
+//! one document), the one-command lock through `findAndModify` with upsert, the TTL index
+//! of [`MongoStore::setup`] with the server deleting expired documents, and the demo over
+//! TCP, with two processes on one server (the lock and key-level merging across processes,
+//! and the guarantee cases the other stores pass).
 #![warn(missing_docs)]
 
 use std::sync::atomic::{AtomicBool, Ordering};

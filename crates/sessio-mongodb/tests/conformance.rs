@@ -1,43 +1,71 @@
-//! The MongoDB store passes the whole conformance suite against a private PoloDB server
-//! (MongoDB wire protocol) started by the tests. PoloDB does not make a write atomic against
-//! concurrent writes, which MongoDB does for one document, so the store's operations are
-//! applied one at a time on the client side (see `sessio_store_tests::serialized`).
-//! PoloDB answers each request after ~40 ms, so the suite uses second-scale leases and TTLs
-//! (`Timing::SECONDS`): with 300 ms ones, a busy machine let a lease lapse between an
-//! acquire and the save under it (seen in CI).
+//! The MongoDB store against a real `mongod` (6.0.5, a private standalone server that the
+//! tests start): the whole conformance suite with no client-side serialization (one
+//! document's writes are atomic on the server), the TTL index that `setup` creates with the
+//! server itself deleting expired documents, and clear errors for bad URLs and dead servers.
 
 use std::sync::{Mutex, Weak};
+use std::time::{Duration, Instant};
 
+use mongodb::bson::doc;
+use sessio::store::{Outcome, Store};
 use sessio_mongodb::MongoStore;
-use sessio_store_tests::serialized::Serialized;
 use sessio_store_tests::{Fixture, Timing};
-use sessio_test_servers::{shared, PoloDbServer};
+use sessio_test_servers::{shared, MongoServer};
 
-static POLODB: Mutex<Weak<PoloDbServer>> = Mutex::new(Weak::new());
+static MONGOD: Mutex<Weak<MongoServer>> = Mutex::new(Weak::new());
 
-async fn setup() -> Fixture<Serialized<MongoStore>> {
-    let server = shared(&POLODB, PoloDbServer::start);
+async fn setup() -> Fixture<MongoStore> {
+    let server = shared(&MONGOD, MongoServer::start);
     let store = MongoStore::connect(&server.url("sessio"))
         .await
-        .expect("connect to PoloDB");
-    Fixture::new(Serialized::new(store)).keeping(server)
+        .expect("connect to mongod");
+    Fixture::new(store).keeping(server)
 }
 
 sessio_store_tests::basic_suite!(setup, Timing::SECONDS);
 sessio_store_tests::locking_suite!(setup, Timing::SECONDS);
 sessio_store_tests::devices_suite!(setup, Timing::SECONDS);
 
+/// `setup` creates the TTL index (idempotently), and mongod itself deletes the document
+/// of an expired session: the collection shrinks with no read or sweep by sessio.
 #[tokio::test]
-async fn setup_reports_a_server_without_index_support_clearly() {
-    let server = PoloDbServer::start();
-    let store = MongoStore::connect(&server.url("sessio"))
-        .await
-        .expect("connect to PoloDB");
-    // PoloDB has no createIndexes command; MongoDB creates the TTL index. Either way the
-    // call must answer, and a refusal must say what failed.
-    if let Err(error) = store.setup().await {
-        assert!(error.to_string().contains("TTL index"), "{error}");
+async fn setup_makes_mongod_delete_expired_sessions() {
+    let server = MongoServer::start();
+    let url = server.url("ttl");
+    let store = MongoStore::connect(&url).await.expect("connect to mongod");
+    store.setup().await.expect("the TTL index");
+    store.setup().await.expect("setup again is harmless");
+    for (key, ttl) in [("session:short", 1), ("session:long", 600)] {
+        let created = store
+            .create(key, b"x", Duration::from_secs(ttl))
+            .await
+            .unwrap();
+        assert!(matches!(created, Outcome::Done(_)), "{key}: {created:?}");
     }
+    let client = mongodb::Client::with_uri_str(&url).await.unwrap();
+    let sessions = client
+        .database("ttl")
+        .collection::<mongodb::bson::Document>("sessions");
+    let started = Instant::now();
+    loop {
+        let short = sessions
+            .count_documents(doc! { "_id": "session:short" })
+            .await
+            .unwrap();
+        if short == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "mongod kept the expired document for 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let long = sessions
+        .count_documents(doc! { "_id": "session:long" })
+        .await
+        .unwrap();
+    assert_eq!(long, 1, "a live session was deleted");
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! The Redis store passes the whole conformance suite, one test per case, against a private
-//! `redis-server`, a private 3-master Redis Cluster and Sentinel, all started by the tests
-//! (shared by the tests that overlap in time).
+//! `redis-server`, a private 3-master Redis Cluster and Sentinel, and a private Valkey 9
+//! `valkey-server` (with and without the near cache), all started by the tests (shared by
+//! the tests that overlap in time).
 
 use std::sync::{Mutex, Weak};
 
@@ -11,6 +12,46 @@ use sessio_test_servers::{shared, RedisCluster, RedisSentinel, RedisServer};
 static SERVER: Mutex<Weak<RedisServer>> = Mutex::new(Weak::new());
 static CLUSTER: Mutex<Weak<RedisCluster>> = Mutex::new(Weak::new());
 static SENTINEL: Mutex<Weak<RedisSentinel>> = Mutex::new(Weak::new());
+static VALKEY: Mutex<Weak<RedisServer>> = Mutex::new(Weak::new());
+
+mod valkey {
+    use super::*;
+
+    async fn setup() -> Fixture<RedisStore> {
+        let server = shared(&VALKEY, RedisServer::start_valkey);
+        let store = RedisStore::connect(&server.url())
+            .await
+            .expect("connect to the private valkey-server");
+        assert_eq!(
+            store.near_cache_len(),
+            Some(0),
+            "the near cache works on Valkey"
+        );
+        Fixture::new(store).keeping(server)
+    }
+
+    sessio_store_tests::basic_suite!(setup, Timing::FAST);
+    sessio_store_tests::locking_suite!(setup, Timing::FAST);
+    sessio_store_tests::devices_suite!(setup, Timing::FAST);
+}
+
+mod valkey_without_near_cache {
+    use super::*;
+
+    async fn setup() -> Fixture<RedisStore> {
+        let server = shared(&VALKEY, RedisServer::start_valkey);
+        let store = RedisStore::builder()
+            .near_cache(0)
+            .connect(&server.url())
+            .await
+            .expect("connect to the private valkey-server");
+        Fixture::new(store).keeping(server)
+    }
+
+    sessio_store_tests::basic_suite!(setup, Timing::FAST);
+    sessio_store_tests::locking_suite!(setup, Timing::FAST);
+    sessio_store_tests::devices_suite!(setup, Timing::FAST);
+}
 
 mod standalone {
     use super::*;

@@ -33,7 +33,6 @@ pub mod devices;
 pub mod locking;
 pub mod model;
 pub mod pause;
-pub mod serialized;
 pub mod sessions;
 
 use std::any::Any;

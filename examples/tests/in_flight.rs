@@ -16,7 +16,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{request, Answer, Demo, Jar, Pair};
-use sessio_test_servers::{memcached_url, MemcachedServer, PostgresServer, RedisServer, TempDir};
+use sessio_test_servers::{
+    memcached_url, MemcachedServer, MongoServer, PostgresServer, RedisServer, TempDir,
+};
 
 /// Trials per store and scenario.
 const TRIALS: usize = 200;
@@ -402,5 +404,13 @@ on_stores! {
         let dir = TempDir::new("sqlite-in-flight");
         let url = format!("sqlite://{}", dir.path.join("s.db").display());
         (Pair::shared(&url), Box::new(dir))
+    };
+    mongodb => {
+        let server = MongoServer::start();
+        (Pair::shared(&server.url("in_flight")), Box::new(server))
+    };
+    valkey => {
+        let server = RedisServer::start_valkey();
+        (Pair::shared(&server.url()), Box::new(server))
     };
 }

@@ -7,6 +7,45 @@ mod common;
 use common::{get, request, two_processes, Demo};
 use sessio_test_servers::MongoServer;
 
+/// With `--ttl 2`, the documents of sessions left idle are removed by mongod itself (the
+/// TTL index the demo's `setup()` made) within 10 s of their expiry, with no request to
+/// sessio. (That a live session's document stays is `sessio-mongodb`'s own test.)
+#[test]
+fn mongod_removes_the_documents_of_expired_sessions() {
+    let server = MongoServer::start();
+    let demo = Demo::start(&["--store", &server.url("demo"), "--ttl", "2"]);
+    for _ in 0..5 {
+        assert_eq!(get(&demo.addr, "/", None).status, 200);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let sessions = runtime.block_on(async {
+        mongodb::Client::with_uri_str(server.url("demo"))
+            .await
+            .unwrap()
+            .database("demo")
+            .collection::<mongodb::bson::Document>("sessions")
+    });
+    let count = || {
+        runtime
+            .block_on(async { sessions.count_documents(mongodb::bson::doc! {}).await })
+            .unwrap()
+    };
+    assert_eq!(count(), 5, "five sessions stored");
+    let started = std::time::Instant::now();
+    // Two seconds to expire, then up to ten for mongod's TTL monitor.
+    while count() > 0 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(12),
+            "mongod still holds {} documents of expired sessions",
+            count()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
+
 #[test]
 fn sixty_locked_requests_over_two_processes_return_one_to_sixty() {
     let server = MongoServer::start();

@@ -224,38 +224,33 @@ def curl(root, binary):
     log = tempfile.TemporaryFile()
     app = subprocess.Popen([binary], env={**os.environ, "PORT": str(port)}, stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.time() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if app.poll() is not None or time.time() > deadline:
-                    log.seek(0)
-                    fail(f"the README's app did not listen on 127.0.0.1:{port} (PORT={port}):\n{log.read().decode(errors='replace')}")
-                time.sleep(0.1)
+        wait_listening(port, app, log, f"the README's app (PORT={port})")
         for command, status, body, line in steps:
             args = shlex.split(command)
             if not any(re.match(r"^(http://)?localhost:3000(/|$)", a) for a in args):
                 fail(f"README.md:{line}: `{command}` does not ask localhost:3000, where the app listens")
             args = [re.sub(r"^(http://)?localhost:3000", f"http://localhost:{port}", a) for a in args]
             args = [jar if a == "jar" else a for a in args]
-            out = subprocess.run(args[:1] + ["-sS", "--noproxy", "*", "-w", "\n%{http_code}"] + args[1:], capture_output=True, text=True, timeout=30)
-            if out.returncode != 0:
-                fail(f"`{command}` failed: {out.stderr.strip()}")
-            got_body, _, got_status = out.stdout.rpartition("\n")
+            got_status, got_body = fetch(args)
             if int(got_status) != status or got_body.strip() != body.strip():
                 fail(f"`{command}`: README says {status} {body!r}, the app answered {got_status} {got_body.strip()!r}")
             print(f"  ok  {command:<50} {status} {body}")
     finally:
-        app.terminate()
-        try:
-            app.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            app.kill()
+        stop(app)
         if os.path.exists(jar):
             os.unlink(jar)
     print(f"newcomer: the README's app answered its {len(steps)} curl lines as the README says")
+
+
+def fetch(args):
+    """Runs a curl command line (`args`), straight to the app whatever proxy is set:
+    (status, body)."""
+    out = subprocess.run(args[:1] + ["-sS", "--noproxy", "*", "-w", "\n%{http_code}"] + args[1:],
+                         capture_output=True, text=True, timeout=30)
+    if out.returncode != 0:
+        fail(f"`{' '.join(args)}` failed: {out.stderr.strip()}")
+    body, _, status = out.stdout.rpartition("\n")
+    return status, body
 
 
 def wait_listening(port, process, log, what):
@@ -299,9 +294,7 @@ def redis(binary):
             try:
                 wait_listening(port, app, log, "the README's Redis app")
                 for _ in range(2 if run == 1 else 1):
-                    out = subprocess.run(["curl", "-sS", "--noproxy", "*", "-c", jar, "-b", jar, "-w", "\n%{http_code}",
-                                          f"http://localhost:{port}/"], capture_output=True, text=True, timeout=30)
-                    body, _, status = out.stdout.rpartition("\n")
+                    status, body = fetch(["curl", "-c", jar, "-b", jar, f"http://localhost:{port}/"])
                     want = next(expected)
                     if status != "200" or body.strip() != want:
                         fail(f"the Redis app (run {run}) answered {status} {body.strip()!r}, expected 200 {want!r}")

@@ -86,6 +86,10 @@ pub struct Args {
     /// A failing secondary fails the request (503) instead of being logged only.
     #[arg(long)]
     pub secondary_required: bool,
+    /// Redis Cluster or Sentinel: every write waits until this many replicas have it
+    /// (`WAIT`, 250 ms at most), so that an acknowledged write survives a failover.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub redis_replica_acks: Option<u32>,
     /// Serve the session metrics at `GET /metrics` in Prometheus text format.
     #[arg(long)]
     pub metrics: bool,
@@ -110,6 +114,7 @@ impl Args {
             max_sessions: self.max_sessions,
             max_sessions_per_user: self.max_sessions_per_user,
             cookie_name: self.cookie_name.clone(),
+            redis_replica_acks: self.redis_replica_acks,
             codec: match self.codec {
                 CodecArg::Json => Codec::Json,
                 CodecArg::Msgpack => Codec::MessagePack,

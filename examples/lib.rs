@@ -79,6 +79,9 @@ pub struct DemoOptions {
     pub codec: Codec,
     /// The session cookie's name (the library default, `id`, if `None`).
     pub cookie_name: Option<String>,
+    /// Redis: every write waits for this many replicas (`WAIT`), as
+    /// `RedisStoreBuilder::replica_acks` describes (off if `None`).
+    pub redis_replica_acks: Option<u32>,
 }
 
 impl DemoOptions {
@@ -139,7 +142,11 @@ pub async fn open_store(
             Ok(Arc::new(builder.build()))
         }
         url if url.starts_with("redis") => {
-            Ok(Arc::new(sessio_redis::RedisStore::connect(url).await?))
+            let mut builder = sessio_redis::RedisStore::builder();
+            if let Some(replicas) = options.redis_replica_acks {
+                builder = builder.replica_acks(replicas, Duration::from_millis(250));
+            }
+            Ok(Arc::new(builder.connect(url).await?))
         }
         url if url.starts_with("memcached://") => Ok(Arc::new(
             sessio_memcached::MemcachedStore::connect(url).await?,

@@ -1,11 +1,108 @@
 //! The demo on a private `mongod` (MongoDB 6.0), driven over TCP: one process through the
 //! routes, and two processes on one server for the lock and key-level merging (the
-//! guarantee cases of `guarantees.rs` run on MongoDB too).
+//! guarantee cases of `guarantees.rs` run on MongoDB too); `mongod` killed and restarted
+//! under the demo; and a replica set of three whose primary is killed under load.
 
 mod common;
 
-use common::{get, request, two_processes, Demo};
-use sessio_test_servers::MongoServer;
+use std::time::{Duration, Instant};
+
+use common::{failover, get, request, two_processes, Demo};
+use sessio_test_servers::{MongoReplicaSet, MongoServer};
+
+/// `mongod` killed: every answer is a `503` (never a new session) within the store's
+/// timeout, the demo stays up; `mongod` restarted on its data: the session is back, intact
+/// (an acknowledged write is journaled), within 15 s.
+#[test]
+fn a_killed_mongod_answers_503_then_the_session_comes_back_intact() {
+    let mut server = MongoServer::start();
+    let mut demo = Demo::start(&["--store", &server.url("demo")]);
+    let cookie = get(&demo.addr, "/", None)
+        .cookie()
+        .expect("a session cookie");
+    assert_eq!(get(&demo.addr, "/", Some(&cookie)).body, "2");
+
+    server.kill();
+    let outage = Instant::now();
+    let mut answers = 0;
+    while outage.elapsed() < Duration::from_secs(3) {
+        let sent = Instant::now();
+        let answer = get(&demo.addr, "/", Some(&cookie));
+        assert_eq!(answer.status, 503, "with mongod down: {answer:?}");
+        assert!(
+            answer.cookie().is_none(),
+            "a cookie with mongod down: {answer:?}"
+        );
+        assert!(
+            sent.elapsed() < Duration::from_millis(2500),
+            "a 503 took {:?}: not bounded by the store's timeout",
+            sent.elapsed()
+        );
+        answers += 1;
+    }
+    assert!(answers >= 2, "only {answers} answers in 3 s");
+    assert!(demo.is_running(), "the demo died with mongod");
+
+    server.restart();
+    let back = Instant::now();
+    loop {
+        let answer = get(&demo.addr, "/", Some(&cookie));
+        if answer.status == 200 {
+            assert_eq!(
+                answer.body, "3",
+                "the session after the restart: {answer:?}"
+            );
+            assert!(answer.cookie().is_none(), "a new session: {answer:?}");
+            break;
+        }
+        assert_eq!(answer.status, 503, "{answer:?}");
+        assert!(
+            back.elapsed() < Duration::from_secs(15),
+            "no 200 within 15 s of mongod's restart"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Two demo processes on a replica set of three, 12 clients counting up through both;
+/// the primary is killed. Meanwhile only 5xx, none slower than 5 s; every request is `200`
+/// again within 30 s (a secondary elected); every increment answered `200` is still there
+/// (majority writes); then the old primary rejoins.
+#[test]
+fn a_replica_set_primary_killed_under_load_loses_no_answered_increment() {
+    let mut set = MongoReplicaSet::start();
+    let url = set.url("demo");
+    let a = Demo::start(&["--store", &url]);
+    let b = Demo::start(&["--store", &url]);
+    let primary = set.primary().expect("a primary");
+    let run = failover::under_load(
+        &a,
+        &b,
+        12,
+        Duration::from_secs(2),
+        || set.kill(primary),
+        Duration::from_secs(12),
+    );
+    let (ok, failed) = run.tally();
+    let recovered = run.check(&a, Duration::from_secs(5));
+    assert!(
+        recovered < Duration::from_secs(30),
+        "requests still failed {recovered:?} after the primary was killed"
+    );
+    let new_primary = set.primary().expect("a new primary");
+    assert_ne!(new_primary, primary, "the killed member is primary again");
+    eprintln!("{ok} answers 200, {failed} 5xx; all 200 again {recovered:?} after the kill");
+    set.restart(primary);
+    set.wait_until_healthy(Duration::from_secs(60));
+    assert_eq!(get(&a.addr, "/", None).status, 200);
+}
+
+/// The demo's guarantees on a replica set: 60 locked requests over two processes.
+#[test]
+fn sixty_locked_requests_over_two_processes_on_a_replica_set_return_one_to_sixty() {
+    let set = MongoReplicaSet::start();
+    two_processes::sixty_locked_requests_return_one_to_sixty(&set.url("demo"));
+}
 
 /// With `--ttl 2`, the documents of sessions left idle are removed by mongod itself (the
 /// TTL index the demo's `setup()` made) within 10 s of their expiry, with no request to

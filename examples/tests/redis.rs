@@ -1,12 +1,13 @@
 //! Two demo processes on one private Redis: the lock and key-level merging hold across
-//! processes; and the service survives Redis going down and coming back.
+//! processes; and the service survives Redis going down and coming back, and a Redis
+//! Cluster's masters failing over under load with every answered write kept.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{get, two_processes, Demo};
-use sessio_test_servers::RedisServer;
+use common::{failover, get, two_processes, Demo};
+use sessio_test_servers::{RedisCluster, RedisServer};
 
 #[test]
 fn sixty_locked_requests_over_two_processes_return_one_to_sixty() {
@@ -212,4 +213,51 @@ fn a_logout_with_a_required_secondary_down_either_happens_or_does_not() {
     let retried = retried.expect("the logout goes through once the secondary is back");
     assert!(retried.headers.contains("Max-Age=0"), "{retried:?}");
     assert_eq!(get(&demo.addr, "/me", Some(&cookie)).status, 401);
+}
+
+/// A Redis Cluster with a replica per master under two demos, ten times in a row: 12
+/// clients count up; a master loses its replica for a second (the replica stalls, SIGSTOP,
+/// and the master drops the link: a partition between them), the master is killed, the
+/// replica resumes and takes over, and the old master rejoins as a replica. Redis replicates asynchronously, so the master answers writes its
+/// replica never gets: without `--redis-replica-acks` they are lost with it (increments
+/// answered `200` and gone). With `--redis-replica-acks 1`, those writes wait for the
+/// replica and fail with a 503 instead: only 5xx meanwhile, none slower than 5 s, and
+/// every increment answered `200` is kept, every time.
+#[test]
+fn with_replica_acks_ten_cluster_failovers_under_load_lose_no_answered_write() {
+    let mut cluster = RedisCluster::start_with_replicas();
+    let url = cluster.url();
+    let acks = ["--store", &url, "--redis-replica-acks", "1"];
+    let (a, b) = (Demo::start(&acks), Demo::start(&acks));
+    for round in 0..10 {
+        let masters = cluster.masters();
+        let victim = masters[round % masters.len()];
+        let replica = cluster
+            .replica_of(victim)
+            .expect("a replica of each master");
+        let run = failover::under_load(
+            &a,
+            &b,
+            12,
+            Duration::from_secs(1),
+            || {
+                cluster.pause(replica);
+                cluster.disconnect_replicas(victim);
+                std::thread::sleep(Duration::from_secs(1));
+                cluster.kill(victim);
+                cluster.resume(replica);
+                std::thread::sleep(Duration::from_secs(4));
+                cluster.restart(victim);
+                cluster.wait_until_healthy(Duration::from_secs(30));
+            },
+            Duration::from_secs(1),
+        );
+        let (ok, failed) = run.tally();
+        let recovered = run.check(&a, Duration::from_secs(5));
+        eprintln!("failover {round}: {ok} answers 200, {failed} 5xx, all 200 again {recovered:?} after the fault");
+        assert!(
+            ok > 0 && failed > 0,
+            "round {round}: {ok} 200, {failed} failed: the fault was not felt"
+        );
+    }
 }

@@ -1,7 +1,8 @@
-//! The MongoDB store against a real `mongod` (6.0.5, a private standalone server that the
-//! tests start): the whole conformance suite with no client-side serialization (one
-//! document's writes are atomic on the server), the TTL index that `setup` creates with the
-//! server itself deleting expired documents, and clear errors for bad URLs and dead servers.
+//! The MongoDB store against a real `mongod` (6.0.5, private servers that the tests start):
+//! the whole conformance suite with no client-side serialization (one document's writes
+//! are atomic on the server), on a standalone server and on a replica set of three; the TTL
+//! index that `setup` creates with the server itself deleting expired documents; and clear
+//! errors for bad URLs and dead servers.
 
 use std::sync::{Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -10,9 +11,10 @@ use mongodb::bson::doc;
 use sessio::store::{Outcome, Store};
 use sessio_mongodb::MongoStore;
 use sessio_store_tests::{Fixture, Timing};
-use sessio_test_servers::{shared, MongoServer};
+use sessio_test_servers::{shared, MongoReplicaSet, MongoServer};
 
 static MONGOD: Mutex<Weak<MongoServer>> = Mutex::new(Weak::new());
+static REPLICA_SET: Mutex<Weak<MongoReplicaSet>> = Mutex::new(Weak::new());
 
 async fn setup() -> Fixture<MongoStore> {
     let server = shared(&MONGOD, MongoServer::start);
@@ -25,6 +27,24 @@ async fn setup() -> Fixture<MongoStore> {
 sessio_store_tests::basic_suite!(setup, Timing::SECONDS);
 sessio_store_tests::locking_suite!(setup, Timing::SECONDS);
 sessio_store_tests::devices_suite!(setup, Timing::SECONDS);
+
+/// The same suite on a replica set of three, through a connection string naming every
+/// member and the set (majority writes, primary reads).
+mod replica_set {
+    use super::*;
+
+    async fn setup() -> Fixture<MongoStore> {
+        let set = shared(&REPLICA_SET, MongoReplicaSet::start);
+        let store = MongoStore::connect(&set.url("sessio"))
+            .await
+            .expect("connect to the replica set");
+        Fixture::new(store).keeping(set)
+    }
+
+    sessio_store_tests::basic_suite!(setup, Timing::SECONDS);
+    sessio_store_tests::locking_suite!(setup, Timing::SECONDS);
+    sessio_store_tests::devices_suite!(setup, Timing::SECONDS);
+}
 
 /// `setup` creates the TTL index (idempotently), and mongod itself deletes the document
 /// of an expired session: the collection shrinks with no read or sweep by sessio.

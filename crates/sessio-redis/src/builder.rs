@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::connection::Backend;
+use crate::connection::{Backend, ReplicaAcks};
 use crate::scripts::Scripts;
 use crate::store::{Inner, RedisStore};
 
@@ -15,6 +15,7 @@ pub struct RedisStoreBuilder {
     pub(crate) connect_timeout: Duration,
     pub(crate) near_cache: usize,
     pub(crate) near_cache_trust: Duration,
+    pub(crate) replica_acks: Option<ReplicaAcks>,
 }
 
 impl Default for RedisStoreBuilder {
@@ -24,6 +25,7 @@ impl Default for RedisStoreBuilder {
             connect_timeout: Duration::from_secs(1),
             near_cache: 32 << 20,
             near_cache_trust: Duration::from_secs(1),
+            replica_acks: None,
         }
     }
 }
@@ -73,12 +75,40 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// Makes every write wait until `replicas` replicas have it (Redis `WAIT`), for at most
+    /// `timeout`; a write that fewer replicas acknowledge in time fails with an
+    /// `Unavailable` store error (a `503` at the edge), though the master has it. Off by
+    /// default.
+    ///
+    /// Redis replicates asynchronously: a master answers a write before any replica has it,
+    /// and if it fails in that moment, the replica promoted in its place (by Cluster or
+    /// Sentinel) never had the write. A login, a logout or a save acknowledged with this on
+    /// is on `replicas` replicas too, so it survives the failover of its master, provided
+    /// the promoted replica is one of them (with one replica per master, it is).
+    ///
+    /// The cost: every write (a save, a creation, a touch, a logout) takes one more round
+    /// trip and waits for replication, and while `WAIT` blocks, later commands on the same
+    /// connection queue behind it. Reads are unchanged. `timeout` counts within
+    /// [`command_timeout`](Self::command_timeout), so keep it below that. A master left
+    /// without enough replicas (its replica just promoted, say, until a new one joins)
+    /// refuses every write until it has them: durability is chosen over availability.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let builder = sessio_redis::RedisStore::builder().replica_acks(1, Duration::from_millis(200));
+    /// ```
+    pub fn replica_acks(mut self, replicas: u32, timeout: Duration) -> Self {
+        self.replica_acks = (replicas > 0).then_some(ReplicaAcks { replicas, timeout });
+        self
+    }
+
     pub(crate) fn build(self, backend: Backend) -> RedisStore {
         let store = RedisStore {
             inner: Arc::new(Inner {
                 backend,
                 timeout: self.command_timeout,
                 scripts: Scripts::new(),
+                replica_acks: self.replica_acks,
             }),
         };
         if store.cache().is_some() {

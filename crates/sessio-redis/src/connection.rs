@@ -10,6 +10,7 @@ use redis::aio::{
     ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
 };
 use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::sentinel::{SentinelClient, SentinelServerType};
 use redis::{
     AsyncConnectionConfig, Cmd, Pipeline, ProtocolVersion, PushInfo, PushKind, RedisError,
@@ -221,6 +222,44 @@ impl ConnectionLike for Conn {
     }
 }
 
+impl Conn {
+    /// `WAIT replicas timeout` on the connection that made the last write to `key` (on a
+    /// Cluster, the master of `key`'s slot): how many replicas have every write this
+    /// connection made so far.
+    async fn replicas_with_writes(
+        &mut self,
+        key: &str,
+        acks: ReplicaAcks,
+    ) -> redis::RedisResult<i64> {
+        let mut wait = redis::cmd("WAIT");
+        wait.arg(acks.replicas).arg(
+            u64::try_from(acks.timeout.as_millis())
+                .unwrap_or(u64::MAX)
+                .max(1),
+        );
+        match self {
+            Conn::Cluster(c) => {
+                // WAIT names no key, so the driver would ask every master; it must go to
+                // the master that took the write: the master of `key`'s slot.
+                let master = Route::with_key(key, SlotAddr::Master);
+                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(master));
+                Ok(redis::from_redis_value(
+                    c.route_command(wait, routing).await?,
+                )?)
+            }
+            other => wait.query_async(other).await,
+        }
+    }
+}
+
+/// [`RedisStoreBuilder::replica_acks`]: how many replicas must have a write, and how long
+/// to wait for them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReplicaAcks {
+    pub(crate) replicas: u32,
+    pub(crate) timeout: Duration,
+}
+
 impl RedisStoreBuilder {
     /// Connects to the Redis (or Cluster, or Sentinel-managed master) at `url`.
     ///
@@ -387,16 +426,42 @@ impl RedisStore {
         }
     }
 
-    /// Runs one operation with the command timeout; maps errors.
-    pub(crate) async fn run<T, F>(&self, op: &'static str, f: F) -> StoreResult<T>
+    /// [`run_with`](Self::run_with) for an operation that writes `key`: with
+    /// [replica acknowledgements](RedisStoreBuilder::replica_acks) on, it is done only once
+    /// enough replicas have the write, and a store error otherwise.
+    pub(crate) async fn run_write<T, F>(
+        &self,
+        op: &'static str,
+        key: &str,
+        tracking: Tracking,
+        f: F,
+    ) -> StoreResult<T>
     where
         F: AsyncFnOnce(&mut Conn) -> redis::RedisResult<T>,
     {
-        self.run_with(op, Tracking::On, f).await
+        let Some(acks) = self.inner.replica_acks else {
+            return self.run_with(op, tracking, f).await;
+        };
+        let (value, acked) = self
+            .run_with(op, tracking, async |c| {
+                let value = f(c).await?;
+                Ok((value, c.replicas_with_writes(key, acks).await?))
+            })
+            .await?;
+        if acked < i64::from(acks.replicas) {
+            return Err(StoreError::new(
+                StoreErrorKind::Unavailable,
+                format!(
+                    "Redis {op}: {acked} of the {} replicas required acknowledged the write within {:?}, so it may not survive a failover; check the replicas (INFO replication), or lower replica_acks",
+                    acks.replicas, acks.timeout
+                ),
+            ));
+        }
+        Ok(value)
     }
 
-    /// [`run`](Self::run), asking Redis to track the keys the operation reads when
-    /// `tracking` is on and the store has a near cache.
+    /// Runs one operation with the command timeout, mapping errors; asks Redis to track
+    /// the keys the operation reads when `tracking` is on and the store has a near cache.
     pub(crate) async fn run_with<T, F>(
         &self,
         op: &'static str,

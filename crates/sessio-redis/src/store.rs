@@ -14,7 +14,7 @@ use sessio::store::{
     StoreResult, Version,
 };
 
-use crate::connection::{Backend, Tracking};
+use crate::connection::{Backend, ReplicaAcks, Tracking};
 use crate::near::NearCache;
 use crate::scripts::{fenced, flag, lock_key, Scripts};
 use crate::{RedisStoreBuilder, RedisStoreError};
@@ -42,6 +42,7 @@ pub(crate) struct Inner {
     pub(crate) backend: Backend,
     pub(crate) timeout: Duration,
     pub(crate) scripts: Scripts,
+    pub(crate) replica_acks: Option<ReplicaAcks>,
 }
 
 impl RedisStore {
@@ -167,7 +168,7 @@ impl RedisStore {
         // deletion, one entry per lock ever taken (forged ids included): they run untracked,
         // and the cache forgets what they wrote.
         let outcome: StoreResult<i64> = self
-            .run_with(op, tracking, async |c| invoke.invoke_async(c).await)
+            .run_write(op, key, tracking, async |c| invoke.invoke_async(c).await)
             .await;
         if let Some(cache) = self.cache() {
             match (&outcome, ticket, written, tracking) {
@@ -206,7 +207,7 @@ impl Store for RedisStore {
 
     async fn create(&self, key: &str, data: &[u8], ttl: Duration) -> StoreResult<Outcome<Version>> {
         let set: Option<String> = self
-            .run("create", async |c| {
+            .run_write("create", key, Tracking::On, async |c| {
                 redis::cmd("SET")
                     .arg(key)
                     .arg(data)
@@ -252,7 +253,7 @@ impl Store for RedisStore {
 
     async fn touch(&self, key: &str, ttl: Duration) -> StoreResult<bool> {
         let touched = self
-            .run("touch", async |c| {
+            .run_write("touch", key, Tracking::On, async |c| {
                 redis::cmd("PEXPIRE")
                     .arg(key)
                     .arg(ttl_millis(ttl))
@@ -268,7 +269,7 @@ impl Store for RedisStore {
     async fn delete(&self, key: &str) -> StoreResult<()> {
         self.forget(key);
         let deleted = self
-            .run("delete", async |c| {
+            .run_write("delete", key, Tracking::On, async |c| {
                 redis::cmd("DEL").arg(key).query_async::<()>(c).await
             })
             .await;

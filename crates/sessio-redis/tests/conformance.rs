@@ -1,7 +1,8 @@
 //! The Redis store passes the whole conformance suite, one test per case, against a private
-//! `redis-server`, a private 3-master Redis Cluster and Sentinel, and a private Valkey 9
-//! `valkey-server` (with and without the near cache), all started by the tests (shared by
-//! the tests that overlap in time).
+//! `redis-server`, a private 3-master Redis Cluster (and one with a replica per master and
+//! every write waiting for its replica) and Sentinel, and a private Valkey 9
+//! `valkey-server` (with and without the near cache) and Valkey Cluster, all started by the
+//! tests (shared by the tests that overlap in time).
 
 use std::sync::{Mutex, Weak};
 
@@ -13,6 +14,8 @@ static SERVER: Mutex<Weak<RedisServer>> = Mutex::new(Weak::new());
 static CLUSTER: Mutex<Weak<RedisCluster>> = Mutex::new(Weak::new());
 static SENTINEL: Mutex<Weak<RedisSentinel>> = Mutex::new(Weak::new());
 static VALKEY: Mutex<Weak<RedisServer>> = Mutex::new(Weak::new());
+static VALKEY_CLUSTER: Mutex<Weak<RedisCluster>> = Mutex::new(Weak::new());
+static REPLICATED_CLUSTER: Mutex<Weak<RedisCluster>> = Mutex::new(Weak::new());
 
 mod valkey {
     use super::*;
@@ -99,6 +102,42 @@ mod cluster {
     async fn setup() -> Fixture<RedisStore> {
         let cluster = shared(&CLUSTER, RedisCluster::start);
         let store = RedisStore::connect(&cluster.url())
+            .await
+            .expect("connect to the private cluster");
+        Fixture::new(store).keeping(cluster)
+    }
+
+    sessio_store_tests::basic_suite!(setup, Timing::FAST);
+    sessio_store_tests::locking_suite!(setup, Timing::FAST);
+    sessio_store_tests::devices_suite!(setup, Timing::FAST);
+}
+
+mod valkey_cluster {
+    use super::*;
+
+    async fn setup() -> Fixture<RedisStore> {
+        let cluster = shared(&VALKEY_CLUSTER, RedisCluster::start_valkey);
+        let store = RedisStore::connect(&cluster.url())
+            .await
+            .expect("connect to the private Valkey cluster");
+        Fixture::new(store).keeping(cluster)
+    }
+
+    sessio_store_tests::basic_suite!(setup, Timing::FAST);
+    sessio_store_tests::locking_suite!(setup, Timing::FAST);
+    sessio_store_tests::devices_suite!(setup, Timing::FAST);
+}
+
+/// A Cluster with a replica per master, every write waiting for its replica (`WAIT 1`):
+/// the contract is the same, answers come once the replica has the write.
+mod cluster_with_replica_acks {
+    use super::*;
+
+    async fn setup() -> Fixture<RedisStore> {
+        let cluster = shared(&REPLICATED_CLUSTER, RedisCluster::start_with_replicas);
+        let store = RedisStore::builder()
+            .replica_acks(1, std::time::Duration::from_millis(250))
+            .connect(&cluster.url())
             .await
             .expect("connect to the private cluster");
         Fixture::new(store).keeping(cluster)

@@ -28,6 +28,8 @@ mod temp;
 pub use cluster::RedisCluster;
 pub use mariadb::MariaDbServer;
 pub use memcached::{memcached_url, MemcachedServer};
+#[cfg(feature = "mongodb")]
+pub use mongo::MongoReplicaSet;
 pub use mongo::MongoServer;
 pub use postgres::PostgresServer;
 pub use process::{free_port, wait_for_port, Process};

@@ -1,6 +1,7 @@
 //! Helpers shared by the tests that run the demo binary as a process.
 #![allow(dead_code)]
 
+pub mod failover;
 pub mod python;
 pub mod two_processes;
 

@@ -109,6 +109,7 @@ impl RedisStoreBuilder {
                 timeout: self.command_timeout,
                 scripts: Scripts::new(),
                 replica_acks: self.replica_acks,
+                compare_commands: false,
             }),
         };
         if store.cache().is_some() {

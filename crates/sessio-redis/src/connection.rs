@@ -289,7 +289,10 @@ impl RedisStoreBuilder {
                 .build()
                 .map_err(|e| invalid(&e.to_string()))?;
             let conn = client.get_async_connection().await.map_err(connect_error)?;
-            return Ok(self.build(Backend::Cluster(conn)));
+            return Ok(self
+                .build(Backend::Cluster(conn))
+                .with_server_commands()
+                .await);
         }
         if let Some(rest) = url.strip_prefix("redis+sentinel://") {
             let (hosts, master) = rest
@@ -319,11 +322,12 @@ impl RedisStoreBuilder {
                     )))
                 })?
                 .map_err(connect_error)?;
-            return Ok(self.build(Backend::Sentinel(Box::new(SentinelBackend {
+            let store = self.build(Backend::Sentinel(Box::new(SentinelBackend {
                 client: tokio::sync::Mutex::new(client),
                 current: tokio::sync::RwLock::new(Some(first)),
                 describe: url.to_string(),
-            }))));
+            })));
+            return Ok(store.with_server_commands().await);
         }
         if !(url.starts_with("redis://")
             || url.starts_with("rediss://")
@@ -374,7 +378,10 @@ impl RedisStoreBuilder {
                 cache: Arc::new(NearCache::new(self.near_cache, self.near_cache_trust)),
             };
             match tracked.conn().await {
-                Ok(_) => return Ok(self.build(Backend::Tracked(Box::new(tracked)))),
+                Ok(_) => {
+                    let store = self.build(Backend::Tracked(Box::new(tracked)));
+                    return Ok(store.with_server_commands().await);
+                }
                 Err(e) if e.is_io_error() || e.is_connection_refusal() || e.is_timeout() => {
                     return Err(RedisStoreError::Connect { target, source: e });
                 }
@@ -395,7 +402,10 @@ impl RedisStoreBuilder {
                 "Redis refused RESP3 or CLIENT TRACKING; sessions are read from Redis on every request (no near cache)"
             );
         }
-        Ok(self.build(Backend::Single(manager)))
+        Ok(self
+            .build(Backend::Single(manager))
+            .with_server_commands()
+            .await)
     }
 }
 

@@ -43,6 +43,8 @@ pub(crate) struct Inner {
     pub(crate) timeout: Duration,
     pub(crate) scripts: Scripts,
     pub(crate) replica_acks: Option<ReplicaAcks>,
+    /// The server has `DELIFEQ` and `SET … IFEQ` (Valkey 9): found at connect time.
+    pub(crate) compare_commands: bool,
 }
 
 impl RedisStore {
@@ -76,6 +78,27 @@ impl RedisStore {
     /// A store over a Redis Cluster connection you already have.
     pub fn from_cluster(connection: ClusterConnection) -> Self {
         RedisStoreBuilder::default().build(Backend::Cluster(connection))
+    }
+
+    /// Asks the server whether it has `DELIFEQ` (Valkey 9 adds it, beside `SET … IFEQ` of
+    /// Valkey 8.1); if so, the release and the plain conditional save use them instead of
+    /// a script (see the crate's docs). Asking for the command, rather than reading a
+    /// version, also finds it on a fork or a later Redis that adds it.
+    pub(crate) async fn with_server_commands(mut self) -> Self {
+        let found = self
+            .run_with("connect", Tracking::Off, async |c| {
+                redis::cmd("COMMAND")
+                    .arg("INFO")
+                    .arg("DELIFEQ")
+                    .query_async::<Vec<Value>>(c)
+                    .await
+            })
+            .await
+            .is_ok_and(|info| info.first().is_some_and(|i| *i != Value::Nil));
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.compare_commands = found;
+        }
+        self
     }
 
     fn forget(&self, key: &str) {
@@ -231,6 +254,29 @@ impl Store for RedisStore {
         data: &[u8],
         ttl: Duration,
     ) -> StoreResult<Outcome<Version>> {
+        if self.inner.compare_commands && self.cache().is_none() {
+            // One command instead of the script. `GET` returns what was there, whether or
+            // not it was replaced: nothing (missing), our bytes (saved), or another's.
+            let previous: Option<Vec<u8>> = self
+                .run_write("save", key, Tracking::On, async |c| {
+                    redis::cmd("SET")
+                        .arg(key)
+                        .arg(data)
+                        .arg("IFEQ")
+                        .arg(&expected.data[..])
+                        .arg("GET")
+                        .arg("PX")
+                        .arg(ttl_millis(ttl))
+                        .query_async(c)
+                        .await
+                })
+                .await?;
+            return Ok(match previous {
+                None => Outcome::Missing,
+                Some(previous) if previous == expected.data => Outcome::Done(VERSION),
+                Some(_) => Outcome::Conflict,
+            });
+        }
         let mut invoke = self.inner.scripts.save.key(key);
         invoke
             .arg(&expected.data[..])
@@ -373,6 +419,13 @@ impl LockingStore for RedisStore {
         let lock = lock_key(key);
         let released: i64 = self
             .run_with("unlock", Tracking::Off, async |c| {
+                if self.inner.compare_commands {
+                    return redis::cmd("DELIFEQ")
+                        .arg(&lock)
+                        .arg(token.to_hex())
+                        .query_async(c)
+                        .await;
+                }
                 self.inner
                     .scripts
                     .release

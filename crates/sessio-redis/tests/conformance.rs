@@ -181,3 +181,77 @@ async fn bad_urls_and_dead_servers_are_clear_errors() {
         "{error}"
     );
 }
+
+/// Calls of each command the server has run (`INFO commandstats`), by lowercase name.
+async fn calls(url: &str) -> std::collections::BTreeMap<String, u64> {
+    let client = redis::Client::open(url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    info.lines()
+        .filter_map(|line| {
+            let (name, rest) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = rest
+                .strip_prefix("calls=")?
+                .split(',')
+                .next()?
+                .parse()
+                .ok()?;
+            Some((name.to_string(), calls))
+        })
+        .collect()
+}
+
+/// On Valkey 9 a release is `DELIFEQ` and a save without the near cache is `SET … IFEQ`,
+/// not a script; on Redis 7.0, which has neither, both stay scripts.
+#[tokio::test]
+async fn valkey_releases_and_saves_with_its_compare_commands_and_redis_with_scripts() {
+    use sessio::store::{LeaseToken, Outcome, Store};
+    for (server, valkey) in [
+        (RedisServer::start_valkey(), true),
+        (RedisServer::start(), false),
+    ] {
+        let store = RedisStore::builder()
+            .near_cache(0)
+            .connect(&server.url())
+            .await
+            .unwrap();
+        let ttl = std::time::Duration::from_secs(60);
+        assert!(matches!(
+            store.create("session:a", b"1", ttl).await.unwrap(),
+            Outcome::Done(_)
+        ));
+        let loaded = store.load("session:a").await.unwrap().unwrap();
+        let saved = store.save("session:a", &loaded, b"2", ttl).await.unwrap();
+        assert!(matches!(saved, Outcome::Done(_)), "{saved:?}");
+        let stale = store.save("session:a", &loaded, b"3", ttl).await.unwrap();
+        assert!(matches!(stale, Outcome::Conflict), "{stale:?}");
+        let gone = store
+            .save("session:gone", &loaded, b"3", ttl)
+            .await
+            .unwrap();
+        assert!(matches!(gone, Outcome::Missing), "{gone:?}");
+        let locking = store.locking().unwrap();
+        let token = LeaseToken::generate().unwrap();
+        locking.acquire("session:a", &token, ttl).await.unwrap();
+        assert!(locking.release("session:a", &token).await.unwrap());
+        assert!(!locking.release("session:a", &token).await.unwrap());
+
+        let calls = calls(&server.url()).await;
+        let delifeq = calls.get("delifeq").copied().unwrap_or(0);
+        // Each script used is loaded once (after its first `EVALSHA` finds it missing).
+        let scripts = calls.get("script|load").copied().unwrap_or(0);
+        if valkey {
+            assert_eq!(delifeq, 2, "{calls:?}");
+            // Only the load and the lock (which reads in the same step) are scripts.
+            assert_eq!(scripts, 2, "{calls:?}");
+        } else {
+            assert_eq!(delifeq, 0, "{calls:?}");
+            // The load, the save, the lock and the release.
+            assert_eq!(scripts, 4, "{calls:?}");
+        }
+    }
+}

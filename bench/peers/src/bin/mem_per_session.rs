@@ -28,11 +28,14 @@ static ALLOC: Counting = Counting;
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let which = std::env::args().nth(1).expect("sessio | tower");
-    let n: usize = std::env::args().nth(2).map_or(200_000, |s| s.parse().expect("a count"));
+    let n: usize = std::env::args()
+        .nth(2)
+        .map_or(200_000, |s| s.parse().expect("a count"));
     let per_session = match which.as_str() {
         "sessio" => {
             let store = sessio::MemoryStore::builder().max_sessions(n).build();
-            let manager = sessio::SessionManager::new(store.clone(), sessio::Config::default()).unwrap();
+            let manager =
+                sessio::SessionManager::new(store.clone(), sessio::Config::default()).unwrap();
             let before = LIVE.load(Ordering::Relaxed);
             for _ in 0..n {
                 let session = manager.session(std::iter::empty());

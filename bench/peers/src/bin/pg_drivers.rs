@@ -54,7 +54,10 @@ async fn main() {
         .connect(&url)
         .await
         .expect("connect with sqlx");
-    sqlx::query("DROP TABLE IF EXISTS drivers").execute(&pool).await.unwrap();
+    sqlx::query("DROP TABLE IF EXISTS drivers")
+        .execute(&pool)
+        .await
+        .unwrap();
     sqlx::query(
         "CREATE TABLE drivers (session_key TEXT PRIMARY KEY, data BYTEA, version BIGINT, \
          expires_at BIGINT)",

@@ -87,9 +87,7 @@ async fn main() -> std::io::Result<()> {
         };
         let sessions = SessionMiddleware::with_config(store, Config::default().with_secure(false))
             .expect("a valid config");
-        App::new()
-            .wrap(sessions)
-            .route("/", web::get().to(index))
+        App::new().wrap(sessions).route("/", web::get().to(index))
     })
     .workers(1)
     .bind(addr)?

@@ -103,8 +103,7 @@ async fn main() {
     let path = std::env::args().nth(1).expect("PATH");
     let secs: u64 = std::env::args().nth(2).map_or(5, |s| s.parse().unwrap());
     let _ = std::fs::remove_file(&path);
-    let options: sqlx::sqlite::SqliteConnectOptions =
-        format!("sqlite://{path}").parse().unwrap();
+    let options: sqlx::sqlite::SqliteConnectOptions = format!("sqlite://{path}").parse().unwrap();
     let options = options
         .create_if_missing(true)
         .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)

@@ -10,7 +10,9 @@ async fn index(session: Session) -> String {
 
 #[tokio::main]
 async fn main() {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:3002".into());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:3002".into());
     let layer = SessionManagerLayer::new(MemoryStore::default()).with_secure(false);
     let app = Router::new().route("/", get(index)).layer(layer);
     let listener = tokio::net::TcpListener::bind(&addr).await.expect("bind");

@@ -3,10 +3,10 @@
 //! `postgres://…` or `sqlite://PATH`.
 use axum::{routing::get, Router};
 use tower_sessions_014::{Session, SessionManagerLayer};
-use tower_sessions_sqlx_store::sqlx::{postgres::PgPoolOptions, sqlite::SqlitePoolOptions};
 use tower_sessions_sqlx_store::sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous,
 };
+use tower_sessions_sqlx_store::sqlx::{postgres::PgPoolOptions, sqlite::SqlitePoolOptions};
 use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 
 async fn index(session: Session) -> String {

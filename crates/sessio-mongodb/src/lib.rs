@@ -288,6 +288,12 @@ fn matched(result: &mongodb::results::UpdateResult) -> bool {
     result.matched_count >= 1
 }
 
+/// The `_id` index, as a hint: a filter on `_id` and other fields would otherwise make the
+/// query planner race the `exp` index against it.
+fn by_id() -> mongodb::options::Hint {
+    mongodb::options::Hint::Keys(doc! { "_id": 1 })
+}
+
 /// A filter on one session's document: `_id` equality and `conditions`, as a `$and`.
 fn on(key: &str, conditions: impl IntoIterator<Item = Document>) -> Document {
     let mut all = vec![Bson::Document(doc! { "_id": key })];
@@ -324,7 +330,10 @@ impl MongoStore {
         let mut unlocked: Vec<Document> = conditions.clone().into_iter().collect();
         unlocked.push(doc! { "lock_exp": { "$lte": now() } });
         let deleted = self
-            .run("delete", self.sessions.delete_one(on(key, unlocked)))
+            .run(
+                "delete",
+                self.sessions.delete_one(on(key, unlocked)).hint(by_id()),
+            )
             .await?;
         if deleted.deleted_count == 1 {
             return Ok(true);
@@ -336,7 +345,9 @@ impl MongoStore {
         let kept = self
             .run(
                 "delete",
-                self.sessions.update_one(on(key, locked), placeholder),
+                self.sessions
+                    .update_one(on(key, locked), placeholder)
+                    .hint(by_id()),
             )
             .await?;
         Ok(matched(&kept))
@@ -347,7 +358,9 @@ impl MongoStore {
         let holds = self
             .run(
                 "lock check",
-                self.sessions.find_one(on(key, held_by(token))),
+                self.sessions
+                    .find_one(on(key, held_by(token)))
+                    .hint(by_id()),
             )
             .await?;
         Ok(if holds.is_none() {
@@ -438,7 +451,10 @@ impl Store for MongoStore {
         );
         let update = doc! { "$set": { "s": 1, "data": binary(data), "v": v, "exp": at(ttl) } };
         let taken = self
-            .run("create", self.sessions.update_one(filter, update))
+            .run(
+                "create",
+                self.sessions.update_one(filter, update).hint(by_id()),
+            )
             .await?;
         Ok(if matched(&taken) {
             Outcome::Done(Version(v as u64))
@@ -458,7 +474,10 @@ impl Store for MongoStore {
         let filter = on(key, live_version(expected));
         let update = doc! { "$set": { "data": binary(data), "v": v, "exp": at(ttl) } };
         let result = self
-            .run("save", self.sessions.update_one(filter, update))
+            .run(
+                "save",
+                self.sessions.update_one(filter, update).hint(by_id()),
+            )
             .await?;
         Ok(if matched(&result) {
             Outcome::Done(Version(v as u64))
@@ -479,7 +498,10 @@ impl Store for MongoStore {
         let filter = on(key, [doc! { "s": 1 }, doc! { "exp": { "$gt": now() } }]);
         let update = doc! { "$set": { "exp": at(ttl) } };
         let result = self
-            .run("touch", self.sessions.update_one(filter, update))
+            .run(
+                "touch",
+                self.sessions.update_one(filter, update).hint(by_id()),
+            )
             .await?;
         Ok(matched(&result))
     }
@@ -516,6 +538,7 @@ impl LockingStore for MongoStore {
         let attempt = self
             .sessions
             .find_one_and_update(free_or_ours, upsert)
+            .hint(by_id())
             .upsert(true)
             .return_document(ReturnDocument::After);
         match self.attempt("lock", attempt).await? {
@@ -551,7 +574,9 @@ impl LockingStore for MongoStore {
         let result = self
             .run(
                 "save under lock",
-                self.sessions.update_one(on(key, conditions), update),
+                self.sessions
+                    .update_one(on(key, conditions), update)
+                    .hint(by_id()),
             )
             .await?;
         if matched(&result) {
@@ -573,7 +598,10 @@ impl LockingStore for MongoStore {
         let done = match then {
             AfterWrite::Release => {
                 let result = self
-                    .run("delete under lock", self.sessions.delete_one(filter))
+                    .run(
+                        "delete under lock",
+                        self.sessions.delete_one(filter).hint(by_id()),
+                    )
                     .await?;
                 result.deleted_count == 1
             }
@@ -583,7 +611,7 @@ impl LockingStore for MongoStore {
                 let result = self
                     .run(
                         "delete under lock",
-                        self.sessions.update_one(filter, update),
+                        self.sessions.update_one(filter, update).hint(by_id()),
                     )
                     .await?;
                 matched(&result)
@@ -599,7 +627,10 @@ impl LockingStore for MongoStore {
         let filter = on(key, [doc! { "lock_token": token.to_hex() }]);
         let update = doc! { "$set": free_lock() };
         let result = self
-            .run("unlock", self.sessions.update_one(filter, update))
+            .run(
+                "unlock",
+                self.sessions.update_one(filter, update).hint(by_id()),
+            )
             .await?;
         Ok(matched(&result))
     }

@@ -10,7 +10,8 @@ use std::time::Duration;
 use actix_web::{web, App, HttpServer};
 use async_trait::async_trait;
 use sessio::store::{Loaded, Outcome, StoreResult, Version};
-use sessio_actix::{Config, Session, SessionError, SessionMiddleware, Store};
+use sessio_actix::store::Store;
+use sessio_actix::{Config, Session, SessionError, SessionMiddleware};
 use sessio_redis::RedisStore;
 
 async fn index(session: Session) -> Result<String, SessionError> {

@@ -91,7 +91,12 @@ impl RedisStoreBuilder {
     /// connection queue behind it. Reads are unchanged. `timeout` counts within
     /// [`command_timeout`](Self::command_timeout), so keep it below that. A master left
     /// without enough replicas (its replica just promoted, say, until a new one joins)
-    /// refuses every write until it has them: durability is chosen over availability.
+    /// refuses every write until it has them: durability is chosen over availability (a
+    /// store with fewer replicas than required at connect time logs a warning).
+    ///
+    /// A write that fails this way has been applied on the master; only its survival is
+    /// in doubt. Like a timeout, the request answers `503` with an outcome the client
+    /// cannot know: a retried non-idempotent change may apply twice.
     ///
     /// ```
     /// use std::time::Duration;

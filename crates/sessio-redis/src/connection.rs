@@ -286,6 +286,12 @@ impl RedisStoreBuilder {
             let client = redis::cluster::ClusterClientBuilder::new(nodes)
                 .connection_timeout(self.connect_timeout)
                 .response_timeout(self.command_timeout)
+                // The cluster client would send a command again after its connection
+                // broke, even one the server had already run: a conditional save whose
+                // reply was lost would then meet its own write, look like a conflict, and
+                // be merged a second time. A lost reply is an error here (the engine
+                // reports it, as on one server); the next command finds the new topology.
+                .retries(0)
                 .build()
                 .map_err(|e| invalid(&e.to_string()))?;
             let conn = client.get_async_connection().await.map_err(connect_error)?;

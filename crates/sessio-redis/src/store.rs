@@ -98,7 +98,40 @@ impl RedisStore {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
             inner.compare_commands = found;
         }
+        self.check_replicas().await;
         self
+    }
+
+    /// With replica acknowledgements on, warns at connect time when the server (one
+    /// server, or Sentinel's master) has fewer replicas than required: every write would
+    /// fail until enough of them connect. (A Cluster's masters are checked by each write.)
+    async fn check_replicas(&self) {
+        let Some(acks) = self.inner.replica_acks else {
+            return;
+        };
+        if matches!(self.inner.backend, Backend::Cluster(_)) {
+            return;
+        }
+        let info = self
+            .run_with("connect", Tracking::Off, async |c| {
+                redis::cmd("INFO")
+                    .arg("replication")
+                    .query_async::<String>(c)
+                    .await
+            })
+            .await
+            .unwrap_or_default();
+        let connected = info
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("connected_slaves:"))
+            .and_then(|n| n.parse::<u32>().ok());
+        if let Some(connected) = connected.filter(|&n| n < acks.replicas) {
+            tracing::warn!(
+                connected,
+                required = acks.replicas,
+                "Redis has fewer replicas than replica_acks requires: every write will fail (503) until enough replicas connect"
+            );
+        }
     }
 
     fn forget(&self, key: &str) {

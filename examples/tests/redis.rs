@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{failover, get, two_processes, Demo};
-use sessio_test_servers::{RedisCluster, RedisServer};
+use sessio_test_servers::{free_port, LossyProxy, RedisCluster, RedisServer};
 
 #[test]
 fn sixty_locked_requests_over_two_processes_return_one_to_sixty() {
@@ -260,4 +260,41 @@ fn with_replica_acks_ten_cluster_failovers_under_load_lose_no_answered_write() {
             "round {round}: {ok} 200, {failed} failed: the fault was not felt"
         );
     }
+}
+
+/// A Redis Cluster connection that breaks after the server ran a command but before its
+/// reply came back (every 5th save, behind a proxy): the request fails (a 503, its
+/// outcome unknown) and never counts its change twice. The cluster client used to send the
+/// command again on a new connection; a save that had run then met its own write, looked
+/// like a conflict, and the engine merged the increment a second time: a `200` two higher.
+#[test]
+fn a_lost_reply_on_a_cluster_is_a_503_never_a_change_applied_twice() {
+    let proxy_port = free_port();
+    let cluster = RedisCluster::start_single_announcing(proxy_port);
+    // The save script's call (7 parts: EVALSHA, its hash, 1, the key, old, new, ttl).
+    let proxy = LossyProxy::start(proxy_port, cluster.ports[0], b"*7\r\n$7\r\nEVALSHA", 5);
+    let demo = Demo::start(&[
+        "--store",
+        &format!("redis+cluster://127.0.0.1:{proxy_port}"),
+    ]);
+    let (mut cookie, mut last, mut failed_since) = (None::<String>, 0_u64, 0_u64);
+    for i in 0..60 {
+        let answer = get(&demo.addr, "/", cookie.as_deref());
+        if answer.status != 200 {
+            assert_eq!(answer.status, 503, "request {i}: {answer:?}");
+            failed_since += 1;
+            continue;
+        }
+        if cookie.is_none() {
+            cookie = answer.cookie();
+        }
+        let count: u64 = answer.body.parse().unwrap();
+        // A failed request's save may have run (its reply lost); nothing else may add.
+        assert!(
+            count > last && count - last - 1 <= failed_since,
+            "request {i}: {count} after {last}, with {failed_since} failures between: an increment applied twice"
+        );
+        (last, failed_since) = (count, 0);
+    }
+    assert!(proxy.cuts() >= 5, "only {} saves cut", proxy.cuts());
 }

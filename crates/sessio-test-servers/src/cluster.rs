@@ -117,6 +117,47 @@ impl RedisCluster {
         }
     }
 
+    /// One `redis-server` holding every slot, which tells clients to reach it on
+    /// `announced` (a proxy's port, say) instead of its own port.
+    pub fn start_single_announcing(announced: u16) -> Self {
+        let dir = TempDir::new("redis-cluster");
+        let port = free_port();
+        let mut args = redis_args(port);
+        args.extend(
+            [
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                &dir.path.join("nodes.conf").display().to_string(),
+                "--cluster-announce-port",
+                &announced.to_string(),
+                "--cluster-announce-bus-port",
+                &free_port().to_string(),
+                "--dir",
+                &dir.path.display().to_string(),
+            ]
+            .map(String::from),
+        );
+        let node = Process::start("redis-server", &args, REDIS_HINT);
+        wait_for_port(port, Duration::from_secs(10), "a cluster node");
+        cli(port, &["cluster", "addslotsrange", "0", "16383"]);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !cli(port, &["cluster", "info"]).contains("cluster_state:ok") {
+            assert!(
+                Instant::now() < deadline,
+                "the one-node cluster did not come up"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Self {
+            ports: vec![port],
+            program: "redis-server".into(),
+            hint: REDIS_HINT,
+            nodes: vec![node],
+            dir,
+        }
+    }
+
     /// The indexes of the nodes that are masters now (from the nodes' own answers).
     pub fn masters(&self) -> Vec<usize> {
         (0..self.ports.len())

@@ -50,7 +50,9 @@ impl RedisCluster {
             nodes: Vec::new(),
             dir,
         };
-        cluster.nodes = (0..cluster.ports.len()).map(|i| cluster.node(i)).collect();
+        cluster.nodes = (0..cluster.ports.len())
+            .map(|i| cluster.node(i, &[]))
+            .collect();
         let mut create = Command::new("redis-cli");
         create.args(["--cluster", "create"]);
         for port in &cluster.ports {
@@ -69,8 +71,9 @@ impl RedisCluster {
         cluster
     }
 
-    /// Starts node `index` on its port, with its cluster configuration file.
-    fn node(&self, index: usize) -> Process {
+    /// Starts node `index` on its port, with its cluster configuration file and `extra`
+    /// arguments.
+    fn node(&self, index: usize, extra: &[String]) -> Process {
         let port = self.ports[index];
         let mut args = redis_args(port);
         let conf = self.dir.path.join(format!("nodes-{port}.conf"));
@@ -84,6 +87,7 @@ impl RedisCluster {
             "--dir".to_string(),
             self.dir.path.display().to_string(),
         ]);
+        args.extend_from_slice(extra);
         let process = Process::start(&self.program, &args, self.hint);
         wait_for_port(port, Duration::from_secs(10), "a cluster node");
         process
@@ -93,7 +97,7 @@ impl RedisCluster {
     /// as many replicas in sync as the cluster was made with.
     pub fn wait_until_healthy(&self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
-        let replicas_per_master = self.ports.len() / 3 - 1;
+        let replicas_per_master = (self.ports.len() / 3).saturating_sub(1);
         loop {
             let ok = self.ports.iter().all(|&port| {
                 let info = cli(port, &["cluster", "info"]);
@@ -120,42 +124,26 @@ impl RedisCluster {
     /// One `redis-server` holding every slot, which tells clients to reach it on
     /// `announced` (a proxy's port, say) instead of its own port.
     pub fn start_single_announcing(announced: u16) -> Self {
-        let dir = TempDir::new("redis-cluster");
-        let port = free_port();
-        let mut args = redis_args(port);
-        args.extend(
-            [
-                "--cluster-enabled",
-                "yes",
-                "--cluster-config-file",
-                &dir.path.join("nodes.conf").display().to_string(),
-                "--cluster-announce-port",
-                &announced.to_string(),
-                "--cluster-announce-bus-port",
-                &free_port().to_string(),
-                "--dir",
-                &dir.path.display().to_string(),
-            ]
-            .map(String::from),
-        );
-        let node = Process::start("redis-server", &args, REDIS_HINT);
-        wait_for_port(port, Duration::from_secs(10), "a cluster node");
-        cli(port, &["cluster", "addslotsrange", "0", "16383"]);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !cli(port, &["cluster", "info"]).contains("cluster_state:ok") {
-            assert!(
-                Instant::now() < deadline,
-                "the one-node cluster did not come up"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Self {
-            ports: vec![port],
+        let mut cluster = Self {
+            ports: vec![free_port()],
             program: "redis-server".into(),
             hint: REDIS_HINT,
-            nodes: vec![node],
-            dir,
-        }
+            nodes: Vec::new(),
+            dir: TempDir::new("redis-cluster"),
+        };
+        let announce = [
+            "--cluster-announce-port".to_string(),
+            announced.to_string(),
+            "--cluster-announce-bus-port".to_string(),
+            free_port().to_string(),
+        ];
+        cluster.nodes = vec![cluster.node(0, &announce)];
+        cli(
+            cluster.ports[0],
+            &["cluster", "addslotsrange", "0", "16383"],
+        );
+        cluster.wait_until_healthy(Duration::from_secs(20));
+        cluster
     }
 
     /// The indexes of the nodes that are masters now (from the nodes' own answers).
@@ -200,7 +188,7 @@ impl RedisCluster {
     /// cluster, as a replica if its slots have moved to another node meanwhile.
     pub fn restart(&mut self, index: usize) {
         self.nodes[index].kill();
-        self.nodes[index] = self.node(index);
+        self.nodes[index] = self.node(index, &[]);
     }
 
     /// `redis+cluster://127.0.0.1:P1,127.0.0.1:P2,…` (every node).

@@ -26,7 +26,7 @@
 #
 # usage: bash bench/run.sh            (DUR=10 FLOOD=30 CONNS=32 SESSIONS=256 REPEAT=3 to change;
 #        ONLY="redis" or ONLY="memory flood" runs some of: memory redis others mongo valkey
-#        cluster sql cookie flood)
+#        cluster sql cookie users flood)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${DUR:-10}
@@ -35,7 +35,7 @@ FLOOD=${FLOOD:-30}
 CONNS=${CONNS:-32}
 SESSIONS=${SESSIONS:-256}
 MAX_SESSIONS=${MAX_SESSIONS:-100000}
-ONLY=${ONLY:-memory redis others mongo valkey cluster sql cookie flood}
+ONLY=${ONLY:-memory redis others mongo valkey cluster sql cookie users flood}
 want() { [[ " $ONLY " == *" $1 "* ]]; }
 OUT=bench/results
 mkdir -p "$OUT"
@@ -79,14 +79,17 @@ redis_cpu() {
   else echo 0; fi
 }
 
-cookies() { # port file: SESSIONS fresh sessions of that server
-  : > "$2"
-  for _ in $(seq "$SESSIONS"); do
-    curl -s -D - -o /dev/null "http://127.0.0.1:$1/" | tr -d '\r' |
-      awk -F'[ ;]' 'tolower($1) == "set-cookie:" { print $2 }' >> "$2"
-  done
-  [ -s "$2" ] || for _ in $(seq "$SESSIONS"); do echo "id=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"; done > "$2"
+# A session's cookies go on one line: with a near cache sessio-redis also sets its write
+# count cookie (`id.w`), and a line holding only that one would be a request without a session.
+mint() { # port count file: COUNT new sessions of that server, one per line, its cookies joined
+  curl -s -i "http://127.0.0.1:$1/?n=[1-$2]" | tr -d '\r' | awk '
+    /HTTP\/1\.[01] [0-9]+/ { if (line != "") print line; line = "" }
+    tolower($1) == "set-cookie:" { split($2, kv, ";"); line = line (line == "" ? "" : "; ") kv[1] }
+    END { if (line != "") print line }' > "$3"
+  # A server without sessions sets no cookie: any cookie will do.
+  [ -s "$3" ] || for _ in $(seq "$2"); do echo "id=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"; done > "$3"
 }
+cookies() { mint "$1" "$SESSIONS" "$2"; } # port file: SESSIONS fresh sessions of that server
 
 load() { # name port mode(keep|none) -> appends a row to $OUT/rows
   local name=$1 port=$2 mode=$3 log="$OUT/wrk-$1-$3.txt" args=()
@@ -360,6 +363,62 @@ sql_rows() {
 
 # --- The encrypted cookie store: no server state, the session sealed in the cookie ---
 COOKIE_KEY=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+# --- Workloads that look like users (on a private Redis per server) ---
+# USERS sessions (10 000) made through the server itself, then: read-mostly (9 reads of the
+# session, `GET /get/foo`, to 1 write, `GET /`; bench/users.lua), write-every (`GET /` on
+# each of them), and cold (COLD sessions, 100 000, read-mostly: sessio-redis-4m's near
+# cache holds about a quarter of them). Round trips from MONITOR over 2 s of the same load.
+USERS=${USERS:-10000}
+COLD=${COLD:-100000}
+users_wrk() { # port file reads seconds
+  taskset -c 1 wrk -t1 -c"$CONNS" -d"$4s" --latency -s bench/users.lua "http://127.0.0.1:$1/" "$2" "$3"
+}
+users_trips() { users_wrk "$1" "$2" "$3" 2 > "$OUT/wrk-trips.txt"; } # port file reads
+users_load() { # name port workload(read|write|cold) file -> appends a row to $OUT/users
+  local name=$1 port=$2 work=$3 file=$4 reads=9 log="$OUT/wrk-users-$1-$3.txt"
+  [ "$work" = write ] && reads=0
+  users_wrk "$port" "$file" "$reads" 2 >/dev/null
+  local before; before=$(cpu_ticks)
+  users_wrk "$port" "$file" "$reads" "$DUR" > "$log"
+  local after; after=$(cpu_ticks)
+  local trips=-
+  [ "$REP" = 1 ] && [ -n "${REDIS_ROW:-}" ] && trips=$(monitored wrk users_trips "$port" "$file" "$reads")
+  awk -v name="$name" -v work="$work" -v ticks=$((after - before)) -v tick="$TICK" -v trips="$trips" '
+    /Requests\/sec:/ { rps = $2 }
+    /requests in/ { reqs = $1 }
+    /Non-2xx/ { bad = $NF }
+    $1 == "99%" { p99 = $2 }
+    END { printf "%s %s %.0f %s %.2f %d %s\n", name, work, rps, p99, ticks * 1e6 / tick / reqs, bad + 0, trips }' "$log" >> "$OUT/users"
+}
+users_server() { # name port "workloads" redis(1|"") cmd...
+  local name=$1 port=$2 works=$3 redis=$4; shift 4
+  [ -n "$redis" ] && redis_start
+  start "$name" "$port" "$@"
+  local need=$USERS; [[ " $works " == *" cold "* ]] && need=$COLD
+  mint "$port" "$need" "$OUT/users-$name.txt"
+  head -n "$USERS" "$OUT/users-$name.txt" > "$OUT/users-few-$name.txt"
+  for work in $works; do
+    local file="$OUT/users-few-$name.txt"; [ "$work" = cold ] && file="$OUT/users-$name.txt"
+    REDIS_ROW=$redis users_load "$name" "$port" "$work" "$file"
+  done
+  stop
+  [ -n "$redis" ] && redis_stop
+  return 0
+}
+users_rows() {
+  users_server bare 3131 "read write" "" "$PEERS/bare" 127.0.0.1:3131
+  users_server sessio-redis 3132 "read write cold" 1 "$DEMO" --addr 127.0.0.1:3132 --store "$REDIS_URL"
+  # sessio-axum on the peers' shape (one layer, two routes), with the default near cache
+  # (32 MiB: every session of these workloads fits) and with 4 MiB (cold: about a quarter).
+  users_server sessio-redis-min 3139 "read write cold" 1 "$PEERS/sessio_redis_server" 127.0.0.1:3139 "$REDIS_URL"
+  users_server sessio-redis-min-4m 3133 "cold" 1 "$PEERS/sessio_redis_server" 127.0.0.1:3133 "$REDIS_URL" 4194304
+  users_server tower-redis 3134 "read write cold" 1 "$PEERS/tower_sessions_redis_server" 127.0.0.1:3134 "$REDIS_URL"
+  users_server axum-session-redis 3135 "read write cold" 1 "$PEERS/axum_session_redis_server" 127.0.0.1:3135 "$REDIS_URL"
+  users_server actix-bare 3136 "read write" "" "$PEERS/actix_bare_server" 127.0.0.1:3136
+  users_server sessio-actix-redis 3137 "read write cold" 1 "$PEERS/sessio_actix_redis_server" 127.0.0.1:3137 "$REDIS_URL"
+  users_server actix-redis 3138 "read write cold" 1 "$PEERS/actix_redis_server" 127.0.0.1:3138 "$REDIS_URL"
+}
+
 cookie_rows() {
   for mode in keep none; do
     start bare-cookie 3122 "$PEERS/bare" 127.0.0.1:3122;                        load bare-cookie 3122 "$mode"; stop
@@ -373,6 +432,7 @@ cookie_rows() {
 
 : > "$OUT/rows"
 : > "$OUT/trips"
+: > "$OUT/users"
 : > "$OUT/drivers"
 : > "$OUT/sqlite-drivers"
 for REP in $(seq "$REPEAT"); do
@@ -384,6 +444,7 @@ for REP in $(seq "$REPEAT"); do
   want cluster && cluster_rows
   want sql && sql_rows
   want cookie && cookie_rows
+  want users && users_rows
 done
 
 # The median of a[1..m], for the awk programs below (sorts a in place).
@@ -518,6 +579,42 @@ fi
     echo "| driver | 1 caller | 32 callers |"
     echo "|---|---:|---:|"
     awk '{ r[$1, $2] = $3; d[$1] = 1 } END { for (k in d) printf "| %s | %s | %s |\n", k, r[k, 1], r[k, 32] }' "$OUT/sqlite-drivers"
+    echo
+  fi
+  if [ -s "$OUT/users" ]; then
+    echo "Workloads that look like users, on Redis ($USERS sessions; cold: $COLD): requests/s, p99, server CPU µs per request and over the bare server of its framework (bare axum, bare actix-web), Redis round trips per request (MONITOR, 2 s of the same load), and what a request would cost with a 0.3 ms round trip to Redis (round trips × 300 µs + server CPU: derived, not measured):"
+    echo
+    echo "| server | workload | requests/s | p99 | server CPU µs/req | over bare µs | round trips/req | cost at 0.3 ms RTT, µs |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|"
+    awk "$MEDIAN_OF"'
+      function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+      function median(k, c,    m, i, a) { m = n[k]; for (i = 1; i <= m; i++) a[i] = val[k, c, i]; return median_of(a, m) }
+      {
+        k = $1 " " $2
+        if (!(k in n)) keys[++count] = k
+        n[k]++
+        val[k, 3, n[k]] = $3; val[k, 4, n[k]] = ms($4); val[k, 5, n[k]] = $5
+        if ($7 != "-") trips[k] = $7
+      }
+      END {
+        for (i = 1; i <= count; i++) { k = keys[i]; rps[k] = median(k, 3); p99[k] = median(k, 4); cpu[k] = median(k, 5) }
+        for (i = 1; i <= count; i++) {
+          k = keys[i]; split(k, f, " "); base = (f[1] ~ /actix/ ? "actix-bare " : "bare ") (f[2] == "cold" ? "read" : f[2])
+          over = (base in cpu && f[1] !~ /bare$/) ? sprintf("%.1f", cpu[k] - cpu[base]) : "-"
+          t = (k in trips) ? trips[k] : "-"
+          cost = (t != "-") ? sprintf("%.0f", t * 300 + cpu[k]) : "-"
+          printf "| %s | %s | %.0f | %.2fms | %.1f | %s | %s | %s |\n", f[1], f[2], rps[k], p99[k], cpu[k], over, t, cost
+        }
+        print ""
+        split("read write cold", works, " ")
+        for (w = 1; w <= 3; w++) {
+          work = works[w]; s = rps["sessio-redis " work]; m = rps["sessio-redis-min " work]; t = rps["tower-redis " work]; a = rps["axum-session-redis " work]
+          best = t > a ? t : a
+          if (s > 0 && best > 0) printf "- axum + Redis, %s: sessio / best of tower-sessions-redis-store and axum_session = %.2f on the peers\x27 shape (sessio-redis-min; tower %.2f, axum_session %.2f), %.2f for the whole demo%s\n", work, m / best, m / t, m / a, s / best, (work == "cold" && rps["sessio-redis-min-4m cold"] > 0) ? sprintf("; with a 4 MiB near cache %.2f", rps["sessio-redis-min-4m cold"] / best) : ""
+          x = rps["actix-redis " work]; y = rps["sessio-actix-redis " work]
+          if (x > 0 && y > 0) printf "- actix-web + Redis, %s: sessio-actix / actix-session = %.2f\n", work, y / x
+        }
+      }' "$OUT/users"
     echo
   fi
   read -r _ shwm sreqs <<< "$SESSIO_FLOOD"

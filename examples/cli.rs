@@ -90,6 +90,10 @@ pub struct Args {
     /// (`WAIT`, 250 ms at most), so that an acknowledged write survives a failover.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub redis_replica_acks: Option<u32>,
+    /// Redis: the near cache's budget in bytes (32 MiB by default; 0 turns it off). The
+    /// benchmark's cold workload sets it below what its sessions take.
+    #[arg(long)]
+    pub redis_near_cache: Option<usize>,
     /// Serve the session metrics at `GET /metrics` in Prometheus text format.
     #[arg(long)]
     pub metrics: bool,
@@ -115,6 +119,7 @@ impl Args {
             max_sessions_per_user: self.max_sessions_per_user,
             cookie_name: self.cookie_name.clone(),
             redis_replica_acks: self.redis_replica_acks,
+            redis_near_cache: self.redis_near_cache,
             codec: match self.codec {
                 CodecArg::Json => Codec::Json,
                 CodecArg::Msgpack => Codec::MessagePack,

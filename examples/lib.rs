@@ -82,6 +82,9 @@ pub struct DemoOptions {
     /// Redis: every write waits for this many replicas (`WAIT`), as
     /// `RedisStoreBuilder::replica_acks` describes (off if `None`).
     pub redis_replica_acks: Option<u32>,
+    /// Redis: the near cache's budget in bytes (`RedisStoreBuilder::near_cache`; its
+    /// default if `None`, 0 turns it off).
+    pub redis_near_cache: Option<usize>,
 }
 
 impl DemoOptions {
@@ -145,6 +148,9 @@ pub async fn open_store(
             let mut builder = sessio_redis::RedisStore::builder();
             if let Some(replicas) = options.redis_replica_acks {
                 builder = builder.replica_acks(replicas, Duration::from_millis(250));
+            }
+            if let Some(bytes) = options.redis_near_cache {
+                builder = builder.near_cache(bytes);
             }
             Ok(Arc::new(builder.connect(url).await?))
         }

@@ -11,6 +11,11 @@ async fn index(session: Session) -> actix_web::Result<String> {
     Ok(n.to_string())
 }
 
+/// The demo's `GET /get/foo`: reads the session, writes nothing.
+async fn read(session: Session) -> actix_web::Result<String> {
+    Ok(session.get::<i64>("foo")?.unwrap_or(0).to_string())
+}
+
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
     let addr = std::env::args().nth(1).expect("ADDR");
@@ -25,6 +30,7 @@ async fn main() -> std::io::Result<()> {
                     .build(),
             )
             .route("/", web::get().to(index))
+            .route("/get/foo", web::get().to(read))
     })
     .workers(1)
     .bind(addr)?

@@ -14,7 +14,10 @@ async fn main() {
     let addr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:3001".into());
-    let app = Router::new().route("/", get(index));
+    // `GET /get/foo` too, the read-mostly workload's reads.
+    let app = Router::new()
+        .route("/", get(index))
+        .route("/get/foo", get(index));
     let listener = tokio::net::TcpListener::bind(&addr).await.expect("bind");
     axum::serve(listener, app).await.expect("serve");
 }

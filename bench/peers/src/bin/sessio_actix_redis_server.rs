@@ -13,6 +13,11 @@ async fn index(session: Session) -> Result<String, SessionError> {
     Ok(n.to_string())
 }
 
+/// The demo's `GET /get/foo`: reads the session, writes nothing.
+async fn read(session: Session) -> Result<String, SessionError> {
+    Ok(session.get::<i64>("foo").await?.unwrap_or(0).to_string())
+}
+
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
     let addr = std::env::args().nth(1).expect("ADDR");
@@ -24,6 +29,7 @@ async fn main() -> std::io::Result<()> {
         App::new()
             .wrap(sessions.clone())
             .route("/", web::get().to(index))
+            .route("/get/foo", web::get().to(read))
     })
     .workers(1)
     .bind(addr)?

@@ -11,6 +11,12 @@ async fn index(session: Session) -> String {
     n.to_string()
 }
 
+/// The demo's `GET /get/foo`: reads the session, writes nothing.
+async fn read(session: Session) -> String {
+    let n = session.get::<i64>("foo").await.unwrap().unwrap_or(0);
+    n.to_string()
+}
+
 #[tokio::main]
 async fn main() {
     let addr = std::env::args().nth(1).expect("ADDR");
@@ -20,7 +26,8 @@ async fn main() {
     let _task = pool.connect();
     pool.wait_for_connect().await.expect("connect to redis");
     let layer = SessionManagerLayer::new(RedisStore::new(pool)).with_secure(false);
-    let app = Router::new().route("/", get(index)).layer(layer);
+    let app = Router::new().route("/", get(index))
+        .route("/get/foo", get(read)).layer(layer);
     let listener = tokio::net::TcpListener::bind(&addr).await.expect("bind");
     axum::serve(listener, app).await.expect("serve");
 }

@@ -70,6 +70,19 @@ struct Entry {
     confirmed: u64,
 }
 
+/// What the cache holds for a key.
+#[derive(Debug)]
+pub(crate) enum Lookup {
+    /// A record it may serve.
+    Hit(Loaded),
+    /// An unexpired record it may not serve (unconfirmed within the trust window, or the
+    /// connection silent): Redis had the key a moment ago, so the read that replaces it
+    /// is tracked at once, in one round trip.
+    Stale,
+    /// Nothing (or an expired record): the key may not exist in Redis.
+    Miss,
+}
+
 /// A key's generation, taken before a command is sent.
 #[derive(Clone, Copy)]
 pub(crate) struct Ticket {
@@ -144,30 +157,48 @@ impl NearCache {
         self.heard.fetch_max(self.nanos(), Ordering::AcqRel);
     }
 
-    /// The cached record under `key`, if it is there, unexpired, and the cache is trusted.
-    pub(crate) fn get(&self, key: &str, now: SystemTime) -> Option<Loaded> {
-        if !self.trusted() {
-            return None;
-        }
+    /// The cached record under `key`, if it is there, unexpired, and the cache is trusted;
+    /// [`Lookup::Stale`] for an entry held but not served: past the trust window (it is
+    /// dropped), or the cache not trusted now (it stays, for when Redis is heard again).
+    pub(crate) fn get(&self, key: &str, now: SystemTime) -> Lookup {
         let slot = self.slot_of(key.as_bytes());
         let mut shard = self.lock(slot.shard);
         let fresh_since = self.nanos().saturating_sub(self.trust.as_nanos() as u64);
+        let trusted = self.trusted();
         match shard.map.get(key) {
             Some(entry)
-                if entry.expires_at.is_none_or(|at| at > now) && entry.confirmed >= fresh_since =>
+                if trusted
+                    && entry.expires_at.is_none_or(|at| at > now)
+                    && entry.confirmed >= fresh_since =>
             {
-                Some(Loaded {
+                Lookup::Hit(Loaded {
                     data: entry.data.to_vec(),
                     version: crate::store::VERSION,
                     expires_at: entry.expires_at,
                 })
             }
-            Some(_) => {
-                shard.remove(key);
-                None
+            Some(entry) => {
+                let unexpired = entry.expires_at.is_none_or(|at| at > now);
+                // An entry confirmed within the window waits for the connection to be
+                // heard again; any other is dropped.
+                if !(unexpired && entry.confirmed >= fresh_since) {
+                    shard.remove(key);
+                }
+                if unexpired {
+                    Lookup::Stale
+                } else {
+                    Lookup::Miss
+                }
             }
-            None => None,
+            None => Lookup::Miss,
         }
+    }
+
+    /// Whether an entry for `key` is held, served or not: Redis had the key when it last
+    /// confirmed the entry.
+    pub(crate) fn holds(&self, key: &str) -> bool {
+        let slot = self.slot_of(key.as_bytes());
+        self.lock(slot.shard).map.contains_key(key)
     }
 
     fn nanos(&self) -> u64 {
@@ -289,7 +320,10 @@ mod tests {
     }
 
     fn hit(cache: &NearCache, key: &str) -> Option<Vec<u8>> {
-        cache.get(key, SystemTime::now()).map(|l| l.data)
+        match cache.get(key, SystemTime::now()) {
+            Lookup::Hit(record) => Some(record.data),
+            Lookup::Stale | Lookup::Miss => None,
+        }
     }
 
     /// The ticket of a read that missed.

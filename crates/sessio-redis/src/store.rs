@@ -15,7 +15,7 @@ use sessio::store::{
 };
 
 use crate::connection::{Backend, ReplicaAcks, Tracking};
-use crate::near::NearCache;
+use crate::near::{Lookup, NearCache};
 use crate::scripts::{fenced, flag, lock_key, Scripts};
 use crate::{RedisStoreBuilder, RedisStoreError};
 
@@ -198,6 +198,14 @@ impl RedisStore {
             cache.forget(key.as_bytes());
             return Ok(None);
         }
+        self.read_tracked(key, cache).await
+    }
+
+    /// Reads `key` from Redis, tracked, and caches it when it is safe: for a key known to
+    /// exist (one the cache held a moment ago), one round trip instead of [`read`]'s two.
+    ///
+    /// [`read`]: Self::read
+    async fn read_tracked(&self, key: &str, cache: &NearCache) -> StoreResult<Option<Loaded>> {
         let ticket = cache.ticket(key);
         let record = self.read_once(key, Tracking::On).await?;
         match &record {
@@ -244,11 +252,17 @@ impl Store for RedisStore {
         if let Some(cache) = self.cache() {
             // The near cache's hit rate, for the application's metrics recorder if any
             // (`sessio_near_cache_hits_total`, `sessio_near_cache_misses_total`).
-            if let Some(record) = cache.get(key, SystemTime::now()) {
-                metrics::counter!("sessio_near_cache_hits_total").increment(1);
-                return Ok(Some(record));
+            match cache.get(key, SystemTime::now()) {
+                Lookup::Hit(record) => {
+                    metrics::counter!("sessio_near_cache_hits_total").increment(1);
+                    return Ok(Some(record));
+                }
+                Lookup::Stale => {
+                    metrics::counter!("sessio_near_cache_misses_total").increment(1);
+                    return self.read_tracked(key, cache).await;
+                }
+                Lookup::Miss => metrics::counter!("sessio_near_cache_misses_total").increment(1),
             }
-            metrics::counter!("sessio_near_cache_misses_total").increment(1);
         }
         self.read(key).await
     }
@@ -258,7 +272,12 @@ impl Store for RedisStore {
     }
 
     async fn load_fresh(&self, key: &str) -> StoreResult<Option<Loaded>> {
-        self.read(key).await
+        match self.cache() {
+            // Held a moment ago (a refresh after a conflict, a client with a newer write
+            // count): the key exists, and one tracked read does.
+            Some(cache) if cache.holds(key) => self.read_tracked(key, cache).await,
+            _ => self.read(key).await,
+        }
     }
 
     async fn create(&self, key: &str, data: &[u8], ttl: Duration) -> StoreResult<Outcome<Version>> {

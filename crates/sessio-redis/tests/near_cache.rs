@@ -139,6 +139,63 @@ async fn a_session_seen_recently_is_read_without_a_round_trip() {
     );
 }
 
+/// An entry older than the trust window is read again, tracked, in one round trip: the key
+/// existed a moment ago, so the untracked probe that guards Redis's tracking table from
+/// forged ids (a second round trip) is not needed. A key the cache never held still takes
+/// the probe.
+#[tokio::test]
+async fn a_session_past_the_trust_window_is_read_again_in_one_round_trip() {
+    let server = RedisServer::start();
+    let mut redis = raw(&server).await;
+    let store = RedisStore::builder()
+        .near_cache_trust(Duration::from_millis(200))
+        .connect(&server.url())
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.create("k", b"v1", TTL).await.unwrap(),
+        Outcome::Done(_)
+    ));
+    // Redis learns the load script here (its first call counts twice).
+    assert!(store.load("absent").await.unwrap().is_none());
+    let before = script_calls(&mut redis).await;
+    assert_eq!(data(&store, "k").await, b"v1");
+    assert_eq!(
+        script_calls(&mut redis).await,
+        before + 2,
+        "a key the cache never held: the untracked probe, then the tracked read"
+    );
+    for round in 0..3 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let before = script_calls(&mut redis).await;
+        assert_eq!(data(&store, "k").await, b"v1");
+        assert_eq!(
+            script_calls(&mut redis).await,
+            before + 1,
+            "round {round}: past the window, one tracked read"
+        );
+        let before = script_calls(&mut redis).await;
+        assert_eq!(data(&store, "k").await, b"v1");
+        assert_eq!(
+            script_calls(&mut redis).await,
+            before,
+            "round {round}: confirmed again, served from the cache"
+        );
+    }
+    // The re-read is tracked: a change by another client reaches the cache.
+    set_elsewhere(&mut redis, "k", "v2").await;
+    eventually(&store, "k", b"v2").await;
+    // Deleted by another client: gone, and nothing stays cached.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _: () = redis::cmd("DEL")
+        .arg("k")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!(store.load("k").await.unwrap().is_none());
+    assert_eq!(store.near_cache_len(), Some(0));
+}
+
 #[tokio::test]
 async fn another_clients_write_reaches_the_cache_and_stale_saves_conflict() {
     let (server, mut redis, store) = with_session_k().await;

@@ -32,17 +32,54 @@ pub(crate) enum Presented {
 pub(crate) struct Stamp {
     /// The record's tag ([`tag`]); `None` for a count carried the old way, after a dot in
     /// the id cookie (read for cookies issued before, never written).
-    pub tag: Option<String>,
+    pub tag: Option<Tag>,
     pub writes: u32,
 }
 
 /// The tag of the record under store key `key`: 48 bits of its SHA-256, base64url (see
 /// `Engine::tag`, which takes them from the key itself when the key is already a hash).
-pub(crate) fn tag(key: &str) -> String {
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use base64::Engine as _;
+pub(crate) fn tag(key: &str) -> Tag {
     use sha2::{Digest, Sha256};
-    URL_SAFE_NO_PAD.encode(&Sha256::digest(key.as_bytes())[..6])
+    Tag::encode(&Sha256::digest(key.as_bytes())[..6])
+}
+
+/// 48 bits that tie a write count to one record, as 8 base64url characters: kept inline,
+/// so that reading, comparing and writing the write-count cookie allocates nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Tag([u8; 8]);
+
+impl Tag {
+    /// The base64url of 6 bytes.
+    pub(crate) fn encode(bits: &[u8]) -> Self {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine as _;
+        let mut out = [0u8; 8];
+        let written = URL_SAFE_NO_PAD
+            .encode_slice(&bits[..6], &mut out)
+            .expect("8 characters hold the base64url of 6 bytes");
+        debug_assert_eq!(written, 8);
+        Self(out)
+    }
+
+    /// A tag of 8 characters from the cookie alphabet (letters, digits, `-`, `_`).
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        let bytes: [u8; 8] = text.as_bytes().try_into().ok()?;
+        bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
+            .then_some(Self(bytes))
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        // Only the cookie alphabet enters (`encode`, `parse`, `Engine::tag`).
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for Tag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl Presented {
@@ -55,7 +92,7 @@ impl Presented {
 
     /// The write count the client saw of the record tagged `tag` (computed only when the
     /// client sent a tagged count), if it sent one for it.
-    pub(crate) fn writes_for(&self, tag: impl FnOnce() -> String) -> Option<u32> {
+    pub(crate) fn writes_for(&self, tag: impl FnOnce() -> Tag) -> Option<u32> {
         match self {
             Self::Id(_, Some(Stamp { tag: None, writes })) => Some(*writes),
             Self::Id(
@@ -135,16 +172,12 @@ pub(crate) fn unquote(value: &[u8]) -> &[u8] {
 fn parse_stamp(value: &[u8]) -> Option<Stamp> {
     let value = std::str::from_utf8(value).ok()?;
     let (tag, writes) = value.split_once('.')?;
-    let valid_tag = tag.len() == 8
-        && tag
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    let valid_count = !writes.is_empty() && writes.bytes().all(|b| b.is_ascii_digit());
-    if !(valid_tag && valid_count) {
+    let tag = Tag::parse(tag)?;
+    if writes.is_empty() || !writes.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     Some(Stamp {
-        tag: Some(tag.to_owned()),
+        tag: Some(tag),
         writes: writes.parse().ok()?,
     })
 }
@@ -211,7 +244,7 @@ impl CookieJar {
     pub(crate) fn issue_stamp(&self, stamp: &Stamp, max_age: Option<Duration>) -> String {
         let value = format!(
             "{}.{}",
-            stamp.tag.as_deref().unwrap_or_default(),
+            stamp.tag.as_ref().map(Tag::as_str).unwrap_or_default(),
             stamp.writes
         );
         self.issue_value(&self.stamp_name, &value, max_age)

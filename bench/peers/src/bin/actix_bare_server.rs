@@ -14,11 +14,13 @@ async fn index() -> String {
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
     let addr = std::env::args().nth(1).expect("ADDR");
-    HttpServer::new(|| App::new()
+    HttpServer::new(|| {
+        App::new()
             .route("/", web::get().to(index))
-            .route("/get/foo", web::get().to(index)))
-        .workers(1)
-        .bind(addr)?
-        .run()
-        .await
+            .route("/get/foo", web::get().to(index))
+    })
+    .workers(1)
+    .bind(addr)?
+    .run()
+    .await
 }

@@ -26,8 +26,10 @@ async fn main() {
     let _task = pool.connect();
     pool.wait_for_connect().await.expect("connect to redis");
     let layer = SessionManagerLayer::new(RedisStore::new(pool)).with_secure(false);
-    let app = Router::new().route("/", get(index))
-        .route("/get/foo", get(read)).layer(layer);
+    let app = Router::new()
+        .route("/", get(index))
+        .route("/get/foo", get(read))
+        .layer(layer);
     let listener = tokio::net::TcpListener::bind(&addr).await.expect("bind");
     axum::serve(listener, app).await.expect("serve");
 }

@@ -20,8 +20,10 @@ async fn main() {
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:3002".into());
     let layer = SessionManagerLayer::new(MemoryStore::default()).with_secure(false);
-    let app = Router::new().route("/", get(index))
-        .route("/get/foo", get(read)).layer(layer);
+    let app = Router::new()
+        .route("/", get(index))
+        .route("/get/foo", get(read))
+        .layer(layer);
     let listener = tokio::net::TcpListener::bind(&addr).await.expect("bind");
     axum::serve(listener, app).await.expect("serve");
 }

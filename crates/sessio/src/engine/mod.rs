@@ -109,11 +109,13 @@ impl Engine {
     /// with hashed keys the key already ends in a SHA-256, so its last 8 characters (48
     /// bits) serve, with no hashing on the request's path; otherwise 48 bits of the key's
     /// SHA-256.
-    pub(crate) fn tag(&self, key: &str) -> String {
-        match key.len().checked_sub(8) {
-            Some(start) if self.config.hashed_keys => key[start..].to_owned(),
-            _ => crate::cookie::tag(key),
-        }
+    pub(crate) fn tag(&self, key: &str) -> crate::cookie::Tag {
+        key.len()
+            .checked_sub(8)
+            .filter(|_| self.config.hashed_keys)
+            .and_then(|start| key.get(start..))
+            .and_then(crate::cookie::Tag::parse)
+            .unwrap_or_else(|| crate::cookie::tag(key))
     }
 
     /// A fresh id and its store key.

@@ -1,7 +1,7 @@
 //! A session's state within one request: one phase, the data, and what this request
 //! changed.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::SystemTime;
 
 use serde_json::Value;
@@ -46,8 +46,10 @@ pub(crate) enum Origin {
 /// What this request changed.
 #[derive(Debug, Default)]
 pub(crate) struct Edits {
-    /// Keys set or removed; their new values are in the data (absent = removed).
-    pub keys: HashSet<String>,
+    /// Keys set or removed, each once; their new values are in the data (absent =
+    /// removed). A list rather than a hash set: a request changes a handful of keys, and
+    /// a scan of a few is cheaper than hashing each one.
+    pub keys: Vec<String>,
     /// Every key was removed first.
     pub cleared: bool,
     /// The expiry override or the "remember me" choice changed.
@@ -152,8 +154,8 @@ impl State {
                 self.data.remove(key);
             }
         }
-        if !self.edits.keys.contains(key) {
-            self.edits.keys.insert(key.to_owned());
+        if !self.edits.keys.iter().any(|k| k == key) {
+            self.edits.keys.push(key.to_owned());
         }
     }
 
@@ -179,7 +181,7 @@ impl State {
         skip: Option<&str>,
     ) {
         if let Some(skip) = skip {
-            self.edits.keys.remove(skip);
+            self.edits.keys.retain(|k| k != skip);
         }
         let mut mine = std::mem::replace(&mut self.data, fetched.data);
         if self.edits.meta {

@@ -6,6 +6,7 @@ use sessio::store::{AfterWrite, Outcome};
 
 pub(crate) struct Scripts {
     pub(crate) load: Script,
+    pub(crate) create: Script,
     pub(crate) save: Script,
     pub(crate) delete_if: Script,
     pub(crate) acquire: Script,
@@ -18,6 +19,16 @@ impl Scripts {
     pub(crate) fn new() -> Self {
         Self {
             load: Script::new("return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}"),
+            // 2 = conflict (the key exists), 3 = stored. With the near cache: like `save`,
+            // it ends with a read, so that Redis tracks the new key for this connection and
+            // the session's next request is served from the cache. Only ids this process
+            // generated reach it, so no forged id is ever tracked.
+            create: Script::new(
+                r"if redis.call('EXISTS', KEYS[1]) == 1 then return 2 end
+                redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+                redis.call('PTTL', KEYS[1])
+                return 3",
+            ),
             // 1 = missing, 2 = conflict, 3 = stored (the codes of `fenced`). The closing
             // read makes Redis track the key for this connection again (a write ends
             // tracking): see `near`.

@@ -281,6 +281,14 @@ impl Store for RedisStore {
     }
 
     async fn create(&self, key: &str, data: &[u8], ttl: Duration) -> StoreResult<Outcome<Version>> {
+        if self.cache().is_some() {
+            let mut invoke = self.inner.scripts.create.key(key);
+            invoke.arg(data).arg(ttl_millis(ttl));
+            let code = self
+                .write("create", key, Some((data, ttl)), Tracking::On, invoke)
+                .await?;
+            return Ok(fenced(code, VERSION));
+        }
         let set: Option<String> = self
             .run_write("create", key, Tracking::On, async |c| {
                 redis::cmd("SET")

@@ -206,12 +206,15 @@ pub(crate) struct CookieJar {
     secure: bool,
     http_only: bool,
     same_site: cookie::SameSite,
+    /// The attributes every issued cookie carries (`; HttpOnly; SameSite=Lax; Path=/`…),
+    /// written once by the `cookie` crate, so that issuing a cookie is a few appends.
+    attributes: String,
 }
 
 impl CookieJar {
     pub(crate) fn new(config: &Config) -> Self {
         let name = config.cookie_name();
-        Self {
+        let mut jar = Self {
             stamp_name: format!("{name}.w"),
             name,
             path: config.path.clone(),
@@ -219,7 +222,11 @@ impl CookieJar {
             secure: config.secure,
             http_only: config.http_only,
             same_site: config.same_site,
-        }
+            attributes: String::new(),
+        };
+        let sample = jar.base("n", "").build().to_string();
+        jar.attributes = sample.strip_prefix("n=").unwrap_or_default().to_owned();
+        jar
     }
 
     fn base<'c>(&self, name: &str, value: &'c str) -> cookie::CookieBuilder<'c> {
@@ -252,15 +259,24 @@ impl CookieJar {
 
     /// The `Set-Cookie` value of cookie `name` (the session cookie, or one of the cookie
     /// store's chunks) holding `value`, with this configuration's attributes.
+    ///
+    /// Written as the `cookie` crate writes it (a test holds the two equal), without its
+    /// builder: this runs for most answers that carry a cookie.
     pub(crate) fn issue_value(&self, name: &str, value: &str, max_age: Option<Duration>) -> String {
-        let mut builder = self.base(name, value);
+        use std::fmt::Write as _;
+        let mut out = String::with_capacity(name.len() + value.len() + self.attributes.len() + 56);
+        out.push_str(name);
+        out.push('=');
+        out.push_str(value);
+        out.push_str(&self.attributes);
         if let Some(age) = max_age {
-            let age = time::Duration::seconds(age.as_secs().try_into().unwrap_or(i64::MAX));
-            builder = builder
-                .max_age(age)
-                .expires(time::OffsetDateTime::now_utc().saturating_add(age));
+            let secs = i64::try_from(age.as_secs()).unwrap_or(i64::MAX);
+            let expires =
+                time::OffsetDateTime::now_utc().saturating_add(time::Duration::seconds(secs));
+            let _ = write!(out, "; Max-Age={secs}; Expires=");
+            http_date(&mut out, expires);
         }
-        builder.build().to_string()
+        out
     }
 
     /// The `Set-Cookie` value that deletes the cookie, repeating every attribute so that
@@ -277,10 +293,107 @@ impl CookieJar {
     }
 }
 
+/// `t` as an HTTP date (`Wed, 06 Jan 2027 12:04:55 GMT`), at most the end of year 9999, as
+/// the `cookie` crate writes an `Expires`.
+fn http_date(out: &mut String, t: time::OffsetDateTime) {
+    use std::fmt::Write as _;
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let t = if t.year() > 9999 {
+        time::PrimitiveDateTime::new(
+            time::Date::from_calendar_date(9999, time::Month::December, 31)
+                .unwrap_or(time::Date::MAX),
+            time::Time::from_hms(23, 59, 59).unwrap_or(time::Time::MIDNIGHT),
+        )
+        .assume_utc()
+    } else {
+        t
+    };
+    let _ = write!(
+        out,
+        "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
+        DAYS[usize::from(t.weekday().number_days_from_monday())],
+        t.day(),
+        MONTHS[usize::from(u8::from(t.month()) - 1)],
+        t.year(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::id::IdFormat;
+
+    /// What the `cookie` crate writes for the same cookie, `Expires` `at`.
+    fn by_the_cookie_crate(
+        jar: &CookieJar,
+        name: &str,
+        value: &str,
+        max_age: Option<Duration>,
+        at: time::OffsetDateTime,
+    ) -> String {
+        let mut builder = jar.base(name, value);
+        if let Some(age) = max_age {
+            let age = time::Duration::seconds(age.as_secs().try_into().unwrap_or(i64::MAX));
+            builder = builder.max_age(age).expires(at.saturating_add(age));
+        }
+        builder.build().to_string()
+    }
+
+    #[test]
+    fn issued_cookies_are_written_as_the_cookie_crate_writes_them() {
+        let configs = [
+            Config::default(),
+            Config::default().with_secure(false),
+            Config::default()
+                .with_domain(Some("example.com"))
+                .with_path("/app")
+                .with_same_site(crate::SameSite::Strict),
+            Config::default()
+                .with_same_site(crate::SameSite::None)
+                .with_http_only(false),
+        ];
+        for config in &configs {
+            let jar = CookieJar::new(config);
+            for max_age in [
+                None,
+                Some(Duration::from_secs(1)),
+                Some(Duration::from_secs(34_560_000)),
+            ] {
+                // Retried if the clock's second turned between the two.
+                let mut tries = 0;
+                loop {
+                    let at = time::OffsetDateTime::now_utc();
+                    let ours = jar.issue_value("id", "abc.7", max_age);
+                    let theirs = by_the_cookie_crate(&jar, "id", "abc.7", max_age, at);
+                    if ours == theirs {
+                        break;
+                    }
+                    tries += 1;
+                    assert!(
+                        tries < 3,
+                        "{config:?} {max_age:?}:\n ours   {ours}\n theirs {theirs}"
+                    );
+                }
+            }
+        }
+        let mut date = String::new();
+        http_date(
+            &mut date,
+            time::Date::from_calendar_date(2027, time::Month::January, 6)
+                .unwrap()
+                .with_hms(12, 4, 55)
+                .unwrap()
+                .assume_utc(),
+        );
+        assert_eq!(date, "Wed, 06 Jan 2027 12:04:55 GMT");
+    }
 
     fn id() -> SessionId {
         SessionId::generate().unwrap()

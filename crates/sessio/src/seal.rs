@@ -39,6 +39,9 @@ pub(crate) struct Opened {
 const VERSION: u8 = 2;
 #[cfg(feature = "cookie-store")]
 const NONCE: usize = 12;
+/// The AEAD tag that closes a sealed value.
+#[cfg(feature = "cookie-store")]
+const TAG: usize = 16;
 
 impl Sealer {
     /// Whether this is the Fernet format.
@@ -64,7 +67,7 @@ impl Sealer {
         match *self {
             #[cfg(feature = "cookie-store")]
             Self::Aead(ref keys) => {
-                use aes_gcm_siv::aead::{Aead, Payload};
+                use aes_gcm_siv::aead::AeadInPlace;
                 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
                 use base64::Engine as _;
                 // 96 random bits per seal, from the thread's CSPRNG (seeded and reseeded
@@ -72,22 +75,21 @@ impl Sealer {
                 // nonce and keeps its guarantees if two random nonces ever collide.
                 let mut nonce = [0u8; NONCE];
                 rand::Rng::fill(&mut rand::rng(), &mut nonce[..]);
-                let mut plain = Vec::with_capacity(8 + record.len());
-                plain.extend_from_slice(&crate::clock::unix_millis(expires_at).to_be_bytes());
-                plain.extend_from_slice(record);
-                let sealed = keys[0]
-                    .encrypt(
-                        aes_gcm_siv::Nonce::from_slice(&nonce),
-                        Payload {
-                            msg: &plain,
-                            aad: name.as_bytes(),
-                        },
-                    )
-                    .map_err(|_| Error::Poisoned)?;
-                let mut out = Vec::with_capacity(1 + NONCE + sealed.len());
+                // One buffer, encrypted in place: version, nonce, then expiry and record
+                // (the part sealed), then the tag.
+                let mut out = Vec::with_capacity(1 + NONCE + 8 + record.len() + TAG);
                 out.push(VERSION);
                 out.extend_from_slice(&nonce);
-                out.extend_from_slice(&sealed);
+                out.extend_from_slice(&crate::clock::unix_millis(expires_at).to_be_bytes());
+                out.extend_from_slice(record);
+                let tag = keys[0]
+                    .encrypt_in_place_detached(
+                        aes_gcm_siv::Nonce::from_slice(&nonce),
+                        name.as_bytes(),
+                        &mut out[1 + NONCE..],
+                    )
+                    .map_err(|_| Error::Poisoned)?;
+                out.extend_from_slice(&tag);
                 Ok(URL_SAFE_NO_PAD.encode(out))
             }
             #[cfg(feature = "cookie-store")]
@@ -110,31 +112,42 @@ impl Sealer {
         match *self {
             #[cfg(feature = "cookie-store")]
             Self::Aead(ref keys) => {
-                use aes_gcm_siv::aead::{Aead, Payload};
+                use aes_gcm_siv::aead::AeadInPlace;
                 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
                 use base64::Engine as _;
-                let raw = URL_SAFE_NO_PAD.decode(value).ok()?;
-                if raw.len() < 1 + NONCE + 16 + 8 || raw[0] != VERSION {
+                let mut raw = URL_SAFE_NO_PAD.decode(value).ok()?;
+                if raw.len() < 1 + NONCE + TAG + 8 || raw[0] != VERSION {
                     return None;
                 }
-                let nonce = aes_gcm_siv::Nonce::from_slice(&raw[1..1 + NONCE]);
-                let sealed = &raw[1 + NONCE..];
-                let plain = keys.iter().find_map(|key| {
-                    key.decrypt(
-                        nonce,
-                        Payload {
-                            msg: sealed,
-                            aad: name.as_bytes(),
-                        },
+                // Opened in place; a key that fails leaves the bytes as they were (the
+                // crate encrypts them again), so the next key sees the ciphertext.
+                let tag_at = raw.len() - TAG;
+                let tag = *aes_gcm_siv::Tag::from_slice(&raw[tag_at..]);
+                let nonce = *aes_gcm_siv::Nonce::from_slice(&raw[1..1 + NONCE]);
+                let opened = keys.iter().any(|key| {
+                    key.decrypt_in_place_detached(
+                        &nonce,
+                        name.as_bytes(),
+                        &mut raw[1 + NONCE..tag_at],
+                        &tag,
                     )
-                    .ok()
-                })?;
-                let (expiry, record) = plain.split_at_checked(8)?;
+                    .is_ok()
+                });
+                if !opened {
+                    return None;
+                }
+                let expiry = raw.get(1 + NONCE..1 + NONCE + 8)?;
                 let expires_at = SystemTime::UNIX_EPOCH
                     + Duration::from_millis(u64::from_be_bytes(expiry.try_into().ok()?));
-                (expires_at > now).then(|| Opened {
+                if expires_at <= now {
+                    return None;
+                }
+                // The record, without a copy: the tag cut off, the header drained.
+                raw.truncate(tag_at);
+                raw.drain(..1 + NONCE + 8);
+                Some(Opened {
                     expires_at,
-                    record: record.to_vec(),
+                    record: raw,
                 })
             }
             #[cfg(feature = "cookie-store")]
@@ -177,4 +190,75 @@ fn fernet_timestamp(token: &str) -> Option<u64> {
         .or_else(|_| URL_SAFE_NO_PAD.decode(token.trim_end_matches('=')))
         .ok()?;
     Some(u64::from_be_bytes(raw.get(1..9)?.try_into().ok()?))
+}
+
+#[cfg(all(test, feature = "cookie-store"))]
+mod tests {
+    use super::*;
+    use aes_gcm_siv::aead::{Aead, KeyInit, Payload};
+    use aes_gcm_siv::Aes256GcmSiv;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+
+    fn key(byte: u8) -> Aes256GcmSiv {
+        Aes256GcmSiv::new(&[byte; 32].into())
+    }
+
+    /// A value as the AEAD's one-shot API seals it (the format's definition, and what
+    /// sessio wrote before it sealed in place).
+    fn sealed_one_shot(key: &Aes256GcmSiv, name: &str, expiry: u64, record: &[u8]) -> String {
+        let nonce = [7u8; NONCE];
+        let mut plain = expiry.to_be_bytes().to_vec();
+        plain.extend_from_slice(record);
+        let sealed = key
+            .encrypt(
+                aes_gcm_siv::Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &plain,
+                    aad: name.as_bytes(),
+                },
+            )
+            .unwrap();
+        let mut out = vec![VERSION];
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        URL_SAFE_NO_PAD.encode(out)
+    }
+
+    #[test]
+    fn in_place_sealing_keeps_the_format_and_every_key_is_tried() {
+        let now = SystemTime::now();
+        let later = now + Duration::from_secs(60);
+        let expiry = crate::clock::unix_millis(later);
+        let record = br#"{"foo":1}"#;
+        // The right key second: the first one's failed attempt must leave the bytes intact.
+        let sealer = Sealer::Aead(vec![key(1), key(2)]);
+        let old = sealed_one_shot(&key(2), "id", expiry, record);
+        let opened = sealer.open("id", &old, now, Duration::ZERO).expect("opens");
+        assert_eq!(opened.record, record);
+        assert_eq!(crate::clock::unix_millis(opened.expires_at), expiry);
+        // Sealed in place, it opens with the one-shot API.
+        let new = Sealer::Aead(vec![key(2)])
+            .seal("id", record, later, now)
+            .unwrap();
+        let raw = URL_SAFE_NO_PAD.decode(&new).unwrap();
+        let plain = key(2)
+            .decrypt(
+                aes_gcm_siv::Nonce::from_slice(&raw[1..1 + NONCE]),
+                Payload {
+                    msg: &raw[1 + NONCE..],
+                    aad: b"id",
+                },
+            )
+            .unwrap();
+        assert_eq!(&plain[8..], record);
+        // Not under another cookie's name, not with an unknown key, not once expired.
+        assert!(sealer.open("other", &old, now, Duration::ZERO).is_none());
+        assert!(Sealer::Aead(vec![key(3)])
+            .open("id", &old, now, Duration::ZERO)
+            .is_none());
+        assert!(sealer
+            .open("id", &old, later + Duration::from_secs(1), Duration::ZERO)
+            .is_none());
+    }
 }

@@ -49,7 +49,17 @@ pub fn under_load(
         .map(|_| {
             let (a, b, stop) = (a.addr.clone(), b.addr.clone(), stop.clone());
             std::thread::spawn(move || {
-                let first = get(&a, "/", None);
+                // The store may still be settling from an earlier fault (a replica
+                // catching up answers a write that waits for it with a 503): the session
+                // is made before this fault, retrying for a while.
+                let deadline = Instant::now() + Duration::from_secs(10);
+                let first = loop {
+                    let first = get(&a, "/", None);
+                    if first.status == 200 || Instant::now() > deadline {
+                        break first;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                };
                 assert_eq!(
                     first.status, 200,
                     "a new session before the fault: {first:?}"

@@ -26,7 +26,7 @@
 #
 # usage: bash bench/run.sh            (DUR=10 FLOOD=30 CONNS=32 SESSIONS=256 REPEAT=3 to change;
 #        ONLY="redis" or ONLY="memory flood" runs some of: memory redis others mongo valkey
-#        cluster sql cookie users flood)
+#        cluster sql cookie users scale flood)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${DUR:-10}
@@ -35,7 +35,7 @@ FLOOD=${FLOOD:-30}
 CONNS=${CONNS:-32}
 SESSIONS=${SESSIONS:-256}
 MAX_SESSIONS=${MAX_SESSIONS:-100000}
-ONLY=${ONLY:-memory redis others mongo valkey cluster sql cookie users flood}
+ONLY=${ONLY:-memory redis others mongo valkey cluster sql cookie users scale flood}
 want() { [[ " $ONLY " == *" $1 "* ]]; }
 OUT=bench/results
 mkdir -p "$OUT"
@@ -81,11 +81,9 @@ redis_cpu() {
 
 # A session's cookies go on one line: with a near cache sessio-redis also sets its write
 # count cookie (`id.w`), and a line holding only that one would be a request without a session.
+# bin mint sends the cookie-less requests over 32 connections (on CPU 1, like wrk).
 mint() { # port count file: COUNT new sessions of that server, one per line, its cookies joined
-  curl -s -i "http://127.0.0.1:$1/?n=[1-$2]" | tr -d '\r' | awk '
-    /HTTP\/1\.[01] [0-9]+/ { if (line != "") print line; line = "" }
-    tolower($1) == "set-cookie:" { split($2, kv, ";"); line = line (line == "" ? "" : "; ") kv[1] }
-    END { if (line != "") print line }' > "$3"
+  taskset -c 1 "$PEERS/mint" "127.0.0.1:$1" "$2" "$3"
   # A server without sessions sets no cookie: any cookie will do.
   [ -s "$3" ] || for _ in $(seq "$2"); do echo "id=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"; done > "$3"
 }
@@ -350,6 +348,7 @@ sql_rows() {
     fi
     sql_server sessio-postgres 3116 "$mode" "$PG_URL" "$DEMO" --addr 127.0.0.1:3116 --store "$PG_URL"
     sql_server tower-postgres 3117 "$mode" "$PG_URL" "$PEERS/tower_sessions_sql_server" 127.0.0.1:3117 "$PG_URL"
+    sql_server axum-session-postgres 3128 "$mode" "$PG_URL" "$PEERS/axum_session_sql_server" 127.0.0.1:3128 "$PG_URL"
     pg_stop
     SQLITE_DIR=$(mktemp -d)
     if [ "$REP" = 1 ] && [ "$mode" = keep ]; then
@@ -357,6 +356,7 @@ sql_rows() {
     fi
     sql_server sessio-sqlite 3118 "$mode" sqlite "$DEMO" --addr 127.0.0.1:3118 --store "sqlite://$SQLITE_DIR/sessio.db"
     sql_server tower-sqlite 3119 "$mode" sqlite "$PEERS/tower_sessions_sql_server" 127.0.0.1:3119 "sqlite://$SQLITE_DIR/tower.db"
+    sql_server axum-session-sqlite 3129 "$mode" sqlite "$PEERS/axum_session_sql_server" 127.0.0.1:3129 "sqlite://$SQLITE_DIR/axum-session.db"
     rm -rf "$SQLITE_DIR"
   done
 }
@@ -419,6 +419,52 @@ users_rows() {
   users_server actix-redis 3138 "read write cold" 1 "$PEERS/actix_redis_server" 127.0.0.1:3138 "$REDIS_URL"
 }
 
+# --- Scaling: how each server's cost grows with the sessions it holds ---
+# For each count in SCALE: a fresh server (on Redis, a fresh private Redis), that many
+# sessions minted through it, then the server's resident memory (VmRSS) over what it had
+# before, and Redis's used_memory over the empty one's, per session; then the read-mostly
+# workload (bench/users.lua) spread over all of them. Plus heap bytes per session from a
+# counting allocator (bin mem_per_session), without a server around the store.
+SCALE=${SCALE:-1000 10000 100000 1000000}
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$PID/status"; }
+redis_used() { redis-cli -p "$REDIS_PORT" info memory | tr -d '\r' | awk -F: '/^used_memory:/ { print $2 }'; }
+scale_server() { # name port redis(1|"") cmd... -> rows "name count rps cpu rss/session redis/session" in $OUT/scale
+  local name=$1 port=$2 redis=$3; shift 3
+  for count in $SCALE; do
+    [ -n "$redis" ] && redis_start
+    start "$name" "$port" "$@"
+    mint "$port" 100 "$OUT/scale-warm.txt"
+    local rss0 used0=0; rss0=$(rss_kib); [ -n "$redis" ] && used0=$(redis_used)
+    mint "$port" "$count" "$OUT/scale-$name.txt"
+    local rss1 used1=0; rss1=$(rss_kib); [ -n "$redis" ] && used1=$(redis_used)
+    local log="$OUT/wrk-scale-$name-$count.txt"
+    users_wrk "$port" "$OUT/scale-$name.txt" 9 2 >/dev/null
+    local before; before=$(cpu_ticks)
+    users_wrk "$port" "$OUT/scale-$name.txt" 9 "$DUR" > "$log"
+    local after; after=$(cpu_ticks)
+    awk -v name="$name" -v count="$count" -v ticks=$((after - before)) -v tick="$TICK" \
+        -v rss=$(( (rss1 - rss0) * 1024 )) -v used=$((used1 - used0)) -v redis="$redis" '
+      /Requests\/sec:/ { rps = $2 }
+      /requests in/ { reqs = $1 }
+      END { printf "%s %s %.0f %.2f %.0f %s\n", name, count, rps, ticks * 1e6 / tick / reqs, rss / count, redis ? sprintf("%.0f", used / count) : "-" }' "$log" >> "$OUT/scale"
+    stop
+    [ -n "$redis" ] && redis_stop
+  done
+  return 0
+}
+scale_rows() {
+  local most=0 count
+  for count in $SCALE; do [ "$count" -gt "$most" ] && most=$count; done
+  scale_server sessio-memory 3141 "" "$DEMO" --addr 127.0.0.1:3141 --store memory --max-sessions "$most"
+  scale_server tower-memory 3142 "" "$PEERS/tower_sessions_server" 127.0.0.1:3142
+  scale_server sessio-redis-min 3143 1 "$PEERS/sessio_redis_server" 127.0.0.1:3143 "$REDIS_URL"
+  scale_server tower-redis 3144 1 "$PEERS/tower_sessions_redis_server" 127.0.0.1:3144 "$REDIS_URL"
+  for count in $SCALE; do
+    echo "sessio $count $("$PEERS/mem_per_session" sessio "$count")" >> "$OUT/heap"
+    echo "tower $count $("$PEERS/mem_per_session" tower "$count")" >> "$OUT/heap"
+  done
+}
+
 cookie_rows() {
   for mode in keep none; do
     start bare-cookie 3122 "$PEERS/bare" 127.0.0.1:3122;                        load bare-cookie 3122 "$mode"; stop
@@ -433,6 +479,8 @@ cookie_rows() {
 : > "$OUT/rows"
 : > "$OUT/trips"
 : > "$OUT/users"
+: > "$OUT/scale"
+: > "$OUT/heap"
 : > "$OUT/drivers"
 : > "$OUT/sqlite-drivers"
 for REP in $(seq "$REPEAT"); do
@@ -446,6 +494,8 @@ for REP in $(seq "$REPEAT"); do
   want cookie && cookie_rows
   want users && users_rows
 done
+# Scaling runs once: its largest counts take minutes to mint.
+want scale && scale_rows
 
 # The median of a[1..m], for the awk programs below (sorts a in place).
 MEDIAN_OF='function median_of(a, m,    i, j, t) {
@@ -527,11 +577,13 @@ fi
       }
       for (m = 1; m <= 2 && rps["tower-postgres,keep"] > 0; m++) {
         mode = m == 1 ? "keep" : "none"
-        printf "- PostgreSQL %s-cookie: sessio-postgres/tower-sessions-sqlx-store requests/s = %.2f (target >= 1.5 on keep-cookie); server CPU µs/req %.1f vs %.1f\n", mode, rps["sessio-postgres," mode] / rps["tower-postgres," mode], cpu["sessio-postgres," mode], cpu["tower-postgres," mode]
+        t = rps["tower-postgres," mode]; a = rps["axum-session-postgres," mode]; best = t > a ? t : a
+        printf "- PostgreSQL %s-cookie: sessio-postgres/best of tower-sessions-sqlx-store and axum_session requests/s = %.2f (target >= 1.5 on keep-cookie; tower %.2f, axum_session %.2f); server CPU µs/req %.1f vs %.1f and %.1f\n", mode, rps["sessio-postgres," mode] / best, rps["sessio-postgres," mode] / t, (a > 0 ? rps["sessio-postgres," mode] / a : 0), cpu["sessio-postgres," mode], cpu["tower-postgres," mode], cpu["axum-session-postgres," mode]
       }
       for (m = 1; m <= 2 && rps["tower-sqlite,keep"] > 0; m++) {
         mode = m == 1 ? "keep" : "none"
-        printf "- SQLite %s-cookie: sessio-sqlite/tower-sessions-sqlx-store requests/s = %.2f (target >= 1.5 on keep-cookie); server CPU µs/req %.1f vs %.1f\n", mode, rps["sessio-sqlite," mode] / rps["tower-sqlite," mode], cpu["sessio-sqlite," mode], cpu["tower-sqlite," mode]
+        t = rps["tower-sqlite," mode]; a = rps["axum-session-sqlite," mode]; best = t > a ? t : a
+        printf "- SQLite %s-cookie: sessio-sqlite/best of tower-sessions-sqlx-store and axum_session requests/s = %.2f (target >= 1.5 on keep-cookie; tower %.2f, axum_session %.2f); server CPU µs/req %.1f vs %.1f and %.1f\n", mode, rps["sessio-sqlite," mode] / best, rps["sessio-sqlite," mode] / t, (a > 0 ? rps["sessio-sqlite," mode] / a : 0), cpu["sessio-sqlite," mode], cpu["tower-sqlite," mode], cpu["axum-session-sqlite," mode]
       }
       for (m = 1; m <= 2 && rps["actix-cookie,keep"] > 0; m++) {
         mode = m == 1 ? "keep" : "none"
@@ -615,6 +667,16 @@ fi
           if (x > 0 && y > 0) printf "- actix-web + Redis, %s: sessio-actix / actix-session = %.2f\n", work, y / x
         }
       }' "$OUT/users"
+    echo
+  fi
+  if [ -s "$OUT/scale" ]; then
+    echo "Scaling: each server with N sessions minted through it (on Redis, its own private Redis), the read-mostly workload spread over all N; memory per session: the server's resident memory (VmRSS) after minting over before, Redis's used_memory likewise, and heap bytes from a counting allocator around the bare store (no server):"
+    echo
+    echo "| sessions | server | requests/s | server CPU µs/req | server RSS bytes/session | Redis bytes/session | heap bytes/session (store alone) |"
+    echo "|---:|---|---:|---:|---:|---:|---:|"
+    awk 'NR == FNR { heap[$1 " " $2] = $3; next }
+      { h = ($1 ~ /memory$/) ? heap[substr($1, 1, index($1, "-") - 1) " " $2] : "-"
+        printf "| %s | %s | %s | %s | %s | %s | %s |\n", $2, $1, $3, $4, $5, $6, h }' "$OUT/heap" "$OUT/scale" | sort -t'|' -k2,2n -s
     echo
   fi
   read -r _ shwm sreqs <<< "$SESSIO_FLOOD"

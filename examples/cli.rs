@@ -94,6 +94,11 @@ pub struct Args {
     /// benchmark's cold workload sets it below what its sessions take.
     #[arg(long)]
     pub redis_near_cache: Option<usize>,
+    /// Redis: how long, in milliseconds, the near cache may serve an entry after Redis last
+    /// confirmed it (1000 by default). The tests set it to a few milliseconds so that most
+    /// reads take the path of an entry past its window.
+    #[arg(long)]
+    pub redis_near_cache_trust_ms: Option<u64>,
     /// Serve the session metrics at `GET /metrics` in Prometheus text format.
     #[arg(long)]
     pub metrics: bool,
@@ -120,6 +125,9 @@ impl Args {
             cookie_name: self.cookie_name.clone(),
             redis_replica_acks: self.redis_replica_acks,
             redis_near_cache: self.redis_near_cache,
+            redis_near_cache_trust: self
+                .redis_near_cache_trust_ms
+                .map(std::time::Duration::from_millis),
             codec: match self.codec {
                 CodecArg::Json => Codec::Json,
                 CodecArg::Msgpack => Codec::MessagePack,

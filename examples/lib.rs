@@ -85,6 +85,9 @@ pub struct DemoOptions {
     /// Redis: the near cache's budget in bytes (`RedisStoreBuilder::near_cache`; its
     /// default if `None`, 0 turns it off).
     pub redis_near_cache: Option<usize>,
+    /// Redis: how long the near cache may serve an entry after Redis last confirmed it
+    /// (`RedisStoreBuilder::near_cache_trust`; its default if `None`).
+    pub redis_near_cache_trust: Option<Duration>,
 }
 
 impl DemoOptions {
@@ -151,6 +154,9 @@ pub async fn open_store(
             }
             if let Some(bytes) = options.redis_near_cache {
                 builder = builder.near_cache(bytes);
+            }
+            if let Some(window) = options.redis_near_cache_trust {
+                builder = builder.near_cache_trust(window);
             }
             Ok(Arc::new(builder.connect(url).await?))
         }

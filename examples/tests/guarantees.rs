@@ -230,6 +230,13 @@ macro_rules! on_every_store {
                 super::$case(&Pair::shared(&server.url()));
             })*
         }
+        mod redis_stale_near_cache {
+            use super::*;
+            $(#[test] fn $case() {
+                let server = RedisServer::start();
+                super::$case(&Pair::redis_stale_near_cache(&server.url()));
+            })*
+        }
         mod memcached {
             use super::*;
             $(#[test] fn $case() {
@@ -406,6 +413,14 @@ mod read_your_writes {
     fn redis_with_the_near_cache() {
         let server = RedisServer::start();
         reads_follow_the_clients_own_writes_across_processes(&Pair::shared(&server.url()));
+    }
+
+    #[test]
+    fn redis_with_a_stale_near_cache() {
+        let server = RedisServer::start();
+        reads_follow_the_clients_own_writes_across_processes(&Pair::redis_stale_near_cache(
+            &server.url(),
+        ));
     }
 
     #[test]

@@ -392,6 +392,10 @@ on_stores! {
         let server = RedisServer::start();
         (Pair::shared(&server.url()), Box::new(server))
     };
+    redis_stale_near_cache => {
+        let server = RedisServer::start();
+        (Pair::redis_stale_near_cache(&server.url()), Box::new(server))
+    };
     memcached => {
         let server = MemcachedServer::start();
         (Pair::shared(&memcached_url(&[&server])), Box::new(server))

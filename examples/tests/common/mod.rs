@@ -118,10 +118,22 @@ impl Pair {
 
     /// Two demos on the store at `url`.
     pub fn shared(url: &str) -> Self {
+        Self::shared_with(url, &[])
+    }
+
+    /// Two demos on the store at `url`, with more flags.
+    pub fn shared_with(url: &str, flags: &[&str]) -> Self {
+        let args: Vec<&str> = ["--store", url].iter().chain(flags).copied().collect();
         Self {
-            a: Demo::start(&["--store", url]),
-            b: Some(Demo::start(&["--store", url])),
+            a: Demo::start(&args),
+            b: Some(Demo::start(&args)),
         }
+    }
+
+    /// Two demos on the Redis at `url` whose near caches serve an entry for 2 ms after Redis
+    /// last confirmed it: most reads find their entry past that window and read it again.
+    pub fn redis_stale_near_cache(url: &str) -> Self {
+        Self::shared_with(url, &["--redis-near-cache-trust-ms", "2"])
     }
 
     /// The first process's address.

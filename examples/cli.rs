@@ -64,8 +64,9 @@ pub struct Args {
     /// How session data is written in the store.
     #[arg(long, value_enum, default_value = "json")]
     pub codec: CodecArg,
-    /// The session cookie's name (`__Host-id`, say, with --secure).
-    #[arg(long)]
+    /// The session cookie's name (`__Host-id`, say, with --secure); not `prefs`, the
+    /// demo's second session's cookie.
+    #[arg(long, value_parser = main_cookie_name)]
     pub cookie_name: Option<String>,
     /// Mark the cookie Secure.
     #[arg(long)]
@@ -106,6 +107,16 @@ pub struct Args {
     /// one per CPU core by default.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     pub workers: Option<u16>,
+}
+
+/// A `--cookie-name` that is not the preferences session's cookie (nor its write count's).
+fn main_cookie_name(name: &str) -> Result<String, String> {
+    match name {
+        "prefs" | "prefs.w" => Err(format!(
+            "`{name}` is the cookie of the demo's preferences session; choose another name"
+        )),
+        _ => Ok(name.to_owned()),
+    }
 }
 
 impl Args {

@@ -37,6 +37,22 @@ fn an_unknown_store_exits_with_code_2_and_says_why() {
     );
 }
 
+/// The main session may not take the preferences session's cookie: the two would replace
+/// each other's cookie, and the main session would be lost at the first preference.
+#[test]
+fn the_preferences_cookie_name_is_refused_for_the_main_session() {
+    let output = Command::new(demo_path())
+        .args(["--addr", "127.0.0.1:0", "--cookie-name", "prefs"])
+        .output()
+        .expect("run the demo");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("preferences session") && stderr.contains("another name"),
+        "{stderr}"
+    );
+}
+
 /// A Redis URL with a database index the server does not have: the start-up error names
 /// that, and nothing is said about RESP3 or client tracking (which were not the cause).
 #[test]

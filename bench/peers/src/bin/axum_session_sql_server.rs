@@ -15,6 +15,12 @@ async fn index<P: DatabasePool + Clone + std::fmt::Debug + Sync + Send + 'static
     n.to_string()
 }
 
+/// Its defaults, but a table name of its own: sessio-sql's table, in the same database, is
+/// also called `sessions`.
+fn config() -> SessionConfig {
+    SessionConfig::default().with_table_name("axum_sessions")
+}
+
 #[tokio::main]
 async fn main() {
     let addr = std::env::args().nth(1).expect("ADDR");
@@ -25,7 +31,7 @@ async fn main() {
             .connect(&url)
             .await
             .expect("connect to PostgreSQL");
-        let store = SessionStore::<SessionPgPool>::new(Some(pool.into()), SessionConfig::default())
+        let store = SessionStore::<SessionPgPool>::new(Some(pool.into()), config())
             .await
             .expect("set up the sessions table");
         Router::new()
@@ -44,10 +50,9 @@ async fn main() {
             )
             .await
             .expect("open the SQLite file");
-        let store =
-            SessionStore::<SessionSqlitePool>::new(Some(pool.into()), SessionConfig::default())
-                .await
-                .expect("set up the sessions table");
+        let store = SessionStore::<SessionSqlitePool>::new(Some(pool.into()), config())
+            .await
+            .expect("set up the sessions table");
         Router::new()
             .route("/", get(index::<SessionSqlitePool>))
             .layer(SessionLayer::new(store))

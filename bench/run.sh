@@ -56,12 +56,12 @@ PID=""
 stop() { if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi; PID=""; }
 trap stop EXIT
 
-start() { # name port cmd...
-  local port=$2; shift 2
-  TOKIO_WORKER_THREADS=1 taskset -c 0 "$@" >/dev/null 2>&1 &
+start() { # name port cmd... (the server's log goes to $OUT/server-NAME.log)
+  local name=$1 port=$2; shift 2
+  TOKIO_WORKER_THREADS=1 taskset -c 0 "$@" >"$OUT/server-$name.log" 2>&1 &
   PID=$!
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && return 0; sleep 0.1; done
-  echo "server on port $port did not start" >&2; exit 1
+  echo "server $name on port $port did not start; its log:" >&2; tail -20 "$OUT/server-$name.log" >&2; exit 1
 }
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$PID/stat"; }
